@@ -1,0 +1,1 @@
+"""Pure domain rules: no AWS, no Kubernetes, no I/O. Time is passed in."""

@@ -1,0 +1,164 @@
+"""Training requests, hyperparameters, job specs and job status: pure values and rules."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from control.errors import InvalidInput
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def check_name(value: Any, field_name: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise InvalidInput(
+            f"{field_name} must be 1-63 lower-case letters, digits or dashes, starting with a letter "
+            f"or digit; got {value!r}",
+            field=field_name,
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 0.05
+    hidden_units: int = 32
+    seed: int = 42
+
+    LIMITS = {
+        "epochs": (1, 1000),
+        "batch_size": (1, 65536),
+        "learning_rate": (1e-6, 10.0),
+        "hidden_units": (1, 4096),
+        "seed": (0, 2**31 - 1),
+    }
+
+    @classmethod
+    def parse(cls, raw: Any) -> Hyperparameters:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise InvalidInput("hyperparameters must be an object", field="hyperparameters")
+        unknown = sorted(set(raw) - set(cls.LIMITS))
+        if unknown:
+            raise InvalidInput(
+                f"unknown hyperparameters: {', '.join(unknown)} (known: {', '.join(cls.LIMITS)})",
+                field=f"hyperparameters.{unknown[0]}",
+            )
+        values: dict[str, Any] = {}
+        for name, (low, high) in cls.LIMITS.items():
+            if name not in raw:
+                continue
+            value = raw[name]
+            kind = float if name == "learning_rate" else int
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                kind is int and not float(value).is_integer()
+            ):
+                raise InvalidInput(f"hyperparameters.{name} must be a number", field=f"hyperparameters.{name}")
+            if not low <= value <= high:
+                raise InvalidInput(
+                    f"hyperparameters.{name} must be between {low} and {high}; got {value}",
+                    field=f"hyperparameters.{name}",
+                )
+            values[name] = kind(value)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvaluationGate:
+    """Register the model only if `metric` clears `threshold` (>= for accuracy, <= for losses)."""
+
+    metric: str = "val_accuracy"
+    threshold: float = 0.0
+
+    LOWER_IS_BETTER = frozenset({"val_loss", "train_loss"})
+    KNOWN_METRICS = frozenset({"val_accuracy", "val_loss", "train_loss"})
+
+    @classmethod
+    def parse(cls, raw: Any) -> EvaluationGate:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise InvalidInput("gate must be an object with metric and threshold", field="gate")
+        metric = raw.get("metric", "val_accuracy")
+        if metric not in cls.KNOWN_METRICS:
+            raise InvalidInput(
+                f"gate.metric must be one of {', '.join(sorted(cls.KNOWN_METRICS))}; got {metric!r}",
+                field="gate.metric",
+            )
+        threshold = raw.get("threshold", 0.0)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise InvalidInput("gate.threshold must be a number", field="gate.threshold")
+        return cls(metric=metric, threshold=float(threshold))
+
+    def passes(self, metrics: Mapping[str, float]) -> bool:
+        value = metrics.get(self.metric)
+        if value is None or value != value:  # missing or NaN never passes
+            return False
+        if self.metric in self.LOWER_IS_BETTER:
+            return float(value) <= self.threshold
+        return float(value) >= self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class TrainingJobSpec:
+    """What the cluster is asked to run: everything the MPIJob (or local run) needs."""
+
+    run_id: str
+    model_name: str
+    dataset_uri: str
+    output_uri: str
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    workers: int = 2
+    gpus_per_worker: int = 1
+    deadline_seconds: int = 3600
+
+    def training_args(self, checkpoint_dir: str, metrics_port: int = 9100) -> list[str]:
+        hp = self.hyperparameters
+        return [
+            "--dataset-uri", self.dataset_uri,
+            "--output-uri", self.output_uri,
+            "--checkpoint-dir", checkpoint_dir,
+            "--model-name", self.model_name,
+            "--run-id", self.run_id,
+            "--epochs", str(hp.epochs),
+            "--batch-size", str(hp.batch_size),
+            "--learning-rate", str(hp.learning_rate),
+            "--hidden-units", str(hp.hidden_units),
+            "--seed", str(hp.seed),
+            "--metrics-port", str(metrics_port),
+        ]  # fmt: skip
+
+
+class JobState(enum.StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    name: str
+    state: JobState
+    reason: str = ""
+    message: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "state": self.state.value, "reason": self.reason, "message": self.message}

@@ -1,0 +1,84 @@
+"""Settings, read from the environment once, at the composition root.
+
+Terraform sets these variables on every Lambda in AWS; the local runtime sets them for the
+embedded platform. Nothing else in the control plane reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from control.errors import DependencyError
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    data_bucket: str
+    artifacts_bucket: str
+    registry_table: str
+    training_state_machine_arn: str = ""
+    rollout_state_machine_arn: str = ""
+    dead_letter_queue_url: str = ""
+    aws_endpoint_url: str | None = None
+    cluster: str = "eks"  # "eks" or "local"
+    eks_cluster_name: str = ""
+    training_namespace: str = "ml-training"
+    serving_namespace: str = "ml-serving"
+    training_image: str = "mlcp/training:latest"
+    inference_image: str = "mlcp/inference:latest"
+    checkpoint_claim: str = "training-checkpoints"
+    training_service_account: str = "training"
+    inference_service_account: str = "inference"
+    local_state_dir: str = ""
+    prometheus_url: str = ""
+    api_token: str = ""
+    alert_token: str = ""
+    alert_token_secret_arn: str = ""
+    code_version: str = "dev"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        missing = [
+            name
+            for name in ("CONTROL_DATA_BUCKET", "CONTROL_ARTIFACTS_BUCKET", "CONTROL_REGISTRY_TABLE")
+            if not env.get(name)
+        ]
+        if missing:
+            raise DependencyError(f"missing settings: {', '.join(missing)} (set them in the environment)")
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(f"CONTROL_{name}", default)
+
+        cluster = get("CLUSTER", "eks")
+        if cluster not in ("eks", "local"):
+            raise DependencyError(f"CONTROL_CLUSTER must be 'eks' or 'local', not {cluster!r}")
+        return cls(
+            region=get("REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            data_bucket=get("DATA_BUCKET"),
+            artifacts_bucket=get("ARTIFACTS_BUCKET"),
+            registry_table=get("REGISTRY_TABLE"),
+            training_state_machine_arn=get("TRAINING_STATE_MACHINE_ARN"),
+            rollout_state_machine_arn=get("ROLLOUT_STATE_MACHINE_ARN"),
+            dead_letter_queue_url=get("DEAD_LETTER_QUEUE_URL"),
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            cluster=cluster,
+            eks_cluster_name=get("EKS_CLUSTER_NAME"),
+            training_namespace=get("TRAINING_NAMESPACE", "ml-training"),
+            serving_namespace=get("SERVING_NAMESPACE", "ml-serving"),
+            training_image=get("TRAINING_IMAGE", "mlcp/training:latest"),
+            inference_image=get("INFERENCE_IMAGE", "mlcp/inference:latest"),
+            checkpoint_claim=get("CHECKPOINT_CLAIM", "training-checkpoints"),
+            training_service_account=get("TRAINING_SERVICE_ACCOUNT", "training"),
+            inference_service_account=get("INFERENCE_SERVICE_ACCOUNT", "inference"),
+            local_state_dir=get("LOCAL_STATE_DIR"),
+            prometheus_url=get("PROMETHEUS_URL"),
+            api_token=get("API_TOKEN"),
+            alert_token=get("ALERT_TOKEN"),
+            alert_token_secret_arn=get("ALERT_TOKEN_SECRET_ARN"),
+            code_version=get("CODE_VERSION", "dev"),
+        )

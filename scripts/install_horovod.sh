@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds Horovod 0.28.1 for the installed torch (CPU, Gloo controller, no MPI) and installs it.
+# 0.28.1 hard-codes C++14 while torch >= 2.1 needs C++17: the sdist is patched before building.
+# The built wheel is cached per (horovod, torch, python) so a second install takes seconds.
+set -euo pipefail
+PY=${PYTHON:-python3}
+HVD_VERSION=0.28.1
+if "$PY" -c "import horovod.torch" 2>/dev/null; then exit 0; fi
+
+torch_version=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
+py_tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+cache=${HOROVOD_WHEEL_CACHE:-$HOME/.cache/mlcp/wheels/horovod-$HVD_VERSION-torch$torch_version-$py_tag}
+mkdir -p "$cache"
+if ! ls "$cache"/horovod-*.whl >/dev/null 2>&1; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  "$PY" -m pip download --quiet --no-deps --no-binary :all: -d "$work" "horovod==$HVD_VERSION"
+  tar -xzf "$work"/horovod-$HVD_VERSION.tar.gz -C "$work"
+  src="$work/horovod-$HVD_VERSION"
+  sed -i 's/CMAKE_CXX_STANDARD 14/CMAKE_CXX_STANDARD 17/' "$src/CMakeLists.txt" "$src/horovod/torch/CMakeLists.txt"
+  "$PY" -m pip install --quiet wheel==0.45.1
+  HOROVOD_WITH_PYTORCH=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_MXNET=1 \
+  HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 HOROVOD_CPU_OPERATIONS=gloo \
+  MAKEFLAGS="-j$(nproc)" \
+    "$PY" -m pip wheel --no-build-isolation --no-deps -w "$cache" "$src"
+fi
+"$PY" -m pip install --quiet --no-deps "$cache"/horovod-*.whl
+# horovod's own runtime needs (its wheel was installed with --no-deps)
+"$PY" -m pip install --quiet "cloudpickle==3.1.2" "psutil==7.2.2" "packaging==25.0"
+"$PY" -c "import horovod.torch; print('horovod', horovod.__version__, 'ok')"
