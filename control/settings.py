@@ -38,6 +38,7 @@ class Settings:
     alert_token: str = ""
     alert_token_secret_arn: str = ""
     code_version: str = "dev"
+    poll_seconds: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,4 +82,5 @@ class Settings:
             alert_token=get("ALERT_TOKEN"),
             alert_token_secret_arn=get("ALERT_TOKEN_SECRET_ARN"),
             code_version=get("CODE_VERSION", "dev"),
+            poll_seconds=int(get("POLL_SECONDS", "30")),
         )

@@ -162,3 +162,52 @@ class JobStatus:
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "state": self.state.value, "reason": self.reason, "message": self.message}
+
+
+MAX_WORKERS = 64
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """A request to train `model_name` on one dataset object; the state machine's input."""
+
+    model_name: str
+    dataset_version: str
+    dataset: Mapping[str, Any]  # DatasetObject.to_dict()
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    gate: EvaluationGate = field(default_factory=EvaluationGate)
+    workers: int = 2
+    auto_deploy: str = ""  # deployment to roll out to when the gate passes ("" = none)
+    requested_by: str = "s3"
+
+    def content_key(self) -> dict[str, Any]:
+        """What makes two requests the same run (see datasets.run_id_for)."""
+        return {
+            "etag": self.dataset.get("etag", ""),
+            "version_id": self.dataset.get("version_id", ""),
+            "key": self.dataset.get("key", ""),
+            "hyperparameters": self.hyperparameters.to_dict(),
+            "gate": self.gate.to_dict(),
+            "workers": self.workers,
+        }
+
+    def to_execution_input(self, run_id: str) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "model_name": self.model_name,
+            "dataset_version": self.dataset_version,
+            "dataset": dict(self.dataset),
+            "hyperparameters": self.hyperparameters.to_dict(),
+            "gate": self.gate.to_dict(),
+            "workers": self.workers,
+            "auto_deploy": self.auto_deploy,
+            "requested_by": self.requested_by,
+        }
+
+
+def parse_workers(raw: Any) -> int:
+    if raw is None:
+        return 2
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_WORKERS:
+        raise InvalidInput(f"workers must be an integer between 1 and {MAX_WORKERS}", field="workers")
+    return raw

@@ -1,0 +1,65 @@
+"""The composition root: reads the settings once and builds the adapters the use cases need.
+
+Only this module knows which adapter is in use (EKS or the local cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from control.adapters import aws
+from control.adapters.dead_letters import DeadLetterQueue
+from control.adapters.dynamodb_registry import DynamoDbRegistry
+from control.adapters.s3_store import S3Store
+from control.adapters.stepfunctions import StepFunctions
+from control.ports import TrainingCluster
+from control.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Platform:
+    """Adapters built on first use, so that importing a handler builds no client."""
+
+    settings: Settings
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def _client(self, service: str) -> Any:
+        return aws.client(service, self.settings.region, self.settings.aws_endpoint_url)
+
+    @cached_property
+    def registry(self) -> DynamoDbRegistry:
+        return DynamoDbRegistry(self._client("dynamodb"), self.settings.registry_table)
+
+    @cached_property
+    def s3(self) -> S3Store:
+        return S3Store(self._client("s3"))
+
+    @cached_property
+    def pipelines(self) -> StepFunctions:
+        return StepFunctions(self._client("stepfunctions"))
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterQueue:
+        return DeadLetterQueue(self._client("sqs"), self.settings.dead_letter_queue_url)
+
+    @cached_property
+    def cluster(self) -> TrainingCluster:
+        if self.settings.cluster == "local":
+            from control.local.cluster import LocalCluster
+
+            return LocalCluster.for_settings(self.settings)
+        from control.adapters.kubernetes_cluster import KubernetesCluster
+
+        return KubernetesCluster.for_settings(self.settings)
+
+
+def build_platform(settings: Settings | None = None) -> Platform:
+    return Platform(settings or Settings.from_env())

@@ -1,0 +1,377 @@
+"""Blue-green serving objects: per version a Deployment (+ PDB, HPA); per deployment two Services,
+the NetworkPolicy and the ALB Ingress. The Services pick a version by `mlcp.dev/version`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from control.kubernetes.config import (
+    LABEL_COMPONENT,
+    LABEL_DEPLOYMENT,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_NAME,
+    LABEL_PART_OF,
+    LABEL_VERSION,
+    MANAGED_BY,
+    NODE_POOL_LABEL,
+    PART_OF,
+    ZONE_LABEL,
+    ManifestConfig,
+)
+
+HTTP_PORT = 8080
+SERVICE_PORT = 80
+RUN_AS_USER = 10001
+TERMINATION_GRACE_SECONDS = 40  # preStop 5 s + the server's own drain (<= 30 s)
+SERVICE_ROLE_LABEL = "mlcp.dev/service-role"
+# The CPU inference pool is dedicated (and spot): pods must tolerate its taint.
+CPU_INFERENCE_TAINT_KEY = NODE_POOL_LABEL
+
+
+@dataclass(frozen=True)
+class ServingVersion:
+    """One model version served by a deployment (the blue or the green side)."""
+
+    deployment: str
+    model_name: str
+    version: int
+    model_uri: str
+    model_sha256: str
+    replicas: int = 2
+    min_replicas: int = 2
+    max_replicas: int = 10
+    target_cpu_utilization: int = 70
+    cpu_request: str = "500m"
+    memory_request: str = "1Gi"
+    cpu_limit: str = "2"
+    memory_limit: str = "2Gi"
+
+    @property
+    def name(self) -> str:
+        return deployment_name(self.deployment, self.version)
+
+
+def deployment_name(deployment: str, version: int) -> str:
+    return f"{deployment}-v{version}"
+
+
+def preview_service_name(deployment: str) -> str:
+    return f"{deployment}-preview"
+
+
+def version_selector(deployment: str, version: int) -> dict[str, str]:
+    """What a Service selects to send traffic to one version (the only thing a switch changes)."""
+    return {LABEL_NAME: deployment, LABEL_VERSION: str(version)}
+
+
+def _common_labels(deployment: str) -> dict[str, str]:
+    return {
+        LABEL_NAME: deployment,
+        LABEL_DEPLOYMENT: deployment,
+        LABEL_COMPONENT: "inference",
+        LABEL_PART_OF: PART_OF,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def _version_labels(v: ServingVersion) -> dict[str, str]:
+    return {**_common_labels(v.deployment), LABEL_MODEL: v.model_name, LABEL_VERSION: str(v.version)}
+
+
+def _container(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
+    env = {
+        "MODEL_URI": v.model_uri,
+        "MODEL_SHA256": v.model_sha256,
+        "MODEL_NAME": v.model_name,
+        "MODEL_VERSION": str(v.version),
+        "SAGEMAKER_BIND_TO_PORT": str(HTTP_PORT),
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+        "TMPDIR": "/tmp",
+    }
+    return {
+        "name": "model-server",
+        "image": config.inference_image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "env": [{"name": key, "value": value} for key, value in env.items()],
+        "resources": {
+            "requests": {"cpu": v.cpu_request, "memory": v.memory_request},
+            "limits": {"cpu": v.cpu_limit, "memory": v.memory_limit},
+        },
+        # Ready only once the model is loaded and its sha256 checked (/ping answers 503 before).
+        "readinessProbe": {
+            "httpGet": {"path": "/ping", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 2,
+            "timeoutSeconds": 2,
+        },
+        # Alive = the process answers; a slow model download must not restart the pod.
+        "livenessProbe": {
+            "tcpSocket": {"port": "http"},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        # Endpoints and ALB targets are removed before SIGTERM reaches the server.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def render_deployment(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
+    labels = _version_labels(v)
+    selector = version_selector(v.deployment, v.version)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": v.name, "namespace": config.serving_namespace, "labels": labels},
+        "spec": {
+            "replicas": v.replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": config.inference_service_account,
+                    # IRSA mounts its own projected token; the pod never calls the Kubernetes API.
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS_USER,
+                        "runAsGroup": RUN_AS_USER,
+                        "fsGroup": RUN_AS_USER,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "nodeSelector": {NODE_POOL_LABEL: config.inference_pool},
+                    "tolerations": [
+                        {
+                            "key": CPU_INFERENCE_TAINT_KEY,
+                            "operator": "Equal",
+                            "value": config.inference_pool,
+                            "effect": "NoSchedule",
+                        }
+                    ],
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": key,
+                            # Spot capacity can vanish from a zone: prefer spreading, never block.
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": selector},
+                            "matchLabelKeys": ["pod-template-hash"],
+                        }
+                        for key in (ZONE_LABEL, "kubernetes.io/hostname")
+                    ],
+                    "containers": [_container(v, config)],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
+                },
+            },
+        },
+    }
+
+
+def render_pdb(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": v.name, "namespace": config.serving_namespace, "labels": _version_labels(v)},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": version_selector(v.deployment, v.version)},
+            # Pods that never became ready (a broken model) may always be evicted.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
+def render_hpa(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
+    """Scaling a Deployment to 0 (blue scaled away) switches its HPA off until it is scaled up."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": v.name, "namespace": config.serving_namespace, "labels": _version_labels(v)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": v.name},
+            "minReplicas": v.min_replicas,
+            "maxReplicas": v.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": v.target_cpu_utilization},
+                    },
+                }
+            ],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
+    }
+
+
+def render_service(
+    deployment: str, version: int, config: ManifestConfig, *, preview: bool = False
+) -> dict[str, Any]:
+    role = "preview" if preview else "active"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": preview_service_name(deployment) if preview else deployment,
+            "namespace": config.serving_namespace,
+            "labels": {**_common_labels(deployment), SERVICE_ROLE_LABEL: role},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": version_selector(deployment, version),
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def render_network_policy(deployment: str, config: ManifestConfig) -> dict[str, Any]:
+    """What the model servers of one deployment need on top of the namespace's default deny."""
+    http = [{"protocol": "TCP", "port": HTTP_PORT}]
+    https_out = [
+        {"ipBlock": {"cidr": cidr, **({"except": list(config.private_cidrs)} if cidr == "0.0.0.0/0" else {})}}
+        for cidr in config.s3_cidrs
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{deployment}-model-server",
+            "namespace": config.serving_namespace,
+            "labels": _common_labels(deployment),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {LABEL_NAME: deployment}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                # The ALB (target type ip) and in-VPC callers (the control plane's smoke checks).
+                {"from": [{"ipBlock": {"cidr": config.vpc_cidr}}], "ports": http},
+                # Prometheus scrapes /metrics on the same port.
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": config.monitoring_namespace}
+                            },
+                            "podSelector": {"matchLabels": {LABEL_NAME: "prometheus"}},
+                        }
+                    ],
+                    "ports": http,
+                },
+            ],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                            },
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+                # STS (IRSA) and other interface endpoints answer on private addresses in the VPC.
+                {"to": [{"ipBlock": {"cidr": config.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
+                # S3 through the gateway endpoint.
+                {"to": https_out, "ports": [{"protocol": "TCP", "port": 443}]},
+            ],
+        },
+    }
+
+
+def render_ingress(deployment: str, config: ManifestConfig) -> dict[str, Any]:
+    annotations = {
+        "alb.ingress.kubernetes.io/scheme": config.ingress_scheme,
+        "alb.ingress.kubernetes.io/target-type": "ip",
+        "alb.ingress.kubernetes.io/group.name": PART_OF,
+        "alb.ingress.kubernetes.io/healthcheck-path": "/ping",
+        "alb.ingress.kubernetes.io/healthcheck-interval-seconds": "5",
+        "alb.ingress.kubernetes.io/healthy-threshold-count": "2",
+        "alb.ingress.kubernetes.io/target-group-attributes": "deregistration_delay.timeout_seconds=30",
+    }
+    if config.certificate_arn:
+        annotations.update(
+            {
+                "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+                "alb.ingress.kubernetes.io/certificate-arn": config.certificate_arn,
+                "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            }
+        )
+    else:
+        annotations["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}]'
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": deployment,
+            "namespace": config.serving_namespace,
+            "labels": _common_labels(deployment),
+            "annotations": annotations,
+        },
+        "spec": {
+            "ingressClassName": config.ingress_class,
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": deployment, "port": {"name": "http"}}},
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+    }
+
+
+def render_version(v: ServingVersion, config: ManifestConfig) -> list[dict[str, Any]]:
+    """What one version needs: its Deployment, PDB and HPA."""
+    return [render_deployment(v, config), render_pdb(v, config), render_hpa(v, config)]
+
+
+def render_routing(
+    deployment: str, config: ManifestConfig, *, active_version: int, preview_version: int | None = None
+) -> list[dict[str, Any]]:
+    """What a deployment needs once: the active and preview Services, NetworkPolicy, Ingress."""
+    return [
+        render_service(deployment, active_version, config),
+        render_service(deployment, preview_version or active_version, config, preview=True),
+        render_network_policy(deployment, config),
+        render_ingress(deployment, config),
+    ]
+
+
+def render_serving_stack(
+    versions: list[ServingVersion],
+    config: ManifestConfig,
+    *,
+    active_version: int,
+    preview_version: int | None = None,
+) -> list[dict[str, Any]]:
+    if not versions:
+        return []
+    deployment = versions[0].deployment
+    objects = [obj for v in versions for obj in render_version(v, config)]
+    return objects + render_routing(
+        deployment, config, active_version=active_version, preview_version=preview_version
+    )

@@ -1,0 +1,352 @@
+"""Training use cases: from a dataset (S3 event or API call) to a registered model version.
+
+Each step of the training pipeline state machine calls one function here; each takes the
+execution's state (a dict) and returns what the state machine stores under its ResultPath.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from control.composition import Platform
+from control.domain.datasets import (
+    MANIFEST_FILE,
+    DatasetObject,
+    check_dataset_size,
+    parse_dataset_key,
+    parse_dataset_uri,
+    parse_s3_event,
+    run_id_for,
+)
+from control.domain.registry import Lineage, iso
+from control.domain.training import (
+    EvaluationGate,
+    Hyperparameters,
+    JobState,
+    TrainingJobSpec,
+    TrainingRequest,
+    check_name,
+    parse_workers,
+)
+from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
+from control.kubernetes.config import ManifestConfig
+from control.kubernetes.training import mpijob_name, render_mpijob
+
+MAX_MANIFEST_FILES = 1000
+HEADER_PROBE_BYTES = 64 * 1024
+LABEL_COLUMN = "label"
+
+
+# -- starting a run ----------------------------------------------------------------------------
+
+
+def handle_dataset_event(platform: Platform, event: Any) -> list[dict[str, Any]]:
+    """An S3 notification: start one pipeline per completed dataset; dead-letter what is wrong.
+
+    Returns one outcome per record. Nothing raised for bad input: it is recorded instead.
+    """
+    now = platform.clock()
+    try:
+        created = parse_s3_event(event)
+    except InvalidInput as error:
+        _dead_letter(platform, "s3", error, event, now)
+        return [{"outcome": "rejected", "reason": error.message}]
+    outcomes = []
+    for obj in created:
+        try:
+            dataset = parse_dataset_key(obj.bucket, obj.key)
+            if dataset is None:
+                outcomes.append({"outcome": "ignored", "key": obj.key, "reason": "not a dataset trigger"})
+                continue
+            if obj.bucket != platform.settings.data_bucket:
+                raise InvalidInput(f"bucket {obj.bucket!r} is not the data bucket", field="bucket")
+            info = platform.s3.head(obj.bucket, obj.key)
+            check_dataset_size(info.size)
+            request = TrainingRequest(
+                model_name=dataset.model_name,
+                dataset_version=dataset.dataset_version,
+                dataset=_with_object_info(dataset, info.etag, info.version_id, info.size),
+            )
+            outcomes.append(start_pipeline(platform, request))
+        except InvalidInput as error:
+            _dead_letter(platform, "s3", error, {"bucket": obj.bucket, "key": obj.key, "size": obj.size}, now)
+            outcomes.append({"outcome": "rejected", "key": obj.key, "reason": error.message})
+        except NotFound as error:  # deleted before we looked: nothing to train on
+            _dead_letter(platform, "s3", error, {"bucket": obj.bucket, "key": obj.key}, now)
+            outcomes.append({"outcome": "rejected", "key": obj.key, "reason": error.message})
+    return outcomes
+
+
+def start_training_from_request(platform: Platform, body: Any, actor: str) -> dict[str, Any]:
+    """`POST /training-runs`: start the pipeline for a dataset URI with hyperparameters and a gate."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the request body must be a JSON object", field="body")
+    known = {"dataset_uri", "model_name", "hyperparameters", "gate", "workers", "auto_deploy"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise InvalidInput(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
+    bucket, key = parse_dataset_uri(body.get("dataset_uri"))
+    if bucket != platform.settings.data_bucket:
+        raise InvalidInput(f"datasets live in s3://{platform.settings.data_bucket}/", field="dataset_uri")
+    dataset = parse_dataset_key(bucket, key)
+    if dataset is None:
+        raise InvalidInput(
+            "dataset_uri must name a data.csv or a _manifest.json under datasets/<model>/<version>/",
+            field="dataset_uri",
+        )
+    if "model_name" in body and body["model_name"] != dataset.model_name:
+        raise InvalidInput("model_name does not match the dataset's folder", field="model_name")
+    auto_deploy = body.get("auto_deploy") or ""
+    if auto_deploy:
+        check_name(auto_deploy, "auto_deploy")
+    request = TrainingRequest(
+        model_name=dataset.model_name,
+        dataset_version=dataset.dataset_version,
+        dataset={},
+        hyperparameters=Hyperparameters.parse(body.get("hyperparameters")),
+        gate=EvaluationGate.parse(body.get("gate")),
+        workers=parse_workers(body.get("workers")),
+        auto_deploy=auto_deploy,
+        requested_by=actor,
+    )
+    try:
+        info = platform.s3.head(bucket, key)
+    except NotFound as error:
+        raise InvalidInput(f"no dataset object at {body['dataset_uri']}", field="dataset_uri") from error
+    check_dataset_size(info.size)
+    request = replace(request, dataset=_with_object_info(dataset, info.etag, info.version_id, info.size))
+    return start_pipeline(platform, request)
+
+
+def start_pipeline(platform: Platform, request: TrainingRequest) -> dict[str, Any]:
+    run_id = run_id_for(request.model_name, request.dataset_version, request.content_key())
+    payload = request.to_execution_input(run_id) | {"poll_seconds": platform.settings.poll_seconds}
+    started = platform.pipelines.start(platform.settings.training_state_machine_arn, run_id, payload)
+    return {
+        "outcome": "duplicate" if started.duplicate else "started",
+        "run_id": run_id,
+        "execution_arn": started.execution_arn,
+        "model_name": request.model_name,
+        "dataset_uri": request.dataset["uri"],
+    }
+
+
+def _with_object_info(dataset: DatasetObject, etag: str, version_id: str, size: int) -> dict[str, Any]:
+    return DatasetObject(
+        bucket=dataset.bucket,
+        key=dataset.key,
+        model_name=dataset.model_name,
+        dataset_version=dataset.dataset_version,
+        etag=etag,
+        version_id=version_id,
+        size=size,
+    ).to_dict()
+
+
+def _dead_letter(platform: Platform, source: str, error: ControlError, payload: Any, now: datetime) -> None:
+    platform.dead_letters.send(source=source, error=error.code, reason=error.message, payload=payload, now=now)
+
+
+# -- pipeline steps ----------------------------------------------------------------------------
+
+
+def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the dataset before paying for GPUs: files present, sizes, a `label` column."""
+    run_id, dataset = state["run_id"], state["dataset"]
+    _record(platform, run_id, status="VALIDATING", model_name=state["model_name"], dataset_uri=dataset["uri"],
+            request=dict(state), created_at=iso(platform.clock()))
+    bucket, key = dataset["bucket"], dataset["key"]
+    files = [key]
+    if key.endswith("/" + MANIFEST_FILE):
+        files = _manifest_files(platform, bucket, key)
+    total = 0
+    columns: list[str] = []
+    for file_key in files:
+        info = platform.s3.head(bucket, file_key)
+        total += info.size
+        header = _csv_header(platform.s3.read_bytes(bucket, file_key, HEADER_PROBE_BYTES), file_key)
+        if columns and header != columns:
+            raise InvalidInput(f"{file_key} has columns {header}, unlike the first file's {columns}", field="dataset")
+        columns = header
+    check_dataset_size(total)
+    if LABEL_COLUMN not in columns:
+        raise InvalidInput(f"the dataset has no {LABEL_COLUMN!r} column (columns: {columns})", field="dataset")
+    if len(columns) < 2:
+        raise InvalidInput("the dataset has no feature columns", field="dataset")
+    return {"files": [f"s3://{bucket}/{k}" for k in files], "bytes": total, "columns": columns}
+
+
+def _manifest_files(platform: Platform, bucket: str, key: str) -> list[str]:
+    manifest = platform.s3.read_json(bucket, key)
+    files = manifest.get("files") if isinstance(manifest, Mapping) else None
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
+        raise InvalidInput(f"{key} must be {{\"files\": [\"part-0.csv\", ...]}}", field="manifest.files")
+    if len(files) > MAX_MANIFEST_FILES:
+        raise InvalidInput(f"a manifest lists at most {MAX_MANIFEST_FILES} files", field="manifest.files")
+    folder = key.rsplit("/", 1)[0]
+    keys = []
+    for name in files:
+        if "/" in name or name in (".", "..") or name == MANIFEST_FILE:
+            raise InvalidInput(f"manifest entry {name!r} must be a file name in the same folder", field="manifest.files")
+        keys.append(f"{folder}/{name}")
+    return keys
+
+
+def _csv_header(head: bytes, key: str) -> list[str]:
+    try:
+        first_line = head.decode("utf-8").splitlines()[0] if head else ""
+    except UnicodeDecodeError as error:
+        raise InvalidInput(f"{key} is not UTF-8 text", field="dataset") from error
+    if not first_line.strip():
+        raise InvalidInput(f"{key} has no header row", field="dataset")
+    return [column.strip() for column in next(csv.reader(io.StringIO(first_line)))]
+
+
+def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
+    run_id = state["run_id"]
+    return TrainingJobSpec(
+        run_id=run_id,
+        model_name=state["model_name"],
+        dataset_uri=state["dataset"]["uri"],
+        output_uri=artifact_prefix(platform, state["model_name"], run_id),
+        hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
+        workers=int(state.get("workers", 2)),
+    )
+
+
+def artifact_prefix(platform: Platform, model_name: str, run_id: str) -> str:
+    return f"s3://{platform.settings.artifacts_bucket}/models/{model_name}/runs/{run_id}/"
+
+
+def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Create the MPIJob (idempotent: the same job again is success)."""
+    spec = job_spec(platform, state)
+    manifest = render_mpijob(spec, ManifestConfig.from_settings(platform.settings))
+    platform.cluster.submit_training_job(manifest)
+    launched_at = iso(platform.clock())
+    _record(platform, spec.run_id, status="TRAINING", job_name=manifest["metadata"]["name"], launched_at=launched_at)
+    return {"job_name": manifest["metadata"]["name"], "launched_at": launched_at,
+            "deadline_seconds": spec.deadline_seconds, "output_uri": spec.output_uri}
+
+
+def check_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Poll the job. Failed or past its deadline: TrainingFailed with the job's own reason."""
+    job = state["job"]
+    status = platform.cluster.training_job_status(job["job_name"])
+    if status.state == JobState.FAILED:
+        raise TrainingFailed(f"training job {status.name} failed: {status.reason}: {status.message}".strip(": "))
+    if not status.state.finished:
+        elapsed = (platform.clock() - datetime.fromisoformat(job["launched_at"].replace("Z", "+00:00"))).total_seconds()
+        if elapsed > float(job["deadline_seconds"]):
+            platform.cluster.delete_training_job(job["job_name"])
+            raise TrainingFailed(f"training job {status.name} ran past its {job['deadline_seconds']} s deadline")
+    return {**job, "state": status.state.value, "reason": status.reason, "message": status.message}
+
+
+def evaluate_model(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Read the run's metadata, verify the artifact's sha256, and apply the evaluation gate."""
+    bucket, prefix = _split(state["job"]["output_uri"])
+    try:
+        metadata = platform.s3.read_json(bucket, prefix + "metadata.json")
+    except NotFound as error:
+        raise TrainingFailed("the training job finished without writing metadata.json") from error
+    artifact_key = prefix + str(metadata.get("artifact", "model.pt"))
+    actual = platform.s3.sha256(bucket, artifact_key)
+    if actual != metadata.get("sha256"):
+        raise TrainingFailed(f"artifact sha256 {actual} does not match metadata's {metadata.get('sha256')}")
+    metrics = {k: float(v) for k, v in (metadata.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    gate = EvaluationGate.parse(state.get("gate"))
+    passed = gate.passes(metrics)
+    _record(platform, state["run_id"], status="EVALUATED", metrics=metrics, gate_passed=passed)
+    return {
+        "passed": passed,
+        "metric": gate.metric,
+        "value": metrics.get(gate.metric),
+        "threshold": gate.threshold,
+        "metrics": metrics,
+        "artifact_uri": f"s3://{bucket}/{artifact_key}",
+        "sha256": actual,
+        "framework": str(metadata.get("framework", "")),
+        "workers": int(metadata.get("workers", 0) or 0),
+        "trained_at": str(metadata.get("finished_at", "")),
+    }
+
+
+def register_model(platform: Platform, state: Mapping[str, Any], execution_arn: str = "") -> dict[str, Any]:
+    evaluation, dataset = state["evaluation"], state["dataset"]
+    lineage = Lineage(
+        dataset_uri=dataset["uri"],
+        dataset_etag=dataset.get("etag", ""),
+        dataset_version_id=dataset.get("version_id", ""),
+        training_run_id=state["run_id"],
+        execution_arn=execution_arn or str(state.get("execution_arn", "")),
+        hyperparameters=Hyperparameters.parse(state.get("hyperparameters")).to_dict(),
+        metrics=evaluation["metrics"],
+        artifact_uri=evaluation["artifact_uri"],
+        artifact_sha256=evaluation["sha256"],
+        code_version=platform.settings.code_version,
+        framework=evaluation.get("framework", ""),
+        workers=int(evaluation.get("workers", 0)),
+        trained_at=evaluation.get("trained_at", ""),
+    )
+    version, created = platform.registry.register_version(
+        state["model_name"], lineage, actor=f"pipeline:{state['run_id']}", now=platform.clock()
+    )
+    _record(platform, state["run_id"], status="REGISTERED", model_version=version.version)
+    return {"model_name": version.model_name, "version": version.version, "created": created}
+
+
+def record_run_failure(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The Catch path: keep the cause on the run so the API and the CLI can show it."""
+    error = state.get("error") or {}
+    evaluation = state.get("evaluation") or {}
+    if evaluation and not evaluation.get("passed", True):
+        cause = (f"evaluation gate not met: {evaluation.get('metric')} = {evaluation.get('value')}, "
+                 f"threshold {evaluation.get('threshold')}")
+        error = {"Error": "EvaluationGateNotMet", "Cause": cause}
+    _record(platform, state["run_id"], status="FAILED", error=str(error.get("Error", "")),
+            cause=_readable_cause(error.get("Cause", "")), failed_at=iso(platform.clock()))
+    return {"error": error.get("Error", ""), "cause": _readable_cause(error.get("Cause", ""))}
+
+
+def _readable_cause(cause: Any) -> str:
+    """A Lambda error's Cause is JSON {errorType, errorMessage, ...}: keep the message."""
+    import json
+
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+        except json.JSONDecodeError:
+            return cause
+        if isinstance(parsed, Mapping) and "errorMessage" in parsed:
+            return str(parsed["errorMessage"])
+    return str(cause)
+
+
+def get_training_run(platform: Platform, run_id: str) -> dict[str, Any]:
+    arn = platform.pipelines.execution_arn(platform.settings.training_state_machine_arn, run_id)
+    try:
+        execution = platform.pipelines.describe(arn)
+    except NotFound:
+        execution = None
+    try:
+        record = platform.registry.get_run(run_id)
+    except NotFound:
+        if execution is None:
+            raise
+        record = {}
+    return {"run_id": run_id, **record, "execution": execution}
+
+
+def _record(platform: Platform, run_id: str, **fields: Any) -> None:
+    platform.registry.put_run(run_id, {**fields, "updated_at": iso(platform.clock())})
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key

@@ -1,0 +1,29 @@
+"""The Chalice app: wiring only. Handlers live in chalicelib/ blueprints."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Packaged, `control` is vendored next to this file; in the repository it is one folder up.
+_here = os.path.dirname(os.path.abspath(__file__))
+if not os.path.isdir(os.path.join(_here, "vendor", "control")):
+    sys.path.insert(0, os.path.dirname(_here))
+
+from chalice import Chalice  # noqa: E402
+
+from chalicelib.events import events  # noqa: E402
+from chalicelib.models_api import models_api  # noqa: E402
+from chalicelib.tasks import tasks  # noqa: E402
+from chalicelib.training_api import training_api  # noqa: E402
+
+app = Chalice(app_name="mlcp")
+app.register_blueprint(training_api)
+app.register_blueprint(models_api)
+app.register_blueprint(events)
+app.register_blueprint(tasks)
+
+
+@app.route("/healthz", methods=["GET"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,1 @@
+"""Blueprints of the Chalice app: parse, call one use case, serialize."""

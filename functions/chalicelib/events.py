@@ -1,0 +1,28 @@
+"""Event handlers: datasets dropped into S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from chalice import Blueprint
+
+from chalicelib.runtime import current_platform, logger, metrics
+from control.usecases import training
+
+events = Blueprint(__name__)
+
+
+@events.lambda_function(name="on_dataset_uploaded")
+def on_dataset_uploaded(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """S3 ObjectCreated under datasets/: start one pipeline per completed dataset.
+
+    Registered in AWS as the bucket's notification target (terraform) and locally by the
+    embedded runtime; a raw Lambda function so that malformed records reach our own checks.
+    """
+    outcomes = training.handle_dataset_event(current_platform(), event)
+    for outcome in outcomes:
+        metrics.add_metric(name=f"Datasets{outcome['outcome'].title()}", unit=MetricUnit.Count, value=1)
+        logger.info("dataset event", extra=outcome)
+    metrics.flush_metrics(raise_on_empty_metrics=False)
+    return {"outcomes": outcomes}

@@ -1,0 +1,54 @@
+"""Routes: the model registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.runtime import check_token, current_platform, json_route
+from control.usecases import models
+
+models_api = Blueprint(__name__)
+
+
+def _authorize() -> str:
+    check_token(models_api.current_request.headers, current_platform().settings.api_token)
+    return "api"
+
+
+@models_api.route("/models", methods=["GET"])
+@json_route
+def list_models() -> tuple[int, Any]:
+    _authorize()
+    return 200, models.list_models(current_platform())
+
+
+@models_api.route("/models/{name}/versions", methods=["GET"])
+@json_route
+def list_versions(name: str) -> tuple[int, Any]:
+    _authorize()
+    return 200, models.list_versions(current_platform(), name)
+
+
+@models_api.route("/models/{name}/versions/{version}", methods=["GET"])
+@json_route
+def get_version(name: str, version: str) -> tuple[int, Any]:
+    _authorize()
+    return 200, models.get_version(current_platform(), name, version)
+
+
+@models_api.route("/models/{name}/versions/{version}/{decision}", methods=["POST"])
+@json_route
+def decide(name: str, version: str, decision: str) -> tuple[int, Any]:
+    actor = _authorize()
+    body = models_api.current_request.json_body if models_api.current_request.raw_body else None
+    return 200, models.decide(current_platform(), name, version, decision, body, actor)
+
+
+@models_api.route("/models/{name}/history", methods=["GET"])
+@json_route
+def history(name: str) -> tuple[int, Any]:
+    _authorize()
+    params = models_api.current_request.query_params or {}
+    return 200, models.history(current_platform(), name, params.get("at"))

@@ -1,0 +1,79 @@
+"""What every handler shares: the platform (built once per process), logging, error translation."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from chalice import Response
+
+from control.composition import Platform, build_platform
+from control.errors import ControlError, FatalTaskError, Unauthorized, as_task_error
+
+logger = Logger(service="mlcp")
+metrics = Metrics(namespace="MLPlatform", service="mlcp")
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@functools.cache
+def current_platform() -> Platform:
+    """Built on first use, after the environment is set (in Lambda and in the local runtime)."""
+    return build_platform()
+
+
+def error_response(error: ControlError) -> Response:
+    return Response(body=json.dumps(error.to_dict()), status_code=error.http_status, headers=JSON_HEADERS)
+
+
+def json_route(handler: Callable[..., Any]) -> Callable[..., Response]:
+    """Run a route handler; control-plane errors become their HTTP status with a JSON body."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            status, body = handler(*args, **kwargs)
+        except ControlError as error:
+            if error.http_status >= 500:
+                logger.warning("dependency error", extra={"error": error.code, "reason": error.message})
+            return error_response(error)
+        except Exception:
+            logger.exception("unhandled error in route")
+            body = {"error": "InternalError", "message": "the control plane failed; see its logs"}
+            return Response(body=json.dumps(body), status_code=500, headers=JSON_HEADERS)
+        return Response(body=json.dumps(body, default=str), status_code=status, headers=JSON_HEADERS)
+
+    return wrapper
+
+
+def check_token(headers: Any, expected: str) -> None:
+    """Locally the API asks for a bearer token; in AWS, API Gateway's IAM auth does (no token set)."""
+    if not expected:
+        return
+    import hmac
+
+    presented = (headers or {}).get("authorization", "")
+    if not hmac.compare_digest(presented.encode(), f"Bearer {expected}".encode()):
+        raise Unauthorized("missing or wrong bearer token in the Authorization header")
+
+
+def task(handler: Callable[[Platform, dict[str, Any], str], Any]) -> Callable[[dict[str, Any], Any], Any]:
+    """A Step Functions task: state in, result out; errors leave as the ASL vocabulary."""
+
+    @functools.wraps(handler)
+    def wrapper(event: dict[str, Any], context: Any) -> Any:
+        state = event.get("state", event)
+        execution_arn = str(event.get("execution_arn", ""))
+        logger.set_correlation_id(state.get("run_id") or execution_arn.rsplit(":", 1)[-1])
+        try:
+            return handler(current_platform(), state, execution_arn)
+        except ControlError as error:
+            logger.warning("task failed", extra={"error": error.code, "reason": error.message})
+            raise as_task_error(error) from error
+        except Exception as error:
+            logger.exception("task failed unexpectedly")
+            raise FatalTaskError(f"{type(error).__name__}: {error}") from error
+
+    return wrapper

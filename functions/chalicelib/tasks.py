@@ -1,0 +1,49 @@
+"""The task Lambdas the state machines call. Each: state in, one use case, result out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.runtime import task
+from control.composition import Platform
+from control.usecases import training
+
+tasks = Blueprint(__name__)
+
+
+@tasks.lambda_function(name="validate_dataset")
+@task
+def validate_dataset(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.validate_dataset(platform, state)
+
+
+@tasks.lambda_function(name="launch_training")
+@task
+def launch_training(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.launch_training(platform, state)
+
+
+@tasks.lambda_function(name="check_training")
+@task
+def check_training(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.check_training(platform, state)
+
+
+@tasks.lambda_function(name="evaluate_model")
+@task
+def evaluate_model(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.evaluate_model(platform, state)
+
+
+@tasks.lambda_function(name="register_model")
+@task
+def register_model(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.register_model(platform, state, execution_arn)
+
+
+@tasks.lambda_function(name="record_run_failure")
+@task
+def record_run_failure(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.record_run_failure(platform, state)

@@ -1,0 +1,49 @@
+"""Routes: training runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.runtime import check_token, current_platform, json_route
+from control.errors import InvalidInput
+from control.usecases import training
+
+training_api = Blueprint(__name__)
+
+
+def _body() -> Any:
+    request = training_api.current_request
+    try:
+        return request.json_body
+    except Exception as error:  # chalice raises BadRequestError on invalid JSON
+        raise InvalidInput("the request body is not valid JSON", field="body") from error
+
+
+def _authorize() -> str:
+    platform = current_platform()
+    check_token(training_api.current_request.headers, platform.settings.api_token)
+    return "api"
+
+
+@training_api.route("/training-runs", methods=["POST"])
+@json_route
+def start_training_run() -> tuple[int, Any]:
+    actor = _authorize()
+    result = training.start_training_from_request(current_platform(), _body(), actor)
+    return (200 if result["outcome"] == "duplicate" else 202), result
+
+
+@training_api.route("/training-runs", methods=["GET"])
+@json_route
+def list_training_runs() -> tuple[int, Any]:
+    _authorize()
+    return 200, {"runs": current_platform().registry.list_runs()}
+
+
+@training_api.route("/training-runs/{run_id}", methods=["GET"])
+@json_route
+def get_training_run(run_id: str) -> tuple[int, Any]:
+    _authorize()
+    return 200, training.get_training_run(current_platform(), run_id)
