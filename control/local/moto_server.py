@@ -104,6 +104,8 @@ def start_embedded_aws(region: str = "us-east-1", port: int | None = None) -> Em
     _serialize_dynamodb_calls()
     _clone_state_machines_without_executions()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Failed executions are logged by moto as exceptions; their history already says why.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     aws = EmbeddedAws(server=server, port=port, region=region)

@@ -1,0 +1,24 @@
+"""Helpers for the monitoring checks: the repository paths and the Prometheus tool binaries."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARDS = REPO / "dashboards"
+CRDS = (REPO / ".." / "shared" / "crds").resolve()
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian package prometheus / prometheus-alertmanager; scripts/setup.sh)")
+    return path
+
+
+def run_tool(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, cwd=cwd)

@@ -1,0 +1,95 @@
+"""The rule files: valid, unit-tested, labelled as the control plane expects, and the same in every runtime."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dashboards.rules import LOCAL_FOR, load_rules, render_rules, rule_files
+from tests.dashboards.conftest import DASHBOARDS, require_binary, run_tool
+
+DEPLOYMENT_LABELS = {"deployment", "model", "version"}
+SEVERITIES = {"critical", "warning", "info"}
+
+
+def alerts() -> list[dict]:
+    return [rule for group in load_rules() for rule in group["rules"] if "alert" in rule]
+
+
+def test_promtool_accepts_every_rule_file() -> None:
+    promtool = require_binary("promtool")
+    result = run_tool(promtool, "check", "rules", *rule_files())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass() -> None:
+    promtool = require_binary("promtool")
+    tests = sorted((DASHBOARDS / "tests").glob("*_test.yml"))
+    assert tests
+    result = run_tool(promtool, "test", "rules", *tests, cwd=DASHBOARDS / "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_fires_in_one_case_and_stays_quiet_in_another() -> None:
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for path in (DASHBOARDS / "tests").glob("*_test.yml"):
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                series = {alert["exp_labels"].get("deployment") or tuple(sorted(alert["exp_labels"].items()))
+                          for alert in check.get("exp_alerts") or []}
+                (fired if series else quiet).add(check["alertname"])
+                # A firing check that lists exactly the firing series also proves the other
+                # series of the case stay quiet; every case has at least one such other series.
+                if series:
+                    quiet.add(check["alertname"])
+    names = {rule["alert"] for rule in alerts()}
+    assert names - fired == set(), "alerts without a firing test case"
+    assert names - quiet == set(), "alerts without a quiet test case"
+
+
+@pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule["alert"])
+def test_alert_has_severity_annotations_and_a_runbook_section(rule: dict) -> None:
+    assert rule["labels"]["severity"] in SEVERITIES
+    assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+    anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+    assert anchor == rule["alert"].lower()
+    readme = (DASHBOARDS / "README.md").read_text()
+    assert re.search(rf"^### {rule['alert']}$", readme, re.MULTILINE), f"no runbook section for {rule['alert']}"
+
+
+@pytest.mark.parametrize(
+    "rule", [r for r in alerts() if r["alert"].startswith("MlcpInference")], ids=lambda rule: rule["alert"]
+)
+def test_deployment_alerts_keep_deployment_model_and_version(rule: dict) -> None:
+    expr = rule["expr"]
+    # Every aggregation in a deployment alert keeps the three labels the rollback handler reads.
+    for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr):
+        kept = {label.strip() for label in clause.split(",")}
+        if kept & DEPLOYMENT_LABELS:
+            assert DEPLOYMENT_LABELS <= kept | {"class"}, clause
+
+
+def test_local_rules_shorten_for_and_windows_and_still_parse(tmp_path: Path) -> None:
+    groups = load_rules(local=True)
+    assert len(groups) == len(load_rules())
+    for group in groups:
+        assert "interval" not in group
+        for rule in group["rules"]:
+            assert rule.get("for", LOCAL_FOR) in (LOCAL_FOR, "0s")
+            assert "[1m]" not in rule["expr"]
+    assert "[10s]" in render_rules(local=True)
+    promtool = require_binary("promtool")
+    path = tmp_path / "local.yml"
+    path.write_text(render_rules(local=True))
+    result = run_tool(promtool, "check", "rules", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_aws_rules_are_the_files_unchanged() -> None:
+    on_disk = [group for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"]]
+    assert load_rules() == on_disk
+    assert yaml.safe_load(render_rules()) == {"groups": on_disk}

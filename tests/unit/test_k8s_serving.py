@@ -1,0 +1,88 @@
+"""Rendering the blue-green serving objects."""
+
+from __future__ import annotations
+
+from control.kubernetes.config import ManifestConfig
+from control.kubernetes.serving import (
+    ServingVersion,
+    render_deployment,
+    render_network_policy,
+    render_routing,
+    render_serving_stack,
+    version_selector,
+)
+
+CONFIG = ManifestConfig(inference_image="registry.example/inference:1")
+V3 = ServingVersion("churn", "churn", 3, "s3://artifacts/models/churn/runs/r3/", "c" * 64)
+V4 = ServingVersion("churn", "churn", 4, "s3://artifacts/models/churn/runs/r4/", "d" * 64)
+
+
+def pod(manifest: dict) -> dict:
+    return manifest["spec"]["template"]["spec"]
+
+
+def test_a_version_is_a_deployment_named_after_it_that_its_services_can_select() -> None:
+    deployment = render_deployment(V3, CONFIG)
+    assert deployment["metadata"]["name"] == "churn-v3"
+    assert deployment["metadata"]["namespace"] == "ml-serving"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "churn"
+    assert labels["mlcp.dev/model"] == "churn" and labels["mlcp.dev/version"] == "3"
+    assert deployment["spec"]["selector"]["matchLabels"] == version_selector("churn", 3)
+    env = {e["name"]: e["value"] for e in pod(deployment)["containers"][0]["env"]}
+    assert env["MODEL_URI"] == V3.model_uri and env["MODEL_SHA256"] == "c" * 64
+    assert env["MODEL_NAME"] == "churn" and env["MODEL_VERSION"] == "3"
+
+
+def test_the_model_server_is_probed_hardened_and_placed_on_the_spot_pool() -> None:
+    spec = pod(render_deployment(V3, CONFIG))
+    container = spec["containers"][0]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ping"
+    assert "livenessProbe" in container
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and security["runAsNonRoot"]
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert any(v["name"] == "tmp" and "emptyDir" in v for v in spec["volumes"])
+    assert spec["nodeSelector"] == {"node.kubernetes.io/pool": "cpu-inference"}
+    assert spec["tolerations"][0]["value"] == "cpu-inference"
+    zones = [c for c in spec["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
+    assert zones and zones[0]["labelSelector"]["matchLabels"] == version_selector("churn", 3)
+
+
+def test_active_and_preview_services_select_their_versions() -> None:
+    active, preview, *_ = render_routing("churn", CONFIG, active_version=3, preview_version=4)
+    assert active["metadata"]["name"] == "churn" and active["spec"]["selector"] == version_selector("churn", 3)
+    assert preview["metadata"]["name"] == "churn-preview"
+    assert preview["spec"]["selector"] == version_selector("churn", 4)
+
+
+def test_the_stack_has_one_pdb_and_hpa_per_version_and_an_ingress_for_the_active_service() -> None:
+    objects = render_serving_stack([V3, V4], CONFIG, active_version=3, preview_version=4)
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    for name in ("churn-v3", "churn-v4"):
+        assert ("Deployment", name) in kinds and ("PodDisruptionBudget", name) in kinds
+        assert ("HorizontalPodAutoscaler", name) in kinds
+    ingress = next(o for o in objects if o["kind"] == "Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "churn"
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert len({(k, n) for k, n in kinds}) == len(kinds)
+
+
+def test_network_policy_lets_in_the_alb_and_prometheus_and_out_dns_and_https_only() -> None:
+    policy = render_network_policy("churn", CONFIG)["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    sources = [peer for rule in policy["ingress"] for peer in rule["from"]]
+    assert {"ipBlock": {"cidr": CONFIG.vpc_cidr}} in sources
+    assert any(p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") == "prometheus" for p in sources)
+    ports = {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443)}
+
+
+def test_a_certificate_switches_the_listener_to_https() -> None:
+    config = ManifestConfig(certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/x")
+    ingress = render_routing("churn", config, active_version=1)[-1]
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
