@@ -6,7 +6,6 @@ Only this module knows which adapter is in use (EKS or the local cluster).
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +20,6 @@ from control.adapters.s3_store import S3Store
 from control.adapters.stepfunctions import StepFunctions
 from control.ports import TrainingCluster
 from control.settings import Settings
-
 
 REPO = Path(__file__).resolve().parents[1]
 AWS_ENV = frozenset(
@@ -66,9 +64,7 @@ class Platform:
 
             # Jobs reach the same (embedded) AWS as this process, with the same credentials.
             job_env = {name: value for name, value in os.environ.items() if name in AWS_ENV}
-            return LocalCluster(
-                Path(self.settings.local_state_dir) / "cluster", repo_root=REPO, env=job_env
-            )
+            return LocalCluster(Path(self.settings.local_state_dir) / "cluster", repo_root=REPO, env=job_env)
         from control.adapters.kubernetes_cluster import KubernetesCluster
 
         return KubernetesCluster.for_settings(self.settings)

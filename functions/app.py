@@ -11,7 +11,6 @@ if not os.path.isdir(os.path.join(_here, "vendor", "control")):
     sys.path.insert(0, os.path.dirname(_here))
 
 from chalice import Chalice  # noqa: E402
-
 from chalicelib.events import events  # noqa: E402
 from chalicelib.models_api import models_api  # noqa: E402
 from chalicelib.tasks import tasks  # noqa: E402

@@ -32,13 +32,13 @@ THROTTLING_CODES = frozenset(
         "TransactionInProgressException",
     }
 )
-NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404", "NotFound"})
+NOT_FOUND_CODES = frozenset(
+    {"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404", "NotFound", "ExecutionDoesNotExist"}
+)
 
 
 def client(service: str, region: str, endpoint_url: str | None = None) -> Any:
-    return boto3.session.Session().client(
-        service, region_name=region, endpoint_url=endpoint_url, config=RETRY_CONFIG
-    )
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=RETRY_CONFIG)
 
 
 def translate(error: Exception, what: str) -> ControlError:

@@ -102,7 +102,7 @@ class DynamoDbRegistry:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "TransactionCanceledException":
                     raise translate(error, "register model version") from error
-                time.sleep(random.uniform(0, min(0.5, 0.01 * 2**min(attempt, 6))))
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
                 continue
             return self.get_version(model_name, version), True
         raise TransientError(f"could not register a version of {model_name}: too much contention")
@@ -152,9 +152,7 @@ class DynamoDbRegistry:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _to_item(
-                        {"pk": pk, "sk": f"RUNREF#{lineage.training_run_id}", "version": version}
-                    ),
+                    "Item": _to_item({"pk": pk, "sk": f"RUNREF#{lineage.training_run_id}", "version": version}),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -268,7 +266,14 @@ class DynamoDbRegistry:
         return self.get_version(model_name, version)
 
     def set_alias(
-        self, model_name: str, alias: Alias, version: int, *, actor: str, reason: str, now: datetime,
+        self,
+        model_name: str,
+        alias: Alias,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        now: datetime,
         details: Mapping[str, Any] | None = None,
     ) -> None:
         self.get_version(model_name, version)  # NotFound for an unknown version
@@ -384,9 +389,7 @@ class DynamoDbRegistry:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._db.get_item(
-            TableName=self._table, Key=_to_item({"pk": pk, "sk": sk}), ConsistentRead=True
-        )
+        response = self._db.get_item(TableName=self._table, Key=_to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
         return _from_item(response["Item"]) if "Item" in response else None
 
     def _query(self, pk: str, sk_prefix: str) -> list[dict[str, Any]]:

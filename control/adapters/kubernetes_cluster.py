@@ -25,9 +25,17 @@ from kubernetes.client import (
 
 from control.adapters.kubernetes_errors import translate
 from control.domain.training import JobStatus
-from control.errors import Conflict, ControlError, NotFound, PreconditionFailed, TransientError
+from control.errors import (
+    Conflict,
+    ControlError,
+    DependencyError,
+    NotFound,
+    PreconditionFailed,
+    TransientError,
+)
 from control.kubernetes.status import mpijob_status
 from control.kubernetes.training import GROUP, PLURAL, VERSION
+from control.settings import Settings
 
 SPEC_HASH_ANNOTATION = "mlcp.dev/spec-sha256"
 DEFAULT_TIMEOUT = (3.05, 15.0)  # connect, read (seconds)
@@ -76,9 +84,20 @@ class KubernetesCluster:
         self._serving_namespace = serving_namespace
         self._timeout = request_timeout
 
-    def _call(
-        self, what: str, fn: Callable[..., T], *args: Any, custom_resource: bool = False, **kwargs: Any
-    ) -> T:
+    @classmethod
+    def for_settings(cls, settings: Settings) -> KubernetesCluster:
+        """The EKS cluster named in settings, reached with the Lambda role's EKS token."""
+        from control.adapters.kubernetes_eks import eks_api_client
+
+        if not settings.eks_cluster_name:
+            raise DependencyError("CONTROL_EKS_CLUSTER_NAME is not set (needed with CONTROL_CLUSTER=eks)")
+        return cls(
+            eks_api_client(settings.eks_cluster_name, settings.region),
+            training_namespace=settings.training_namespace,
+            serving_namespace=settings.serving_namespace,
+        )
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, custom_resource: bool = False, **kwargs: Any) -> T:
         try:
             return fn(*args, _request_timeout=self._timeout, **kwargs)
         except ControlError:
@@ -254,9 +273,7 @@ class KubernetesCluster:
         try:
             self._call(what, self._core.patch_namespaced_service, name, self._serving_namespace, body)
         except Conflict as exc:
-            raise PreconditionFailed(
-                f"{what} changed while switching its selector; re-read and retry"
-            ) from exc
+            raise PreconditionFailed(f"{what} changed while switching its selector; re-read and retry") from exc
         return True
 
     def delete_deployment(self, name: str) -> None:

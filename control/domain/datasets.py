@@ -74,9 +74,7 @@ def parse_dataset_key(bucket: str, key: str) -> DatasetObject | None:
         raise InvalidInput(f"object key {key!r} is outside the {DATASETS_PREFIX!r} prefix", field="key")
     parts = key[len(DATASETS_PREFIX) :].split("/")
     if len(parts) != 3 or not all(parts):
-        raise InvalidInput(
-            f"object key {key!r} does not follow datasets/<model>/<dataset-version>/<file>", field="key"
-        )
+        raise InvalidInput(f"object key {key!r} does not follow datasets/<model>/<dataset-version>/<file>", field="key")
     model, version, filename = parts
     check_name(model, "model")
     check_name(version, "dataset_version")
@@ -100,9 +98,7 @@ def check_dataset_size(size: int) -> None:
     if size <= 0:
         raise InvalidInput("the dataset object is empty", field="size")
     if size > MAX_DATASET_BYTES:
-        raise PayloadTooLarge(
-            f"the dataset object has {size} bytes; the limit is {MAX_DATASET_BYTES}", field="size"
-        )
+        raise PayloadTooLarge(f"the dataset object has {size} bytes; the limit is {MAX_DATASET_BYTES}", field="size")
 
 
 def parse_s3_event(event: Any) -> list[ObjectCreated]:

@@ -807,7 +807,7 @@ def _rolling_back(step: _Step) -> None:
         return
     step.ensure(target)  # re-creates the previous version if it was scaled away
     if step.observed.active_selector != target:
-        if True:
+        if step.ready(target):
             step.switch(ServiceRole.ACTIVE, target)
         step.wait(step.spec.poll_interval_seconds)
         return

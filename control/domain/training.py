@@ -57,8 +57,10 @@ class Hyperparameters:
                 continue
             value = raw[name]
             kind = float if name == "learning_rate" else int
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                kind is int and not float(value).is_integer()
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not float(value).is_integer())
             ):
                 raise InvalidInput(f"hyperparameters.{name} must be a number", field=f"hyperparameters.{name}")
             if not low <= value <= high:

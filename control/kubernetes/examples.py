@@ -1,6 +1,6 @@
 """Writes rendered examples to workloads/k8s/examples/ for reviewers (committed, checked by tests).
 
-    python -m control.kubernetes.examples [OUT_DIR]
+python -m control.kubernetes.examples [OUT_DIR]
 """
 
 from __future__ import annotations

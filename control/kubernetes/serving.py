@@ -221,9 +221,7 @@ def render_hpa(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
     }
 
 
-def render_service(
-    deployment: str, version: int, config: ManifestConfig, *, preview: bool = False
-) -> dict[str, Any]:
+def render_service(deployment: str, version: int, config: ManifestConfig, *, preview: bool = False) -> dict[str, Any]:
     role = "preview" if preview else "active"
     return {
         "apiVersion": "v1",
@@ -279,9 +277,7 @@ def render_network_policy(deployment: str, config: ManifestConfig) -> dict[str, 
                 {
                     "to": [
                         {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                            },
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                         }
                     ],
@@ -372,6 +368,4 @@ def render_serving_stack(
         return []
     deployment = versions[0].deployment
     objects = [obj for v in versions for obj in render_version(v, config)]
-    return objects + render_routing(
-        deployment, config, active_version=active_version, preview_version=preview_version
-    )
+    return objects + render_routing(deployment, config, active_version=active_version, preview_version=preview_version)

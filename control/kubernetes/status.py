@@ -27,14 +27,10 @@ def mpijob_status(name: str, obj: Mapping[str, Any]) -> JobStatus:
     for condition_type in ("Running", "Restarting"):
         if condition_type in true:
             condition = true[condition_type]
-            return JobStatus(
-                name, JobState.RUNNING, condition.get("reason", ""), condition.get("message", "")
-            )
+            return JobStatus(name, JobState.RUNNING, condition.get("reason", ""), condition.get("message", ""))
     if "Suspended" in true:
         condition = true["Suspended"]
-        return JobStatus(
-            name, JobState.PENDING, condition.get("reason", "Suspended"), condition.get("message", "")
-        )
+        return JobStatus(name, JobState.PENDING, condition.get("reason", "Suspended"), condition.get("message", ""))
     if "Created" in true:
         condition = true["Created"]
         return JobStatus(name, JobState.PENDING, condition.get("reason", ""), condition.get("message", ""))

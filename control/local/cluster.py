@@ -55,9 +55,7 @@ def launcher_container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
             "containers"
         ][0]
     except (KeyError, IndexError, TypeError) as exc:
-        raise InvalidInput(
-            "the MPIJob has no launcher container", field="spec.mpiReplicaSpecs.Launcher"
-        ) from exc
+        raise InvalidInput("the MPIJob has no launcher container", field="spec.mpiReplicaSpecs.Launcher") from exc
     return container
 
 
@@ -86,9 +84,7 @@ def local_command(
     argv = [str(part) for part in [*(container.get("command") or []), *(container.get("args") or [])]]
     if not argv or os.path.basename(argv[0]) not in LAUNCHERS:
         raise InvalidInput(f"the launcher must run one of {', '.join(LAUNCHERS)}; got {argv[:1]}")
-    program_at = next(
-        (i for i, part in enumerate(argv) if i and _PYTHON.fullmatch(os.path.basename(part))), None
-    )
+    program_at = next((i for i, part in enumerate(argv) if i and _PYTHON.fullmatch(os.path.basename(part))), None)
     if program_at is None:
         raise InvalidInput("the launcher command runs no python program")
     options = argv[1:program_at]
@@ -266,9 +262,7 @@ def read_status(job_dir: Path, *, start_timeout_seconds: float = 60.0) -> JobSta
         return JobStatus(name, JobState.RUNNING, "Running", "")
     if result_path.exists():  # the runner finished between the two reads
         return read_status(job_dir, start_timeout_seconds=start_timeout_seconds)
-    return JobStatus(
-        name, JobState.FAILED, "RunnerLost", stderr_line or "the job runner died without a result"
-    )
+    return JobStatus(name, JobState.FAILED, "RunnerLost", stderr_line or "the job runner died without a result")
 
 
 def write_metrics_targets(state_dir: Path, targets_file: Path) -> None:

@@ -60,9 +60,7 @@ def run(job_dir: Path) -> int:
             reason = f"Killed:{signal.Signals(-exit_code).name}"
         else:
             reason = "Error"
-    write_json_atomic(
-        job_dir / "result.json", {"exit_code": exit_code, "reason": reason, "finished_at": time.time()}
-    )
+    write_json_atomic(job_dir / "result.json", {"exit_code": exit_code, "reason": reason, "finished_at": time.time()})
     _refresh_targets(job)
     return exit_code
 

@@ -30,8 +30,15 @@ def load_chalice_app() -> ModuleType:
 
 
 class EmbeddedPlatform:
-    def __init__(self, state_dir: Path, *, stage: str = "local", region: str = "us-east-1",
-                 poll_seconds: int = 1, api_port: int | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        stage: str = "local",
+        region: str = "us-east-1",
+        poll_seconds: int = 1,
+        api_port: int | None = None,
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self.stage = stage
         self.region = region

@@ -48,7 +48,7 @@ def render_definition(filename: str, substitutions: dict[str, str]) -> str:
         text = text.replace("${" + name + "}", value)
     if "${" in text:
         start = text.index("${")
-        raise ValueError(f"{filename}: unfilled placeholder {text[start:text.index('}', start) + 1]}")
+        raise ValueError(f"{filename}: unfilled placeholder {text[start : text.index('}', start) + 1]}")
     return text
 
 
@@ -114,9 +114,7 @@ def provision(
     )["Role"]["Arn"]
 
     names = {"rollout": f"{prefix}-rollout", "training_pipeline": f"{prefix}-training-pipeline"}
-    state_machine_arns = {
-        key: f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}" for key, name in names.items()
-    }
+    state_machine_arns = {key: f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}" for key, name in names.items()}
     env = {
         **environment,
         "CONTROL_REGION": region,

@@ -42,8 +42,12 @@ def decide(platform: Platform, model_name: str, version: str, decision: str, bod
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
         raise InvalidInput(f"reason must be a string of at most {MAX_REASON} characters", field="reason")
     updated = platform.registry.set_status(
-        model_name, parse_version(version), targets[decision],
-        actor=actor, reason=reason or f"{decision}d by {actor}", now=platform.clock(),
+        model_name,
+        parse_version(version),
+        targets[decision],
+        actor=actor,
+        reason=reason or f"{decision}d by {actor}",
+        now=platform.clock(),
     )
     return updated.to_dict()
 

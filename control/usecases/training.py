@@ -35,7 +35,7 @@ from control.domain.training import (
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import mpijob_name, render_mpijob
+from control.kubernetes.training import render_mpijob
 
 MAX_MANIFEST_FILES = 1000
 HEADER_PROBE_BYTES = 64 * 1024
@@ -158,8 +158,15 @@ def _dead_letter(platform: Platform, source: str, error: ControlError, payload: 
 def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
     """Check the dataset before paying for GPUs: files present, sizes, a `label` column."""
     run_id, dataset = state["run_id"], state["dataset"]
-    _record(platform, run_id, status="VALIDATING", model_name=state["model_name"], dataset_uri=dataset["uri"],
-            request=dict(state), created_at=iso(platform.clock()))
+    _record(
+        platform,
+        run_id,
+        status="VALIDATING",
+        model_name=state["model_name"],
+        dataset_uri=dataset["uri"],
+        request=dict(state),
+        created_at=iso(platform.clock()),
+    )
     bucket, key = dataset["bucket"], dataset["key"]
     files = [key]
     if key.endswith("/" + MANIFEST_FILE):
@@ -185,14 +192,16 @@ def _manifest_files(platform: Platform, bucket: str, key: str) -> list[str]:
     manifest = platform.s3.read_json(bucket, key)
     files = manifest.get("files") if isinstance(manifest, Mapping) else None
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
-        raise InvalidInput(f"{key} must be {{\"files\": [\"part-0.csv\", ...]}}", field="manifest.files")
+        raise InvalidInput(f'{key} must be {{"files": ["part-0.csv", ...]}}', field="manifest.files")
     if len(files) > MAX_MANIFEST_FILES:
         raise InvalidInput(f"a manifest lists at most {MAX_MANIFEST_FILES} files", field="manifest.files")
     folder = key.rsplit("/", 1)[0]
     keys = []
     for name in files:
         if "/" in name or name in (".", "..") or name == MANIFEST_FILE:
-            raise InvalidInput(f"manifest entry {name!r} must be a file name in the same folder", field="manifest.files")
+            raise InvalidInput(
+                f"manifest entry {name!r} must be a file name in the same folder", field="manifest.files"
+            )
         keys.append(f"{folder}/{name}")
     return keys
 
@@ -230,8 +239,12 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
     platform.cluster.submit_training_job(manifest)
     launched_at = iso(platform.clock())
     _record(platform, spec.run_id, status="TRAINING", job_name=manifest["metadata"]["name"], launched_at=launched_at)
-    return {"job_name": manifest["metadata"]["name"], "launched_at": launched_at,
-            "deadline_seconds": spec.deadline_seconds, "output_uri": spec.output_uri}
+    return {
+        "job_name": manifest["metadata"]["name"],
+        "launched_at": launched_at,
+        "deadline_seconds": spec.deadline_seconds,
+        "output_uri": spec.output_uri,
+    }
 
 
 def check_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,11 +319,19 @@ def record_run_failure(platform: Platform, state: Mapping[str, Any]) -> dict[str
     error = state.get("error") or {}
     evaluation = state.get("evaluation") or {}
     if evaluation and not evaluation.get("passed", True):
-        cause = (f"evaluation gate not met: {evaluation.get('metric')} = {evaluation.get('value')}, "
-                 f"threshold {evaluation.get('threshold')}")
+        cause = (
+            f"evaluation gate not met: {evaluation.get('metric')} = {evaluation.get('value')}, "
+            f"threshold {evaluation.get('threshold')}"
+        )
         error = {"Error": "EvaluationGateNotMet", "Cause": cause}
-    _record(platform, state["run_id"], status="FAILED", error=str(error.get("Error", "")),
-            cause=_readable_cause(error.get("Cause", "")), failed_at=iso(platform.clock()))
+    _record(
+        platform,
+        state["run_id"],
+        status="FAILED",
+        error=str(error.get("Error", "")),
+        cause=_readable_cause(error.get("Cause", "")),
+        failed_at=iso(platform.clock()),
+    )
     return {"error": error.get("Error", ""), "cause": _readable_cause(error.get("Cause", ""))}
 
 
@@ -348,5 +369,5 @@ def _record(platform: Platform, run_id: str, **fields: Any) -> None:
 
 
 def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key

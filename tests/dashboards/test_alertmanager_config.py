@@ -65,7 +65,11 @@ def test_local_config_keeps_routes_and_inhibitions_but_only_reaches_the_local_ap
 def test_sns_message_template_renders_the_v4_json_the_sns_handler_parses() -> None:
     amtool = require_binary("amtool")
     result = run_tool(
-        amtool, "template", "render", f"--template.glob={SNS_TEMPLATE_PATH}", '--template.text={{ template "sns.json" . }}'
+        amtool,
+        "template",
+        "render",
+        f"--template.glob={SNS_TEMPLATE_PATH}",
+        '--template.text={{ template "sns.json" . }}',
     )
     assert result.returncode == 0, result.stderr
     # amtool's sample data has the placeholder status "alertstatus"; a real notification says firing.
@@ -80,7 +84,10 @@ def test_sns_message_template_renders_the_v4_json_the_sns_handler_parses() -> No
 def test_sns_template_escapes_quotes_and_backslashes() -> None:
     amtool = require_binary("amtool")
     result = run_tool(
-        amtool, "template", "render", f"--template.glob={SNS_TEMPLATE_PATH}",
+        amtool,
+        "template",
+        "render",
+        f"--template.glob={SNS_TEMPLATE_PATH}",
         '--template.text={{ template "mlcp.sns.json_string" "say \\"hi\\" \\\\ bye" }}',
     )
     assert result.returncode == 0, result.stderr

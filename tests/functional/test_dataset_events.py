@@ -79,7 +79,8 @@ def test_bad_keys_and_empty_objects_are_dead_lettered_not_started(aws, endpoints
     s3.put_object(Bucket=endpoints["data_bucket"], Key=f"datasets/{model}/v1/data.csv", Body=b"")
     letters = wait_for(
         lambda: [d for d in dead_letters(aws, endpoints) if model in d["payload"].lower()] or None,
-        timeout=10, what="dead letters",
+        timeout=10,
+        what="dead letters",
     )
     reasons = " | ".join(d["reason"] for d in letters)
     assert "lower-case" in reasons or "empty" in reasons
@@ -93,7 +94,8 @@ def test_a_malformed_event_is_dead_lettered_with_its_payload(aws, endpoints):
     result = on_dataset_uploaded({"Records": [{"marker": marker}]}, None)
     assert result["outcomes"][0]["outcome"] == "rejected"
     letters = wait_for(
-        lambda: [d for d in dead_letters(aws, endpoints) if marker in d["payload"]] or None, timeout=10,
+        lambda: [d for d in dead_letters(aws, endpoints) if marker in d["payload"]] or None,
+        timeout=10,
         what="the dead letter",
     )
     assert letters[0]["error"] == "InvalidInput" and "eventName" in letters[0]["reason"]

@@ -402,7 +402,9 @@ def test_switching_a_selector_that_is_already_right_writes_nothing(
 def test_a_concurrent_change_makes_the_switch_retryable(api: FakeKubernetesApi, cluster: KubernetesCluster) -> None:
     cluster.apply(render_service("churn", 1, CONFIG))
     api.objects[("ml-serving", "services", "churn")]["metadata"]["resourceVersion"] = "changed-by-someone"
-    api.fail("GET", "/services/churn", 200, body=json.loads(json.dumps(api.objects[("ml-serving", "services", "churn")])))
+    api.fail(
+        "GET", "/services/churn", 200, body=json.loads(json.dumps(api.objects[("ml-serving", "services", "churn")]))
+    )
     api.objects[("ml-serving", "services", "churn")]["metadata"]["resourceVersion"] = "changed-again"
     with pytest.raises(PreconditionFailed) as caught:
         cluster.switch_service_selector("churn", version_selector("churn", 2))
@@ -439,3 +441,11 @@ def test_serving_errors_are_translated_too(api: FakeKubernetesApi, cluster: Kube
         cluster.scale_deployment("churn-v1", 0)
     with pytest.raises(NotFound):
         cluster.scale_deployment("churn-v7", 0)
+
+
+def test_eks_settings_without_a_cluster_name_fail_clearly() -> None:
+    from control.settings import Settings
+
+    settings = Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t")
+    with pytest.raises(DependencyError, match="CONTROL_EKS_CLUSTER_NAME"):
+        KubernetesCluster.for_settings(settings)

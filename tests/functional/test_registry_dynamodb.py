@@ -21,10 +21,16 @@ def registry(endpoints):
 
 def lineage(run_id: str) -> Lineage:
     return Lineage(
-        dataset_uri="s3://data/datasets/m/v1/data.csv", dataset_etag="etag", dataset_version_id="vid",
-        training_run_id=run_id, execution_arn=f"arn:aws:states:::execution:x:{run_id}",
-        hyperparameters={"epochs": 2}, metrics={"val_accuracy": 0.9}, artifact_uri="s3://art/model.pt",
-        artifact_sha256="ab" * 32, code_version="abc123",
+        dataset_uri="s3://data/datasets/m/v1/data.csv",
+        dataset_etag="etag",
+        dataset_version_id="vid",
+        training_run_id=run_id,
+        execution_arn=f"arn:aws:states:::execution:x:{run_id}",
+        hyperparameters={"epochs": 2},
+        metrics={"val_accuracy": 0.9},
+        artifact_uri="s3://art/model.pt",
+        artifact_sha256="ab" * 32,
+        code_version="abc123",
     )
 
 

@@ -66,8 +66,14 @@ def test_a_test_event_yields_nothing():
         ({}, "Records"),
         ({"Records": ["x"]}, "Records[0]"),
         ({"Records": [{"s3": {}}]}, "Records[0].eventName"),
-        ({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"object": {"key": "k"}}}]}, "Records[0].s3.bucket.name"),
-        ({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}}}]}, "Records[0].s3.object.key"),
+        (
+            {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"object": {"key": "k"}}}]},
+            "Records[0].s3.bucket.name",
+        ),
+        (
+            {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}}}]},
+            "Records[0].s3.object.key",
+        ),
         (s3_event("k", size="big"), "Records[0].s3.object.size"),
     ],
 )

@@ -54,7 +54,9 @@ def test_a_launcher_that_is_not_mpi_is_refused(tmp_path: Path) -> None:
     manifest = render_mpijob(SPEC, ManifestConfig())
     manifest["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["command"] = ["bash"]
     with pytest.raises(InvalidInput):
-        local_command(manifest, repo_root=Path("/r"), checkpoints_dir=tmp_path, python="p", horovodrun="h", metrics_port=1)
+        local_command(
+            manifest, repo_root=Path("/r"), checkpoints_dir=tmp_path, python="p", horovodrun="h", metrics_port=1
+        )
 
 
 def test_the_failure_message_is_the_first_ranks_last_stderr_line() -> None:

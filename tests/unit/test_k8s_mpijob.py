@@ -60,9 +60,7 @@ def test_workers_slots_and_gpus_follow_the_spec() -> None:
 def test_workers_land_on_the_tainted_gpu_pool_with_checkpoints_on_efs() -> None:
     pod = replica(render_mpijob(spec(), CONFIG), "Worker")["template"]["spec"]
     assert pod["nodeSelector"] == {"node.kubernetes.io/pool": "gpu-training"}
-    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod[
-        "tolerations"
-    ]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod["tolerations"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["checkpoints"]["persistentVolumeClaim"] == {"claimName": "training-checkpoints"}
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}

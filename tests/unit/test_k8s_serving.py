@@ -77,7 +77,9 @@ def test_network_policy_lets_in_the_alb_and_prometheus_and_out_dns_and_https_onl
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     sources = [peer for rule in policy["ingress"] for peer in rule["from"]]
     assert {"ipBlock": {"cidr": CONFIG.vpc_cidr}} in sources
-    assert any(p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") == "prometheus" for p in sources)
+    assert any(
+        p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") == "prometheus" for p in sources
+    )
     ports = {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
     assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443)}
 

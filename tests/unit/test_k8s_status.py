@@ -10,11 +10,7 @@ from control.kubernetes.status import mpijob_status
 
 def with_conditions(*conditions: tuple[str, str, str, str]) -> dict:
     return {
-        "status": {
-            "conditions": [
-                {"type": t, "status": s, "reason": r, "message": m} for t, s, r, m in conditions
-            ]
-        }
+        "status": {"conditions": [{"type": t, "status": s, "reason": r, "message": m} for t, s, r, m in conditions]}
     }
 
 

@@ -6,9 +6,16 @@ from control.errors import Conflict, InvalidInput
 
 def lineage(**overrides):
     values = dict(
-        dataset_uri="s3://d/k", dataset_etag="e", dataset_version_id="v", training_run_id="r",
-        execution_arn="arn", hyperparameters={}, metrics={}, artifact_uri="s3://a/m.pt",
-        artifact_sha256="0" * 64, code_version="abc",
+        dataset_uri="s3://d/k",
+        dataset_etag="e",
+        dataset_version_id="v",
+        training_run_id="r",
+        execution_arn="arn",
+        hyperparameters={},
+        metrics={},
+        artifact_uri="s3://a/m.pt",
+        artifact_sha256="0" * 64,
+        code_version="abc",
     )
     return Lineage(**{**values, **overrides})
 

@@ -488,3 +488,17 @@ def test_a_spec_that_does_not_match_the_recorded_status_is_refused() -> None:
     spec, status, cluster = drive_to(Phase.BAKING)
     with pytest.raises(InvalidInput, match="does not match"):
         reconcile(make_spec(version=3), status, cluster.observed(), at(100))
+
+
+def test_a_lost_write_after_an_abort_switch_never_scales_away_the_version_serving_traffic() -> None:
+    spec, status, cluster = drive_to(Phase.BAKING)
+    aborted = reconcile(spec, status, cluster.observed(POST_BAD), at(100))
+    cluster.apply(aborted.actions)  # traffic back on blue, then the executor died: BAKING is still recorded
+    assert cluster.active == BLUE
+    for seconds in (400, 700):  # good data again, the bake and the scale-down delay are over
+        resumed = reconcile(spec, status, cluster.observed(POST_GOOD), at(seconds))
+        assert ScaleDeployment(BLUE, 0) not in resumed.actions
+        assert resumed.status.phase is Phase.ROLLING_BACK
+        assert "active Service selects v1, not the promoted v2" in resumed.status.reason
+    status = step(spec, resumed.status, cluster, at(700)).status
+    assert step(spec, status, cluster, at(705)).status.phase is Phase.ROLLED_BACK and cluster.active == BLUE

@@ -57,7 +57,10 @@ def test_workers_bounds():
 
 def test_training_args_carry_every_hyperparameter():
     spec = TrainingJobSpec(
-        run_id="r", model_name="m", dataset_uri="s3://d/k", output_uri="s3://a/p/",
+        run_id="r",
+        model_name="m",
+        dataset_uri="s3://d/k",
+        output_uri="s3://a/p/",
         hyperparameters=Hyperparameters(epochs=7, batch_size=16, learning_rate=0.2, hidden_units=8, seed=1),
     )
     args = spec.training_args("/ckpt")

@@ -64,9 +64,7 @@ def test_the_exported_model_takes_raw_rows_and_normalises_inside():
     assert loaded(raw).shape == (5, 3)
     # Without the normalisation the (large-scale) raw features would give other logits.
     assert not torch.allclose(mlp(raw.float()), expected)
-    assert torch.allclose(
-        loaded.normaliser.mean, torch.from_numpy(features.astype(np.float32).mean(0)), rtol=1e-4
-    )
+    assert torch.allclose(loaded.normaliser.mean, torch.from_numpy(features.astype(np.float32).mean(0)), rtol=1e-4)
 
 
 def test_export_is_reproducible():

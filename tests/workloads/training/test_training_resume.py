@@ -30,8 +30,15 @@ def dataset(blobs_csv):
 
 def config(tmp_path, name: str, epochs: int, **changes) -> TrainingConfig:
     base = TrainingConfig(
-        dataset_uri="unused", output_uri=str(tmp_path / "out"), checkpoint_dir=str(tmp_path / name),
-        model_name="blobs", run_id=name, epochs=epochs, batch_size=32, hidden_units=16, seed=5,
+        dataset_uri="unused",
+        output_uri=str(tmp_path / "out"),
+        checkpoint_dir=str(tmp_path / name),
+        model_name="blobs",
+        run_id=name,
+        epochs=epochs,
+        batch_size=32,
+        hidden_units=16,
+        seed=5,
     )
     return dataclasses.replace(base, **changes)
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 
-import boto3
 import pytest
 import torch
-from moto.server import ThreadedMotoServer
 
 from workloads.training.artifact import RunSummary, write_artifact
 from workloads.training.data import DataError, load_dataset
@@ -17,44 +14,12 @@ from workloads.training.model import MLP, Normaliser, export_torchscript
 from workloads.training.synthetic import synthetic_csv
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto_endpoint, monkeypatch):
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3")
-    for bucket in ("data", "artifacts"):
-        client.create_bucket(Bucket=bucket)
-    yield client
-    for bucket in ("data", "artifacts"):
-        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=item["Key"])
-        client.delete_bucket(Bucket=bucket)
-
-
 def test_single_file_and_manifest_datasets_load_from_s3(s3):
     text = synthetic_csv(50, seed=5)
     s3.put_object(Bucket="data", Key="datasets/blobs/v1/data.csv", Body=text.encode())
     header, *rows = text.splitlines()
     for index, chunk in enumerate((rows[:20], rows[20:])):
-        s3.put_object(
-            Bucket="data", Key=f"datasets/blobs/v2/part-{index}.csv", Body="\n".join([header, *chunk])
-        )
+        s3.put_object(Bucket="data", Key=f"datasets/blobs/v2/part-{index}.csv", Body="\n".join([header, *chunk]))
     s3.put_object(
         Bucket="data",
         Key="datasets/blobs/v2/_manifest.json",
@@ -67,9 +32,7 @@ def test_single_file_and_manifest_datasets_load_from_s3(s3):
 
 
 def test_missing_s3_objects_are_a_clear_error(s3):
-    with pytest.raises(
-        DataError, match=r"s3://data/datasets/none/v1: no data.csv or _manifest.json in this prefix"
-    ):
+    with pytest.raises(DataError, match=r"s3://data/datasets/none/v1: no data.csv or _manifest.json in this prefix"):
         load_dataset("s3://data/datasets/none/v1")
     with pytest.raises(DataError, match=r"s3://nobucket/x.csv: no such dataset file"):
         load_dataset("s3://nobucket/x.csv")
@@ -90,11 +53,7 @@ def test_artifact_lands_in_s3_with_its_sha256(s3):
     ]
     write_artifact("s3://artifacts/models/blobs/runs/run-1/", model_bytes, summary, history)
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket="artifacts")["Contents"]]
-    assert sorted(keys) == [
-        f"models/blobs/runs/run-1/{name}" for name in ("metadata.json", "metrics.json", "model.pt")
-    ]
+    assert sorted(keys) == [f"models/blobs/runs/run-1/{name}" for name in ("metadata.json", "metrics.json", "model.pt")]
     stored = s3.get_object(Bucket="artifacts", Key="models/blobs/runs/run-1/model.pt")["Body"].read()
-    metadata = json.loads(
-        s3.get_object(Bucket="artifacts", Key="models/blobs/runs/run-1/metadata.json")["Body"].read()
-    )
+    metadata = json.loads(s3.get_object(Bucket="artifacts", Key="models/blobs/runs/run-1/metadata.json")["Body"].read())
     assert metadata["sha256"] == hashlib.sha256(stored).hexdigest()

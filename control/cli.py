@@ -1,0 +1,68 @@
+"""`python -m control`: run the embedded platform and drive it."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from control.demo import console, print_timeline, run_training_demo, state_dir_for
+from control.local.platform import EmbeddedPlatform
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """The ML platform control plane: train, register, deploy and roll back models."""
+
+
+@main.command()
+@click.option(
+    "--endpoints-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the JSON a user or script needs to reach the platform.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where jobs, checkpoints and logs go (default: .state/up-<time>).",
+)
+def up(endpoints_file: Path, state_dir: Path | None) -> None:
+    """Start the embedded platform and stay in the foreground until Ctrl-C."""
+    platform = EmbeddedPlatform(state_dir or state_dir_for("up")).start()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        platform.write_endpoints(endpoints_file)
+        console.print(f"embedded platform up; endpoints in [bold]{endpoints_file}[/]. Ctrl-C stops it.")
+        for name, value in platform.endpoints().items():
+            if name != "api_token":
+                console.print(f"  {name}: {value}")
+        stop.wait()
+    finally:
+        console.print("stopping every process the platform started ...")
+        platform.stop()
+
+
+@main.command()
+@click.option("--rows", default=3000, show_default=True, help="Rows of the generated dataset.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the pipeline.")
+def demo(rows: int, state_dir: Path | None, timeout: float) -> None:
+    """Run the whole loop on the embedded platform and print its timeline."""
+    with EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform:
+        console.print(
+            f"[bold]0.[/] embedded platform up (AWS at {platform.endpoints()['aws_endpoint_url']}, "
+            f"API at {platform.api_url})"
+        )
+        result = run_training_demo(platform, rows=rows, timeout=timeout)
+        print_timeline(result.timeline)
+    if not result.ok:
+        console.print(f"[red bold]demo failed:[/] {result.reason}")
+        sys.exit(1)
+    console.print("[green bold]demo succeeded[/]")

@@ -1,0 +1,43 @@
+"""A readable timeline of a Step Functions execution, from its history events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    state: str
+    event: str  # entered | succeeded | failed | retried | execution-...
+    detail: str = ""
+
+
+def steps_from_history(events: list[dict[str, Any]]) -> list[Step]:
+    """Keep what a person wants to see: each state entered, each failure with its cause."""
+    steps: list[Step] = []
+    current = ""
+    for event in events:
+        kind, at = event["type"], event["timestamp"]
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+            steps.append(Step(at, current, "entered"))
+        elif kind.endswith("Failed") and kind != "ExecutionFailed":
+            details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
+            steps.append(Step(at, current, "failed", f"{details.get('error', '')}: {_cause(details.get('cause', ''))}"))
+        elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
+            details = event.get("executionFailedEventDetails", {})
+            detail = f"{details.get('error', '')}: {details.get('cause', '')}" if details else ""
+            steps.append(Step(at, "", kind.removeprefix("Execution").lower(), detail))
+    return steps
+
+
+def _cause(cause: str) -> str:
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, json.JSONDecodeError):
+        return cause
+    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause

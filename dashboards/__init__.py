@@ -1,0 +1,1 @@
+"""Monitoring artifacts: Prometheus rules, Alertmanager config, Grafana dashboards (generated)."""

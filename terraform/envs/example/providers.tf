@@ -1,0 +1,27 @@
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.account_id]
+
+  default_tags {
+    tags = {
+      project     = "mlcp"
+      environment = var.environment
+      managed-by  = "terraform"
+    }
+  }
+}
+
+# Region of the artifacts replica (DR). Unused while replication_region is null.
+provider "aws" {
+  alias               = "replica"
+  region              = coalesce(var.replication_region, var.region)
+  allowed_account_ids = [var.account_id]
+
+  default_tags {
+    tags = {
+      project     = "mlcp"
+      environment = var.environment
+      managed-by  = "terraform"
+    }
+  }
+}

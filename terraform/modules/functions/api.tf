@@ -1,0 +1,122 @@
+# REST API in front of api_handler (Chalice's app.app): one proxy resource, every route is
+# Chalice's. The app checks the bearer token itself (CONTROL_API_TOKEN).
+resource "aws_api_gateway_rest_api" "this" {
+  name = "${var.name_prefix}-api"
+  endpoint_configuration {
+    types = ["REGIONAL"]
+  }
+}
+
+resource "aws_api_gateway_resource" "proxy" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = "{proxy+}"
+}
+
+resource "aws_api_gateway_method" "this" {
+  # checkov:skip=CKV_AWS_59:Every route is authenticated by the app (bearer token compared in constant time, CONTROL_API_TOKEN; alert webhook token from Secrets Manager); Alertmanager cannot sign SigV4.
+  # checkov:skip=CKV2_AWS_53:Requests are validated by the app, which returns a 400 naming the bad field; a Gateway model would duplicate it for a proxy route.
+  for_each = { root = aws_api_gateway_rest_api.this.root_resource_id, proxy = aws_api_gateway_resource.proxy.id }
+
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  resource_id   = each.value
+  http_method   = "ANY"
+  authorization = "NONE"
+}
+
+resource "aws_api_gateway_integration" "this" {
+  for_each = aws_api_gateway_method.this
+
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = each.value.resource_id
+  http_method             = each.value.http_method
+  integration_http_method = "POST"
+  type                    = "AWS_PROXY"
+  uri                     = aws_lambda_function.this["api_handler"].invoke_arn
+}
+
+resource "aws_api_gateway_deployment" "this" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  triggers = {
+    redeploy = sha1(jsonencode([aws_api_gateway_resource.proxy, aws_api_gateway_method.this, aws_api_gateway_integration.this]))
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "api_access" {
+  name              = "/mlcp/${var.name_prefix}/api-access"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_api_gateway_stage" "api" {
+  # checkov:skip=CKV_AWS_120:Responses are per-request state (runs, registry, rollouts); caching them would serve stale state.
+  # checkov:skip=CKV2_AWS_51:Clients are people and Alertmanager over public TLS; there is no backend mTLS hop to certify (the integration is Lambda).
+  # checkov:skip=CKV2_AWS_29:WAF is a cost/security lever documented in terraform/README.md; stage throttling caps abuse and every route needs a token.
+  rest_api_id          = aws_api_gateway_rest_api.this.id
+  deployment_id        = aws_api_gateway_deployment.this.id
+  stage_name           = "api"
+  xray_tracing_enabled = true
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api_access.arn
+    format = jsonencode({
+      requestId = "$context.requestId", ip = "$context.identity.sourceIp", method = "$context.httpMethod",
+      path      = "$context.path", status = "$context.status", latencyMs = "$context.responseLatency"
+    })
+  }
+
+  depends_on = [aws_api_gateway_account.this]
+}
+
+resource "aws_api_gateway_method_settings" "all" {
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  stage_name  = aws_api_gateway_stage.api.stage_name
+  method_path = "*/*"
+
+  settings {
+    metrics_enabled        = true
+    logging_level          = "INFO"
+    data_trace_enabled     = false
+    throttling_rate_limit  = 50
+    throttling_burst_limit = 100
+  }
+}
+
+resource "aws_lambda_permission" "api_invokes_handler" {
+  statement_id  = "AllowApiGateway"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["api_handler"].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/*"
+}
+
+resource "aws_iam_role" "api_gateway_logs" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  name = "${var.name_prefix}-apigateway-logs"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "apigateway.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "api_gateway_logs" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  role       = aws_iam_role.api_gateway_logs[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+}
+
+resource "aws_api_gateway_account" "this" {
+  count = var.manage_api_gateway_account ? 1 : 0
+
+  cloudwatch_role_arn = aws_iam_role.api_gateway_logs[0].arn
+}

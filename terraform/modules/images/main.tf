@@ -1,0 +1,29 @@
+resource "aws_ecr_repository" "this" {
+  for_each = toset(["training", "inference"])
+
+  name                 = "${var.name}/${each.key}"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = var.kms_key_arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "this" {
+  for_each = aws_ecr_repository.this
+
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the newest ${var.keep_images} images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = var.keep_images }
+      action       = { type = "expire" }
+    }]
+  })
+}

@@ -1,0 +1,9 @@
+output "table_name" {
+  description = "Registry table name (CONTROL_REGISTRY_TABLE)."
+  value       = aws_dynamodb_table.registry.name
+}
+
+output "table_arn" {
+  description = "Registry table ARN."
+  value       = aws_dynamodb_table.registry.arn
+}

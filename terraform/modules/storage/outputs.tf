@@ -1,0 +1,29 @@
+output "data_bucket" {
+  description = "Bucket of the datasets (name and ARN)."
+  value       = { id = module.data_bucket.id, arn = module.data_bucket.arn }
+}
+
+output "artifacts_bucket" {
+  description = "Bucket of the model artifacts (name and ARN)."
+  value       = { id = module.artifacts_bucket.id, arn = module.artifacts_bucket.arn }
+}
+
+output "logs_bucket" {
+  description = "Bucket of the S3 server access logs (name and ARN)."
+  value       = { id = module.logs_bucket.id, arn = module.logs_bucket.arn }
+}
+
+output "artifacts_replica_bucket" {
+  description = "Replica of the artifacts bucket in the DR region, or null."
+  value       = local.replicate ? module.artifacts_replica[0].id : null
+}
+
+output "efs_file_system_id" {
+  description = "Id of the checkpoint file system."
+  value       = aws_efs_file_system.checkpoints.id
+}
+
+output "efs_access_point_id" {
+  description = "Id of the checkpoint access point (volumeHandle <fs>::<ap> of the training-checkpoints volume)."
+  value       = aws_efs_access_point.checkpoints.id
+}

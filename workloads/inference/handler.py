@@ -1,0 +1,159 @@
+"""The SageMaker inference handler: model_fn, input_fn, predict_fn, output_fn.
+
+It follows sagemaker-inference's `DefaultInferenceHandler` conventions and uses the toolkit's
+decoders/encoders, so the very same handler runs under this server and under the toolkit's own
+Multi Model Server (the benchmark's baseline does exactly that).
+
+Two deliberate departures, both on untrusted request bodies:
+- NPY: the toolkit decodes with `np.load(..., allow_pickle=True)`, which unpickles object arrays —
+  code execution from a request body. Decoded here with `allow_pickle=False`.
+- CSV: the toolkit's `np.genfromtxt(dtype=None)` infers a type per column and turns an empty
+  field into 0 — a silently wrong prediction. Decoded here with `np.loadtxt(dtype=float32)`,
+  which rejects it (400), and is faster.
+JSON input and all output go through the toolkit's decoder/encoder.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sagemaker_inference import content_types, decoder, encoder
+from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
+
+from workloads.inference.errors import BadRequestBody, NotAcceptable, PredictionFailed, UnsupportedContentType
+from workloads.inference.repository import LoadedModel, ModelRepository, open_store
+
+SUPPORTED_INPUT_TYPES = (content_types.JSON, content_types.CSV, content_types.NPY)
+OUTPUT_TYPE = content_types.JSON
+_ACCEPTABLE = {content_types.JSON, content_types.ANY, "application/*"}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    class_indices: np.ndarray  # [N] int64, index into the model's classes
+    probabilities: np.ndarray  # [N, K] float32
+    labels: list[Any]  # the classes themselves, as metadata.json names them
+
+
+def media_type(header: str | None) -> str:
+    """`Application/JSON; charset=utf-8` -> `application/json`."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+class ModelHandler(DefaultInferenceHandler):
+    def default_model_fn(self, model_dir: str, context: Any = None) -> LoadedModel:
+        """SageMaker's model_fn: the artifact in `model_dir` (the toolkit's /opt/ml/model)."""
+        return ModelRepository(open_store(model_dir), os.environ.get("MODEL_SHA256") or None).load()
+
+    def default_input_fn(self, input_data: Any, content_type: str, context: Any = None) -> np.ndarray:
+        """Request body -> float32 rows [N, F]. Raises UnsupportedContentType or BadRequestBody."""
+        kind = media_type(content_type)
+        if kind not in SUPPORTED_INPUT_TYPES:
+            raise UnsupportedContentType(
+                f"content type {content_type or '(none)'!r} is not supported; "
+                f"use one of {', '.join(SUPPORTED_INPUT_TYPES)}"
+            )
+        if not input_data:
+            raise BadRequestBody("the request body is empty")
+        if kind == content_types.NPY:
+            return _rows(_decode_npy(_as_bytes(input_data)))
+        text = _as_text(input_data)
+        if not text.strip():
+            raise BadRequestBody("the request body is empty")
+        if kind == content_types.CSV:
+            return _rows(_decode_csv(text))
+        try:
+            decoded = decoder.decode(text, kind)
+        except ValueError as exc:  # json.JSONDecodeError and numpy's conversion errors
+            raise BadRequestBody(f"cannot parse the {kind} body: {exc}") from exc
+        return _rows(_json_instances(decoded))
+
+    def default_predict_fn(self, data: np.ndarray, model: LoadedModel, context: Any = None) -> Prediction:
+        if data.shape[1] != model.n_features:
+            raise BadRequestBody(
+                f"each row needs {model.n_features} features ({', '.join(model.feature_names)}), "
+                f"got {data.shape[1]}"
+            )
+        try:
+            with torch.inference_mode():
+                logits = model.module(torch.from_numpy(data))
+                probabilities = torch.softmax(logits, dim=1)
+                indices = torch.argmax(probabilities, dim=1)
+        except Exception as exc:
+            raise PredictionFailed(f"the model failed on a batch of {data.shape[0]}: {exc}") from exc
+        index_array = indices.numpy()
+        classes = model.classes
+        return Prediction(
+            class_indices=index_array,
+            probabilities=probabilities.numpy(),
+            labels=[classes[i] for i in index_array.tolist()],
+        )
+
+    def default_output_fn(self, prediction: Prediction, accept: str, context: Any = None) -> tuple[bytes, str]:
+        """The contract's JSON: {"predictions": [class, ...], "probabilities": [[...], ...]}."""
+        wanted = {media_type(part) for part in (accept or content_types.ANY).split(",")}
+        if not wanted & _ACCEPTABLE:
+            raise NotAcceptable(f"accept {accept!r} is not supported; this server answers {OUTPUT_TYPE}")
+        document = {"predictions": prediction.labels, "probabilities": prediction.probabilities.tolist()}
+        body = encoder.encode(document, OUTPUT_TYPE)
+        return (body.encode() if isinstance(body, str) else body), OUTPUT_TYPE
+
+
+def _as_bytes(data: Any) -> bytes:
+    return bytes(data) if isinstance(data, (bytearray, memoryview)) else data
+
+
+def _as_text(data: Any) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequestBody(f"the body is not UTF-8: {exc}") from exc
+
+
+def _decode_npy(data: bytes) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BadRequestBody(f"cannot read the NPY body: {exc}") from exc
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        raise BadRequestBody("the NPY body must hold a numeric array")
+    return array
+
+
+def _decode_csv(text: str) -> np.ndarray:
+    try:
+        return np.loadtxt(io.StringIO(text), dtype=np.float32, delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise BadRequestBody(f"cannot parse the text/csv body (numbers only, no header): {exc}") from exc
+
+
+def _json_instances(decoded: np.ndarray) -> Any:
+    """The toolkit's JSON decoder gives a 0-d object array for `{"instances": ...}`: unwrap it."""
+    if decoded.dtype == object and decoded.ndim == 0:
+        document = decoded.item()
+        if isinstance(document, dict):
+            if "instances" not in document:
+                raise BadRequestBody('a JSON object body needs an "instances" list')
+            return document["instances"]
+    return decoded
+
+
+def _rows(value: Any) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (ValueError, TypeError) as exc:
+        raise BadRequestBody(f"the rows must be equal-length lists of numbers: {exc}") from exc
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise BadRequestBody(f"expected a non-empty list of rows, got an array of shape {tuple(array.shape)}")
+    if not np.isfinite(array).all():
+        raise BadRequestBody("every feature must be a finite number (no NaN, infinity or empty fields)")
+    return np.ascontiguousarray(array)

@@ -1,0 +1,125 @@
+"""Server entry point: `python -m workloads.inference.serve` (the image runs it as `serve`).
+
+Composition root: reads the settings, binds the listeners, runs uvicorn (uvloop + httptools).
+SIGTERM: /ping turns 503 at once, the listeners close (no new connections), requests in flight
+finish (keep-alive connections are closed after their current response), then the process exits
+with 0 — all within MLCP_DRAIN_TIMEOUT_S (25 s by default, under Kubernetes' 30 s grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from workloads.inference.app import InferenceServer, ListenerRouter, create_app
+from workloads.inference.errors import ConfigurationError
+from workloads.inference.settings import ServerSettings
+
+log = logging.getLogger("workloads.inference.serve")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app about SIGTERM/SIGINT before uvicorn starts its drain."""
+
+    def __init__(self, config: uvicorn.Config, inference: InferenceServer) -> None:
+        super().__init__(config)
+        self._inference = inference
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            log.info("signal %d: draining (no new connections, in-flight requests finish)", sig)
+            self._inference.start_draining()
+        super().handle_exit(sig, frame)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def configure_runtime(settings: ServerSettings) -> None:
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once in this process
+        pass
+
+
+def run(settings: ServerSettings) -> int:
+    configure_runtime(settings)
+    inference = create_app(settings)
+    sockets = [bind(settings.host, settings.port)]
+    admin_port: int | None = None
+    if inference.admin_app is not None:
+        admin_socket = bind(settings.admin_host, settings.admin_port)
+        admin_port = admin_socket.getsockname()[1]
+        sockets.append(admin_socket)
+        log.warning("fault injection is ON: admin endpoint on http://%s:%d/admin/fault", settings.admin_host, admin_port)
+    log.info(
+        "model server for %s v%s listening on %s:%d",
+        settings.model_name,
+        settings.model_version,
+        settings.host,
+        sockets[0].getsockname()[1],
+    )
+    config = uvicorn.Config(
+        ListenerRouter(inference.data_app, inference.admin_app, admin_port),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        timeout_keep_alive=30,
+    )
+    server = DrainingServer(config, inference)
+    # uvicorn re-raises the signal it caught once it has drained; this handler makes that a clean exit.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=sockets)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped")
+    return 0 if server.started else 1
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    # SageMaker starts the container as `docker run <image> serve`; anything else is a mistake.
+    if args and args != ["serve"]:
+        print(f"usage: python -m workloads.inference.serve [serve]  (got {' '.join(args)})", file=sys.stderr)
+        return 2
+    try:
+        settings = ServerSettings.from_env()
+    except ConfigurationError as exc:
+        print(f"model server: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
