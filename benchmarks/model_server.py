@@ -46,10 +46,10 @@ from benchmarks import model_server_mms as mms  # noqa: E402
 CONCURRENCY = (1, 8, 32)
 N_FEATURES = 8
 PAYLOAD = json.dumps({"instances": [[0.5, -1.2, 3.3, 0.0, 2.1, -0.7, 1.5, 0.25]]})
-LUA = """wrk.method = "POST"
-wrk.body = '%s'
+LUA = f"""wrk.method = "POST"
+wrk.body = '{PAYLOAD}'
 wrk.headers["Content-Type"] = "application/json"
-""" % PAYLOAD
+"""
 
 
 @dataclass
@@ -242,7 +242,8 @@ def print_table(runs: list[ServerRun], args: argparse.Namespace) -> None:
         print("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)))
     print()
     for run in runs:
-        print(f"RSS {run.name}: {fmt(run.rss_mib, 1)} MiB {run.rss_note}; ready and serving after {fmt(run.startup_s, 1)} s")
+        ready = fmt(run.startup_s, 1)
+        print(f"RSS {run.name}: {fmt(run.rss_mib, 1)} MiB {run.rss_note}; ready and serving after {ready} s")
     print("(target: >= 2x MMS requests/s and a lower p99 at each level; errors: ours / MMS, non-2xx + socket errors)")
 
 

@@ -12,6 +12,7 @@ describes (SAGEMAKER_BASE_DIR, MMS_CONFIG_FILE, loopback addresses, TMPDIR, LOG_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -151,10 +152,8 @@ def stop_mms(launcher: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         launcher.poll()
     for pid in pids:
         if _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     launcher.wait(timeout=5)
 
 

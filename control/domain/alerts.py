@@ -182,7 +182,7 @@ def _parse_payload(raw: Any, *, strict: bool) -> AlertPayload:
     if version is None:
         raise InvalidInput("version is required (Alertmanager webhook payload version 4)", field="version")
     if version != WEBHOOK_VERSION:
-        raise InvalidInput(f"unsupported payload version {version!r}; expected \"4\"", field="version")
+        raise InvalidInput(f'unsupported payload version {version!r}; expected "4"', field="version")
     alerts_raw = raw.get("alerts")
     if not isinstance(alerts_raw, list):
         raise InvalidInput("alerts must be a list", field="alerts")
@@ -246,7 +246,7 @@ def _status(value: Any, where: str) -> AlertStatus:
     try:
         return AlertStatus(value)
     except ValueError:
-        raise InvalidInput(f"{where} must be \"firing\" or \"resolved\"; got {value!r}", field=where) from None
+        raise InvalidInput(f'{where} must be "firing" or "resolved"; got {value!r}', field=where) from None
 
 
 def _labels(value: Any, where: str, *, required: bool = False) -> dict[str, str]:
@@ -264,9 +264,7 @@ def _labels(value: Any, where: str, *, required: bool = False) -> dict[str, str]
     return dict(value)
 
 
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
 # Go's time.Time.String(): "2024-05-01 10:00:00.123456789 +0000 UTC", maybe with " m=+1.23".
 _GO_DEFAULT = re.compile(
     r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))? ([+-])(\d{2})(\d{2})(?: [A-Za-z0-9+-]+)?(?: m=[+-][\d.]+)?$"

@@ -139,8 +139,10 @@ class RolloutSpec:
                 f"version {self.version} is already the serving version of {self.deployment}",
                 field="version",
             )
-        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or not (
-            1 <= self.replicas <= MAX_REPLICAS
+        if (
+            isinstance(self.replicas, bool)
+            or not isinstance(self.replicas, int)
+            or not (1 <= self.replicas <= MAX_REPLICAS)
         ):
             raise InvalidInput(
                 f"replicas must be an integer between 1 and {MAX_REPLICAS}; got {self.replicas!r}",
@@ -390,9 +392,7 @@ def request_rollback(status: RolloutStatus, intent: RollbackIntent) -> RolloutSt
             field="deployment",
         )
     if status.rollback_target is None:
-        raise Conflict(
-            f"{status.deployment} has no previous version to roll back to", field="deployment"
-        )
+        raise Conflict(f"{status.deployment} has no previous version to roll back to", field="deployment")
     return replace(status, intent=intent, revision=status.revision + 1)
 
 
@@ -448,8 +448,7 @@ def analysis_request(spec: RolloutSpec, status: RolloutStatus) -> AnalysisReques
     if not checks:
         return None
     queries = {
-        check.name: check.render(deployment=spec.deployment, model=spec.model, version=spec.version)
-        for check in checks
+        check.name: check.render(deployment=spec.deployment, model=spec.model, version=spec.version) for check in checks
     }
     return AnalysisRequest(stage, spec.version, queries)
 
@@ -749,9 +748,7 @@ def _scaling_down_old(step: _Step) -> None:
     if step.spec.post_promotion and step.observed.analysis is not None:
         result = step.analyse(AnalysisStage.POST_PROMOTION)
         if result.outcome is Outcome.FAILED:
-            step.abort(
-                "post-promotion-analysis", f"post-promotion analysis of v{step.spec.version} {result.summary()}"
-            )
+            step.abort("post-promotion-analysis", f"post-promotion analysis of v{step.spec.version} {result.summary()}")
             return
     blue = step.spec.previous_version
     if blue is not None:
@@ -775,9 +772,7 @@ def _paused(step: _Step) -> None:
     paused_from = step.status.paused_from or Phase.PRE_PROMOTION_ANALYSIS
     if paused_from is Phase.BAKING and step.lost_promotion():
         return
-    stage = (
-        AnalysisStage.PRE_PROMOTION if paused_from is Phase.PRE_PROMOTION_ANALYSIS else AnalysisStage.POST_PROMOTION
-    )
+    stage = AnalysisStage.PRE_PROMOTION if paused_from is Phase.PRE_PROMOTION_ANALYSIS else AnalysisStage.POST_PROMOTION
     result = step.analyse(stage)
     if result.outcome is Outcome.FAILED:
         key = "pre-promotion-analysis" if stage is AnalysisStage.PRE_PROMOTION else "post-promotion-analysis"

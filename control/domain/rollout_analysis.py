@@ -83,15 +83,11 @@ class AnalysisCheck:
             or not isinstance(self.threshold, (int, float))
             or not math.isfinite(self.threshold)
         ):
-            raise InvalidInput(
-                f"analysis check {self.name}: threshold must be a finite number", field="threshold"
-            )
+            raise InvalidInput(f"analysis check {self.name}: threshold must be a finite number", field="threshold")
 
     def render(self, *, deployment: str, model: str, version: int) -> str:
         return (
-            self.query.replace("{deployment}", deployment)
-            .replace("{model}", model)
-            .replace("{version}", str(version))
+            self.query.replace("{deployment}", deployment).replace("{model}", model).replace("{version}", str(version))
         )
 
     def judge(self, value: float | None) -> CheckResult:

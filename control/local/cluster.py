@@ -106,17 +106,24 @@ def manifest_env(manifest: Mapping[str, Any]) -> dict[str, str]:
 
 
 def last_error_line(stderr_text: str) -> str:
-    """The training script's one-line reason: the last stderr line a rank wrote (lowest rank
-    first), else horovodrun's own last line."""
+    """The training script's one-line reason: the first `error: ...` line a rank wrote, else the
+    last line of the lowest rank (ranks killed by horovodrun after another failed only say
+    "Terminated"), else horovodrun's own last line."""
     by_rank: dict[int, str] = {}
     fallback = ""
     for line in stderr_text.splitlines():
         match = _RANK_STDERR.match(line)
-        if match and match.group(2).strip():
-            by_rank[int(match.group(1))] = match.group(2).strip()
-        elif line.strip():
+        text = match.group(2).strip() if match else ""
+        if text.lower().startswith("error:"):
+            return text
+        if text and text not in _KILLED:
+            by_rank[int(match.group(1))] = text
+        elif not match and line.strip():
             fallback = line.strip()
     return by_rank[min(by_rank)] if by_rank else fallback
+
+
+_KILLED = frozenset({"Terminated", "Killed"})
 
 
 def free_port() -> int:

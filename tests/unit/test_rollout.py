@@ -5,24 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tests.unit.test_rollout_harness import (
-    BLUE,
-    CHECKS,
-    GREEN,
-    POST_BAD,
-    POST_GOOD,
-    POST_NO_DATA,
-    PRE_BAD,
-    PRE_GOOD,
-    PRE_NO_DATA,
-    REPLICAS,
-    Cluster,
-    at,
-    cluster_actions,
-    make_spec,
-    sample,
-    step,
-)
 
 from control.domain.rollout import (
     AnalysisStage,
@@ -47,6 +29,24 @@ from control.domain.rollout import (
     start_rollout,
 )
 from control.errors import Conflict, InvalidInput
+from tests.unit.test_rollout_harness import (
+    BLUE,
+    CHECKS,
+    GREEN,
+    POST_BAD,
+    POST_GOOD,
+    POST_NO_DATA,
+    PRE_BAD,
+    PRE_GOOD,
+    PRE_NO_DATA,
+    REPLICAS,
+    Cluster,
+    at,
+    cluster_actions,
+    make_spec,
+    sample,
+    step,
+)
 
 
 def events(decision) -> list[EventKind]:

@@ -91,9 +91,7 @@ class Cluster:
                 self.deployments[action.version] = replace(seen, desired=max(seen.desired, action.replicas))
             elif isinstance(action, ScaleDeployment):
                 seen = self.deployments.get(action.version, VersionObservation(0, 0))
-                self.deployments[action.version] = VersionObservation(
-                    action.replicas, min(seen.ready, action.replicas)
-                )
+                self.deployments[action.version] = VersionObservation(action.replicas, min(seen.ready, action.replicas))
             elif isinstance(action, SwitchSelector):
                 seen = self.deployments.get(action.version)
                 self.switches.append((action.service, action.version, seen.ready if seen else 0))

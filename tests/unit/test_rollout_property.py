@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.unit.test_rollout_harness import BLUE, GREEN, REPLICAS, Cluster, at, cluster_actions, make_spec, sample
 
 from control.domain.rollout import (
     AnalysisStage,
@@ -23,6 +22,7 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
+from tests.unit.test_rollout_harness import BLUE, GREEN, REPLICAS, Cluster, at, cluster_actions, make_spec, sample
 
 # Biased towards progress, so that runs reach promotion, the bake and beyond, not only the start.
 ANALYSIS = st.sampled_from(["good"] * 5 + ["none", "bad", "no-data", "unreachable", "wrong-stage"])
@@ -54,7 +54,7 @@ def sample_for(kind: str, stage: AnalysisStage):
     }[kind]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ticks=st.lists(TICK, min_size=1, max_size=40), first_rollout=st.booleans())
 def test_traffic_only_ever_moves_to_a_ready_version_and_steps_are_repeatable(ticks, first_rollout) -> None:
     spec = make_spec(previous_version=None) if first_rollout else make_spec()
@@ -69,8 +69,11 @@ def test_traffic_only_ever_moves_to_a_ready_version_and_steps_are_repeatable(tic
             seen = cluster.deployments.get(version)
             if seen is not None:
                 cluster.deployments[version] = VersionObservation(seen.desired, min(ready, seen.desired))
-        if tick["rollback"] == 0 and status.phase.accepts_rollback and status.intent is None and (
-            status.rollback_target is not None
+        if (
+            tick["rollback"] == 0
+            and status.phase.accepts_rollback
+            and status.intent is None
+            and (status.rollback_target is not None)
         ):
             status = request_rollback(
                 status, RollbackIntent(spec.deployment, IntentSource.ALERT, f"fp@{now}", "alert firing", now)

@@ -76,8 +76,7 @@ class ModelHandler(DefaultInferenceHandler):
     def default_predict_fn(self, data: np.ndarray, model: LoadedModel, context: Any = None) -> Prediction:
         if data.shape[1] != model.n_features:
             raise BadRequestBody(
-                f"each row needs {model.n_features} features ({', '.join(model.feature_names)}), "
-                f"got {data.shape[1]}"
+                f"each row needs {model.n_features} features ({', '.join(model.feature_names)}), got {data.shape[1]}"
             )
         try:
             with torch.inference_mode():

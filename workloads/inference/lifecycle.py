@@ -88,5 +88,3 @@ class ModelSlot:
         self.phase = Phase.FAILED
         self._metrics.model_unloaded()
         log.error("MODEL NOT LOADED, the server will stay unready (/ping 503): %s", reason)
-
-

@@ -8,6 +8,7 @@ with 0 — all within MLCP_DRAIN_TIMEOUT_S (25 s by default, under Kubernetes' 3
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -51,10 +52,8 @@ def configure_runtime(settings: ServerSettings) -> None:
     import torch
 
     torch.set_num_threads(settings.torch_threads)
-    try:
+    with contextlib.suppress(RuntimeError):  # already set once in this process
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set once in this process
-        pass
 
 
 def run(settings: ServerSettings) -> int:
@@ -66,7 +65,9 @@ def run(settings: ServerSettings) -> int:
         admin_socket = bind(settings.admin_host, settings.admin_port)
         admin_port = admin_socket.getsockname()[1]
         sockets.append(admin_socket)
-        log.warning("fault injection is ON: admin endpoint on http://%s:%d/admin/fault", settings.admin_host, admin_port)
+        log.warning(
+            "fault injection is ON: admin endpoint on http://%s:%d/admin/fault", settings.admin_host, admin_port
+        )
     log.info(
         "model server for %s v%s listening on %s:%d",
         settings.model_name,

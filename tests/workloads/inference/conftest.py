@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.workloads.inference.inference_artifact import Artifact, write_artifact
 
+from tests.workloads.inference.inference_artifact import Artifact, write_artifact
 from workloads.inference.app import InferenceServer, create_app
 from workloads.inference.settings import ServerSettings
 
