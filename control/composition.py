@@ -15,10 +15,13 @@ from typing import Any
 
 from control.adapters import aws
 from control.adapters.dead_letters import DeadLetterQueue
+from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
+from control.adapters.prometheus import PrometheusQueries
 from control.adapters.s3_store import S3Store
+from control.adapters.secrets import SecretValue
 from control.adapters.stepfunctions import StepFunctions
-from control.ports import TrainingCluster
+from control.ports import ServingCluster, TrainingCluster
 from control.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +61,29 @@ class Platform:
         return DeadLetterQueue(self._client("sqs"), self.settings.dead_letter_queue_url)
 
     @cached_property
+    def deployments(self) -> DynamoDbDeployments:
+        return DynamoDbDeployments(self._client("dynamodb"), self.settings.registry_table)
+
+    @cached_property
+    def alert_token(self) -> str:
+        """The Alertmanager webhook's bearer token: from Secrets Manager in AWS, a setting locally."""
+        if self.settings.alert_token_secret_arn:
+            return SecretValue(self._client("secretsmanager"), self.settings.alert_token_secret_arn).get()
+        return self.settings.alert_token
+
+    @cached_property
+    def prometheus(self) -> PrometheusQueries:
+        return PrometheusQueries(self.settings.prometheus_url)
+
+    @cached_property
+    def serving(self) -> ServingCluster:
+        if self.settings.cluster == "local":
+            from control.local.serving import LocalServing
+
+            return LocalServing(Path(self.settings.local_state_dir) / "serving", repo_root=REPO, env=_aws_env())
+        return self.cluster  # type: ignore[return-value]  # the EKS adapter serves both ports
+
+    @cached_property
     def cluster(self) -> TrainingCluster:
         if self.settings.cluster == "local":
             from control.local.cluster import LocalCluster
@@ -68,6 +94,11 @@ class Platform:
         from control.adapters.kubernetes_cluster import KubernetesCluster
 
         return KubernetesCluster.for_settings(self.settings)
+
+
+def _aws_env() -> dict[str, str]:
+    """Local jobs and servers reach the same (embedded) AWS as this process, as it does."""
+    return {name: value for name, value in os.environ.items() if name in AWS_ENV}
 
 
 def build_platform(settings: Settings | None = None) -> Platform:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
+from control.domain.serving import DeploymentReadiness
 from control.domain.training import JobStatus
 
 
@@ -18,3 +20,24 @@ class TrainingCluster(Protocol):
 
     def delete_training_job(self, name: str) -> None:
         """Deleting a job that is gone succeeds."""
+
+
+class ServingCluster(Protocol):
+    """Runs model-server Deployments and the Services that route to them: EKS, or this host."""
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Create or update a Deployment, Service, PDB, HPA, NetworkPolicy or Ingress. On update a
+        Service's selector and a Deployment's replica count are left as they are."""
+
+    def scale_deployment(self, name: str, replicas: int) -> None: ...
+
+    def deployment_readiness(self, name: str) -> DeploymentReadiness:
+        """Raise NotFound if there is no such Deployment."""
+
+    def service_selector(self, name: str) -> dict[str, str]:
+        """Raise NotFound if there is no such Service."""
+
+    def switch_service_selector(self, name: str, selector: Mapping[str, str]) -> bool:
+        """Point the Service at `selector`; False (nothing written) if it already does."""
+
+    def delete_deployment(self, name: str) -> None: ...

@@ -6,6 +6,7 @@ embedded platform. Nothing else in the control plane reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class Settings:
     alert_token_secret_arn: str = ""
     code_version: str = "dev"
     poll_seconds: int = 30
+    rollout_defaults: Mapping[str, float] = field(default_factory=dict)  # RolloutSpec timings
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -83,4 +85,15 @@ class Settings:
             alert_token_secret_arn=get("ALERT_TOKEN_SECRET_ARN"),
             code_version=get("CODE_VERSION", "dev"),
             poll_seconds=int(get("POLL_SECONDS", "30")),
+            rollout_defaults=_json_object(get("ROLLOUT_DEFAULTS", "{}"), "CONTROL_ROLLOUT_DEFAULTS"),
         )
+
+
+def _json_object(text: str, name: str) -> dict[str, float]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DependencyError(f"{name} is not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise DependencyError(f"{name} must be a JSON object")
+    return value

@@ -11,6 +11,7 @@ if not os.path.isdir(os.path.join(_here, "vendor", "control")):
     sys.path.insert(0, os.path.dirname(_here))
 
 from chalice import Chalice  # noqa: E402
+from chalicelib.deployments_api import deployments_api  # noqa: E402
 from chalicelib.events import events  # noqa: E402
 from chalicelib.models_api import models_api  # noqa: E402
 from chalicelib.tasks import tasks  # noqa: E402
@@ -19,6 +20,7 @@ from chalicelib.training_api import training_api  # noqa: E402
 app = Chalice(app_name="mlcp")
 app.register_blueprint(training_api)
 app.register_blueprint(models_api)
+app.register_blueprint(deployments_api)
 app.register_blueprint(events)
 app.register_blueprint(tasks)
 

@@ -317,8 +317,26 @@ class DynamoDbRegistry:
 
     # -- history ----------------------------------------------------------------------------------
 
-    def record(self, entry: HistoryEntry) -> None:
-        self._transact_or_conflict([self._history_put(entry)], what="history entry exists")
+    def record(self, entry: HistoryEntry, *, dedupe_key: str = "") -> bool:
+        """Append to the history; with a `dedupe_key`, at most once per key. True if written."""
+        writes = [self._history_put(entry)]
+        if dedupe_key:
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _to_item({"pk": _model_pk(entry.model_name), "sk": f"EVENTKEY#{dedupe_key}"}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        try:
+            self._transact_or_conflict(writes, what="history entry exists")
+        except PreconditionFailed:
+            if dedupe_key:
+                return False
+            raise
+        return True
 
     @aws_call("read model history")
     def history(self, model_name: str) -> list[HistoryEntry]:

@@ -24,6 +24,7 @@ from kubernetes.client import (
 )
 
 from control.adapters.kubernetes_errors import translate
+from control.domain.serving import DeploymentReadiness
 from control.domain.training import JobStatus
 from control.errors import (
     Conflict,
@@ -46,21 +47,6 @@ def spec_hash(manifest: Mapping[str, Any]) -> str:
     """Identity of what was asked for: the spec and labels, not server-added fields."""
     relevant = {"spec": manifest.get("spec"), "labels": (manifest.get("metadata") or {}).get("labels")}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class DeploymentReadiness:
-    name: str
-    desired: int
-    ready: int
-    updated: int
-    available: int
-    observed: bool  # the controller has seen the latest spec
-
-    @property
-    def is_ready(self) -> bool:
-        """Every desired replica runs the latest template and passes its readiness probe."""
-        return self.observed and self.ready >= self.desired and self.updated >= self.desired
 
 
 class KubernetesCluster:

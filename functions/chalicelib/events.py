@@ -8,7 +8,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Blueprint
 
 from chalicelib.runtime import current_platform, logger, metrics
-from control.usecases import training
+from control.domain.alerts import parse_sns_event
+from control.errors import ControlError
+from control.usecases import rollouts, training
 
 events = Blueprint(__name__)
 
@@ -26,3 +28,20 @@ def on_dataset_uploaded(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("dataset event", extra=outcome)
     metrics.flush_metrics(raise_on_empty_metrics=False)
     return {"outcomes": outcomes}
+
+
+@events.lambda_function(name="on_alert_notification")
+def on_alert_notification(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Alertmanager's sns_configs → SNS → here: the same decisions as the webhook route."""
+    platform = current_platform()
+    try:
+        payloads = parse_sns_event(event)
+    except ControlError as error:
+        platform.dead_letters.send(
+            source="alertmanager-sns", error=error.code, reason=error.message, payload=event, now=platform.clock()
+        )
+        logger.warning("alert notification rejected", extra={"reason": error.message})
+        return {"rejected": error.message}
+    result = rollouts.handle_alerts(platform, payloads)
+    logger.info("alerts handled", extra=result)
+    return result

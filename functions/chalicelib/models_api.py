@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import check_token, current_platform, json_route
+from chalicelib.runtime import check_token, current_platform, json_route, request_json
 from control.usecases import models
 
 models_api = Blueprint(__name__)
@@ -42,7 +42,7 @@ def get_version(name: str, version: str) -> tuple[int, Any]:
 @json_route
 def decide(name: str, version: str, decision: str) -> tuple[int, Any]:
     actor = _authorize()
-    body = models_api.current_request.json_body if models_api.current_request.raw_body else None
+    body = request_json(models_api.current_request)
     return 200, models.decide(current_platform(), name, version, decision, body, actor)
 
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from chalice import Response
 
 from control.composition import Platform, build_platform
-from control.errors import ControlError, FatalTaskError, Unauthorized, as_task_error
+from control.errors import ControlError, FatalTaskError, InvalidInput, Unauthorized, as_task_error
 
 logger = Logger(service="mlcp")
 metrics = Metrics(namespace="MLPlatform", service="mlcp")
@@ -48,15 +48,30 @@ def json_route(handler: Callable[..., Any]) -> Callable[..., Response]:
     return wrapper
 
 
-def check_token(headers: Any, expected: str) -> None:
-    """Locally the API asks for a bearer token; in AWS, API Gateway's IAM auth does (no token set)."""
+def check_token(headers: Any, expected: str, *, required: bool = False) -> None:
+    """Locally the API asks for a bearer token; in AWS, API Gateway's IAM auth does (no token set).
+
+    `required`: a route that must always present a token (the alert webhook) refuses every call
+    when none is configured."""
     if not expected:
+        if required:
+            raise Unauthorized("this route needs a bearer token and none is configured")
         return
     import hmac
 
     presented = (headers or {}).get("authorization", "")
     if not hmac.compare_digest(presented.encode(), f"Bearer {expected}".encode()):
         raise Unauthorized("missing or wrong bearer token in the Authorization header")
+
+
+def request_json(request: Any) -> Any:
+    """The JSON body, or None when there is none; InvalidInput when it is not JSON."""
+    if not request.raw_body:
+        return None
+    try:
+        return json.loads(request.raw_body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInput("the request body is not valid JSON", field="body") from error
 
 
 def task(handler: Callable[[Platform, dict[str, Any], str], Any]) -> Callable[[dict[str, Any], Any], Any]:

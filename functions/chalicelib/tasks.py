@@ -8,7 +8,7 @@ from chalice import Blueprint
 
 from chalicelib.runtime import task
 from control.composition import Platform
-from control.usecases import training
+from control.usecases import rollouts, training
 
 tasks = Blueprint(__name__)
 
@@ -47,3 +47,15 @@ def register_model(platform: Platform, state: dict[str, Any], execution_arn: str
 @task
 def record_run_failure(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
     return training.record_run_failure(platform, state)
+
+
+@tasks.lambda_function(name="start_rollout")
+@task
+def start_rollout(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return rollouts.start_from_pipeline(platform, state)
+
+
+@tasks.lambda_function(name="reconcile_rollout")
+@task
+def reconcile_rollout(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return rollouts.reconcile_step(platform, state["deployment"])

@@ -6,19 +6,10 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import check_token, current_platform, json_route
-from control.errors import InvalidInput
+from chalicelib.runtime import check_token, current_platform, json_route, request_json
 from control.usecases import training
 
 training_api = Blueprint(__name__)
-
-
-def _body() -> Any:
-    request = training_api.current_request
-    try:
-        return request.json_body
-    except Exception as error:  # chalice raises BadRequestError on invalid JSON
-        raise InvalidInput("the request body is not valid JSON", field="body") from error
 
 
 def _authorize() -> str:
@@ -31,7 +22,7 @@ def _authorize() -> str:
 @json_route
 def start_training_run() -> tuple[int, Any]:
     actor = _authorize()
-    result = training.start_training_from_request(current_platform(), _body(), actor)
+    result = training.start_training_from_request(current_platform(), request_json(training_api.current_request), actor)
     return (200 if result["outcome"] == "duplicate" else 202), result
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from control.errors import TASK_ERROR_NAMES
 from control.local.provision import render_definition
-from control.local.resources import ALL_FUNCTIONS, STATE_MACHINES, TASK_FUNCTIONS
+from control.local.resources import ALL_FUNCTIONS, EVENT_FUNCTIONS, STATE_MACHINES, TASK_FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITIONS = sorted((REPO / "statemachines").glob("*.asl.json"))
@@ -67,7 +67,9 @@ def test_every_task_function_is_a_handler_of_the_chalice_app():
     import app
 
     handlers = set(app.app.handler_map)
-    assert set(TASK_FUNCTIONS) - {"start_rollout", "reconcile_rollout"} <= handlers
+    assert set(TASK_FUNCTIONS) <= handlers
+    route_views = {route.view_name for methods in app.app.routes.values() for route in methods.values()}
+    assert not route_views & (set(TASK_FUNCTIONS) | set(EVENT_FUNCTIONS)), "a route shadows a Lambda function"
     for path in DEFINITIONS:
         for name in re.findall(r"\$\{([a-z_]+)_arn\}", path.read_text()):
             if name in TASK_FUNCTIONS:

@@ -209,6 +209,8 @@ def _resume(
             if checkpoint is not None:
                 model.load_state_dict(checkpoint.model)
                 optimizer.load_state_dict(checkpoint.optimizer)
+                for group in optimizer.param_groups:  # the saved lr was scaled for the old world size
+                    group["lr"] = config.learning_rate * hvd.size()
                 found.update(epoch=checkpoint.epoch, history=checkpoint.history, rng_states=checkpoint.rng_states)
     found = hvd.broadcast_object(found, root_rank=0, name="resume")
     if found["error"]:

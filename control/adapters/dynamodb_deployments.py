@@ -1,0 +1,90 @@
+"""Deployment state on DynamoDB: one item per deployment, written only if its revision is unchanged.
+
+The item holds the rollout spec, the recorded status (with its revision), the alert policy and
+the idempotency keys of the alerts already acted on. Two actors cannot both act: the loser of
+a conditional write gets PreconditionFailed, re-reads and decides again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from control.adapters.aws import aws_call, translate
+from control.adapters.dynamodb_registry import _from_item, _to_item
+from control.domain.alerts import DEFAULT_POLICY, AlertPolicy
+from control.domain.rollout import RolloutSpec, RolloutStatus
+from control.errors import PreconditionFailed
+
+MAX_HANDLED_KEYS = 500
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    spec: RolloutSpec
+    status: RolloutStatus
+    policy: AlertPolicy = DEFAULT_POLICY
+    handled_alerts: tuple[str, ...] = field(default_factory=tuple)
+
+
+class DynamoDbDeployments:
+    def __init__(self, dynamodb_client: Any, table: str) -> None:
+        self._db = dynamodb_client
+        self._table = table
+
+    @aws_call("read deployment")
+    def get(self, deployment: str) -> DeploymentRecord | None:
+        response = self._db.get_item(
+            TableName=self._table, Key=_to_item({"pk": f"DEPLOYMENT#{deployment}", "sk": "STATE"}), ConsistentRead=True
+        )
+        if "Item" not in response:
+            return None
+        item = _from_item(response["Item"])
+        return DeploymentRecord(
+            spec=RolloutSpec.parse(item["spec"]),
+            status=RolloutStatus.from_dict(item["status"]),
+            policy=AlertPolicy.parse(item.get("policy")),
+            handled_alerts=tuple(item.get("handled_alerts", [])),
+        )
+
+    @aws_call("list deployments")
+    def names(self) -> list[str]:
+        paginator = self._db.get_paginator("query")
+        names: list[str] = []
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :kind",
+            ExpressionAttributeValues=_to_item({":kind": "DEPLOYMENTS"}),
+        ):
+            names.extend(_from_item(raw)["gsi1sk"] for raw in page["Items"])
+        return names
+
+    def put(self, record: DeploymentRecord, *, expected_revision: int | None) -> None:
+        """Write the record if the stored revision is `expected_revision` (None: must not exist)."""
+        condition = "attribute_not_exists(pk)" if expected_revision is None else "revision = :expected"
+        values = {} if expected_revision is None else {":expected": expected_revision}
+        item = {
+            "pk": f"DEPLOYMENT#{record.status.deployment}",
+            "sk": "STATE",
+            "gsi1pk": "DEPLOYMENTS",
+            "gsi1sk": record.status.deployment,
+            "revision": record.status.revision,
+            "spec": record.spec.to_dict(),
+            "status": record.status.to_dict(),
+            "policy": record.policy.to_dict(),
+            "handled_alerts": list(record.handled_alerts[-MAX_HANDLED_KEYS:]),
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_to_item(item),
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": _to_item(values)} if values else {}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise PreconditionFailed(f"deployment {record.status.deployment} changed meanwhile") from error
+            raise translate(error, "write deployment") from error

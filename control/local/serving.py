@@ -1,0 +1,378 @@
+"""The local serving runtime: ServingCluster on this host.
+
+A Deployment runs as `spec.replicas` model-server processes (`python -m workloads.inference.serve`)
+on free loopback ports; a Service runs as a router process (control/local/router.py) that sends each
+request to the ready processes of the version its selector picks. Other kinds (PDB, HPA,
+NetworkPolicy, Ingress) are recorded and nothing runs them. All state is in `state_dir` (layout in
+serving_state.py), so any process, a fresh LocalServing included, sees the same thing; processes
+run detached, in their own sessions, and outlive the caller until stopped.
+
+Differences from a cluster, on purpose: nothing restarts a process that died until the next
+`apply` or `scale_deployment` (readiness shows it at once); a changed pod template replaces the
+processes at once rather than rolling (a blue-green rollout never changes a version's template).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from control.domain.serving import DeploymentReadiness
+from control.errors import DependencyError, NotFound
+from control.local.cluster import free_port, process_alive, write_json_atomic
+from control.local.serving_state import (
+    LABEL_MODEL,
+    LABEL_NAME,
+    LABEL_VERSION,
+    Pod,
+    ServingState,
+    container_env,
+    ping,
+    pod_labels,
+    python_path,
+    recorded_pods,
+    spawn_detached,
+    template_sha256,
+)
+
+TARGETS_FILE = "serving-targets.json"
+RECORDED_KINDS = ("PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress")
+# The platform sets these per process; the caller's own values must not leak into a server.
+_SERVER_ENV_PREFIXES = ("MODEL_", "SAGEMAKER_", "MLCP_")
+
+
+class LocalServing:
+    """ServingCluster on this host. `env` is added to every model server's environment (the
+    embedded AWS endpoint and credentials for s3:// model URIs); it is never written to disk."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        repo_root: Path,
+        env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+        targets_file: Path | None = None,
+        grace_seconds: float = 30.0,
+        ping_timeout: float = 0.5,
+        router_start_timeout: float = 15.0,
+    ) -> None:
+        self.state = ServingState(Path(state_dir))
+        self.repo_root = Path(repo_root)
+        self.env = dict(env or {})
+        self.python = python
+        self.targets_file = Path(targets_file) if targets_file else self.state.root / TARGETS_FILE
+        self.grace_seconds = grace_seconds
+        self.ping_timeout = ping_timeout
+        self.router_start_timeout = router_start_timeout
+
+    # -- ServingCluster -----------------------------------------------------------------------
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Create or update an object. On update a Deployment's replicas and a Service's selector
+        stay as they are. Dead model servers and a dead router are restarted."""
+        kind, name = manifest.get("kind"), manifest.get("metadata", {}).get("name", "")
+        if kind == "Deployment":
+            self._apply_deployment(manifest)
+        elif kind == "Service":
+            self._apply_service(manifest)
+        elif kind in RECORDED_KINDS:
+            with self.state.locked():
+                self.state.write(self.state.object_path(kind, name), manifest)
+        else:
+            raise ValueError(f"the local serving runtime does not apply {kind} objects")
+
+    def scale_deployment(self, name: str, replicas: int) -> None:
+        """Start or stop (SIGTERM: the server drains) processes to reach `replicas`."""
+        if replicas < 0:
+            raise ValueError("replicas must be >= 0")
+        with self.state.locked():
+            state = self._deployment(name)
+            state["replicas"] = replicas
+            stopping = self._reconcile(name, state)
+        _terminate(stopping)
+
+    def deployment_readiness(self, name: str) -> DeploymentReadiness:
+        state = self._deployment(name)
+        pods = [pod for pod in recorded_pods(state) if pod.alive]
+        current = [pod for pod in pods if pod.template_sha256 == state["template_sha256"]]
+        ready = sum(self._ping_all(current))
+        return DeploymentReadiness(
+            name=name,
+            desired=state["replicas"],
+            ready=ready,
+            updated=len(current),
+            available=ready,
+            observed=True,
+        )
+
+    def service_selector(self, name: str) -> dict[str, str]:
+        return dict(self._service(name)["selector"])
+
+    def switch_service_selector(self, name: str, selector: Mapping[str, str]) -> bool:
+        """Point the Service at `selector` (one atomic file replace: the router sends each request
+        entirely to the old or the new version). False, writing nothing, if it already does."""
+        with self.state.locked():
+            state = self._service(name)
+            if state["selector"] == dict(selector):
+                return False
+            state["selector"] = dict(selector)
+            self.state.write(self.state.service_path(name), state)
+        return True
+
+    def delete_deployment(self, name: str) -> None:
+        """Stop the version's processes and delete it with its PDB and HPA. Idempotent."""
+        with self.state.locked():
+            state = self.state.read_deployment(name)
+            for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget"):
+                self.state.object_path(kind, name).unlink(missing_ok=True)
+            if state is None:
+                return
+            self.state.deployment_path(name).unlink(missing_ok=True)
+            self._write_targets()
+        _terminate(recorded_pods(state))
+
+    # -- beyond the port ----------------------------------------------------------------------
+
+    def delete(self, kind: str, name: str) -> None:
+        """Delete any object applied here (a Service stops its router). Idempotent."""
+        if kind == "Deployment":
+            self.delete_deployment(name)
+            return
+        if kind == "Service":
+            with self.state.locked():
+                state = self.state.read_service(name)
+                self.state.service_path(name).unlink(missing_ok=True)
+            if state and state.get("router"):
+                _terminate([_router_pod(name, state)])
+            return
+        if kind not in RECORDED_KINDS:
+            raise ValueError(f"the local serving runtime does not apply {kind} objects")
+        with self.state.locked():
+            self.state.object_path(kind, name).unlink(missing_ok=True)
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self._service(name)['port']}"
+
+    def pods(self, deployment_name: str) -> list[Pod]:
+        """The processes recorded for a Deployment (alive or not)."""
+        return recorded_pods(self._deployment(deployment_name))
+
+    def fault(self, deployment_name: str, error_ratio: float, latency_ms: float = 0.0) -> None:
+        """Make every live process of a version fail `error_ratio` of its invocations and answer
+        `latency_ms` later (through its loopback admin endpoint); 0, 0 clears it."""
+        body = json.dumps({"error_ratio": error_ratio, "latency_ms": latency_ms}).encode()
+        for pod in self.pods(deployment_name):
+            if not pod.alive:
+                continue
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{pod.admin_port}/admin/fault",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    response.read()
+            except (OSError, urllib.error.HTTPError) as exc:
+                raise DependencyError(f"could not set the fault on {pod.pod}: {exc}") from exc
+
+    def stop_all(self) -> None:
+        """Stop every process started here: model servers and routers. Desired replicas and
+        selectors stay recorded, so `apply` and `scale_deployment` start them again."""
+        stopping: list[Pod] = []
+        with self.state.locked():
+            for name, state in self.state.all_deployments().items():
+                stopping.extend(recorded_pods(state))
+                state["pods"] = []
+                self.state.write(self.state.deployment_path(name), state)
+            for name, state in self.state.all_services().items():
+                if state.get("router"):
+                    stopping.append(_router_pod(name, state))
+                    state["router"] = None
+                    self.state.write(self.state.service_path(name), state)
+            self._write_targets()
+        _terminate(stopping, wait_seconds=self.grace_seconds)
+
+    # -- Deployments --------------------------------------------------------------------------
+
+    def _deployment(self, name: str) -> dict[str, Any]:
+        state = self.state.read_deployment(name)
+        if state is None:
+            raise NotFound(f"Deployment {name} not found")
+        return state
+
+    def _apply_deployment(self, manifest: dict[str, Any]) -> None:
+        name = manifest["metadata"]["name"]
+        with self.state.locked():
+            state = self.state.read_deployment(name)
+            if state is None:
+                replicas = manifest.get("spec", {}).get("replicas")
+                state = {"replicas": 1 if replicas is None else int(replicas), "pods": []}
+            state["manifest"] = copy.deepcopy(manifest)
+            state["template_sha256"] = template_sha256(manifest)
+            stopping = self._reconcile(name, state)
+        _terminate(stopping)
+
+    def _reconcile(self, name: str, state: dict[str, Any]) -> list[Pod]:
+        """Forget dead processes, keep up to `replicas` live ones of the current template, start the
+        missing ones; record it all. Returns the processes to stop (after the state says so, so a
+        router no longer picks them)."""
+        live, stopping = [], []
+        for pod in recorded_pods(state):
+            if not pod.alive:
+                continue
+            (live if pod.template_sha256 == state["template_sha256"] else stopping).append(pod)
+        stopping.extend(live[state["replicas"] :])
+        live = live[: state["replicas"]]
+        while len(live) < state["replicas"]:
+            live.append(self._start_pod(name, state))
+        state["pods"] = [pod.as_dict() for pod in live]
+        self.state.write(self.state.deployment_path(name), state)
+        self._write_targets()
+        return stopping
+
+    def _start_pod(self, name: str, state: Mapping[str, Any]) -> Pod:
+        port = free_port()
+        admin_port = free_port()
+        while admin_port == port:
+            admin_port = free_port()
+        pod_name = f"{name}-{state['template_sha256'][:8]}-{uuid.uuid4().hex[:5]}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith(_SERVER_ENV_PREFIXES)}
+        env.update(container_env(state["manifest"]))
+        env.update(self.env)
+        env.update(
+            {
+                "SAGEMAKER_BIND_TO_PORT": str(port),
+                "MLCP_BIND_HOST": "127.0.0.1",
+                "MLCP_ENABLE_FAULT_INJECTION": "1",
+                "MLCP_ADMIN_PORT": str(admin_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env["PYTHONPATH"] = python_path(self.repo_root, env)
+        log_path = self.state.logs / f"{pod_name}.log"
+        pid, start = spawn_detached(
+            [self.python, "-m", "workloads.inference.serve"],
+            env=env,
+            cwd=self.repo_root,
+            log_path=log_path,
+            python=self.python,
+        )
+        return Pod(pod_name, pid, start, port, admin_port, state["template_sha256"], str(log_path))
+
+    def _ping_all(self, pods: list[Pod]) -> list[bool]:
+        if len(pods) <= 1:
+            return [ping(pod.port, self.ping_timeout) for pod in pods]
+        with ThreadPoolExecutor(min(len(pods), 16)) as pool:
+            return list(pool.map(lambda pod: ping(pod.port, self.ping_timeout), pods))
+
+    def _write_targets(self) -> None:
+        """Prometheus file_sd: one target per model-server process, labelled for the rules."""
+        groups = []
+        for state in self.state.all_deployments().values():
+            labels = pod_labels(state["manifest"])
+            namespace = state["manifest"].get("metadata", {}).get("namespace") or "default"
+            for pod in recorded_pods(state):
+                groups.append(
+                    {
+                        "targets": [f"127.0.0.1:{pod.port}"],
+                        "labels": {
+                            "deployment": labels.get(LABEL_NAME, ""),
+                            "model": labels.get(LABEL_MODEL, ""),
+                            "version": labels.get(LABEL_VERSION, ""),
+                            "namespace": namespace,
+                            "pod": pod.pod,
+                        },
+                    }
+                )
+        self.targets_file.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.targets_file, groups)
+
+    # -- Services -----------------------------------------------------------------------------
+
+    def _service(self, name: str) -> dict[str, Any]:
+        state = self.state.read_service(name)
+        if state is None:
+            raise NotFound(f"Service {name} not found")
+        return state
+
+    def _apply_service(self, manifest: dict[str, Any]) -> None:
+        name = manifest["metadata"]["name"]
+        with self.state.locked():
+            state = self.state.read_service(name)
+            if state is None:
+                selector = dict(manifest.get("spec", {}).get("selector") or {})
+                state = {"selector": selector, "port": free_port(), "router": None}
+            state["manifest"] = copy.deepcopy(manifest)
+            path = self.state.service_path(name)
+            router = state.get("router")
+            if router and process_alive(router["pid"], router["start"]):
+                self.state.write(path, state)
+                return
+            state["router"] = None
+            self.state.write(path, state)  # the router reads its selector from here
+            pid, start = self._start_router(name, state["port"])
+            state["router"] = {"pid": pid, "start": start}
+            self.state.write(path, state)
+        self._wait_router(name, state)
+
+    def _start_router(self, name: str, port: int) -> tuple[int, str | None]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = python_path(self.repo_root, env)
+        argv = [self.python, "-m", "control.local.router", "--state-dir", str(self.state.root)]
+        argv += ["--service", name, "--port", str(port)]
+        return spawn_detached(
+            argv, env=env, cwd=self.repo_root, log_path=self.state.logs / f"router-{name}.log", python=self.python
+        )
+
+    def _wait_router(self, name: str, state: Mapping[str, Any]) -> None:
+        deadline = time.monotonic() + self.router_start_timeout
+        router = state["router"]
+        while time.monotonic() < deadline:
+            if not process_alive(router["pid"], router["start"]):
+                log = (self.state.logs / f"router-{name}.log").read_text(errors="replace")[-2000:]
+                raise DependencyError(f"the router of Service {name} exited:\n{log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{state['port']}/_router/status", timeout=1) as reply:
+                    reply.read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise DependencyError(f"the router of Service {name} did not answer within {self.router_start_timeout} s")
+
+
+def _router_pod(name: str, state: Mapping[str, Any]) -> Pod:
+    router = state["router"]
+    return Pod(f"router-{name}", router["pid"], router["start"], state["port"], 0, "", "")
+
+
+def _terminate(pods: Iterable[Pod], *, wait_seconds: float = 0.0) -> None:
+    """SIGTERM each live process (a model server drains, then exits). With wait_seconds, wait for
+    them and SIGKILL whatever is left after that."""
+    live = [pod for pod in pods if pod.alive]
+    for pod in live:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pod.pid, signal.SIGTERM)
+    if not wait_seconds:
+        return
+    deadline = time.monotonic() + wait_seconds
+    while live and time.monotonic() < deadline:
+        live = [pod for pod in live if pod.alive]
+        time.sleep(0.05)
+    for pod in live:
+        if process_alive(pod.pid, pod.start):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pod.pid, signal.SIGKILL)

@@ -1,0 +1,427 @@
+"""Blue-green rollouts and rollbacks: start, reconcile step by step, act on alerts.
+
+Decide, then act: `reconcile` (pure, control.domain.rollout) decides the actions and the new
+status; this module measures, observes, applies the actions through the ServingCluster port
+and writes the status only if its revision is unchanged. An alert or a user never moves
+traffic directly: they record a rollback intent and the next reconcile step acts on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from control.adapters.dynamodb_deployments import DeploymentRecord
+from control.composition import Platform
+from control.domain.alerts import AlertPayload, AlertPolicy, decide_alert_actions
+from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
+from control.domain.rollout import (
+    AnalysisSample,
+    Decision,
+    EnsureDeployment,
+    IntentSource,
+    MarkLastKnownGood,
+    Observed,
+    RecordEvent,
+    RollbackIntent,
+    RolloutSpec,
+    ScaleDeployment,
+    ServiceRole,
+    SwitchSelector,
+    VersionObservation,
+    analysis_request,
+    reconcile,
+    request_rollback,
+    start_rollout,
+)
+from control.domain.training import check_name
+from control.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
+from control.kubernetes.config import ManifestConfig
+from control.kubernetes.serving import (
+    ServingVersion,
+    deployment_name,
+    preview_service_name,
+    render_network_policy,
+    render_service,
+    render_version,
+    version_selector,
+)
+
+DEPLOYABLE = frozenset({VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.RETIRED})
+VERSION_LABEL = "mlcp.dev/version"
+MIN_REQUEUE_SECONDS = 1
+
+
+# -- starting ------------------------------------------------------------------------------------
+
+
+def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
+    """`POST /deployments/{name}/rollouts`: roll `model` `version` out to `deployment`."""
+    check_name(deployment, "deployment")
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the request body must be a JSON object", field="body")
+    model = check_name(body.get("model"), "model")
+    version = body.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput("version must be a positive integer", field="version")
+    registered = platform.registry.get_version(model, version)
+    if registered.status not in DEPLOYABLE:
+        raise Conflict(
+            f"{model} v{version} is {registered.status.value}; approve it before deploying "
+            f"(POST /models/{model}/versions/{version}/approve)",
+            field="version",
+        )
+    record = platform.deployments.get(deployment)
+    if record is not None and record.status.phase.in_progress:
+        raise Conflict(
+            f"{deployment} is already rolling out v{record.status.target_version} "
+            f"({record.status.phase.value}); wait for it or roll back",
+            field="deployment",
+        )
+    if record is not None and record.spec.model != model:
+        raise Conflict(f"{deployment} serves model {record.spec.model}, not {model}", field="model")
+    previous = None if record is None else (record.status.stable_version or record.status.active_version)
+    if previous == version:
+        raise Conflict(f"{deployment} already serves {model} v{version}", field="version")
+    overrides = {k: body[k] for k in RolloutSpec.TIMINGS + ("replicas",) if k in body}
+    spec = RolloutSpec.parse(
+        {
+            **platform.settings.rollout_defaults,
+            **overrides,
+            "deployment": deployment,
+            "model": model,
+            "version": version,
+            "previous_version": previous,
+        }
+    )
+    policy = (
+        AlertPolicy.parse(body["alert_policy"])
+        if "alert_policy" in body
+        else (record.policy if record else AlertPolicy())
+    )
+    status = start_rollout(spec, platform.clock())
+    if record is not None:
+        status = replace(status, revision=record.status.revision + 1)
+    platform.deployments.put(
+        DeploymentRecord(spec, status, policy, record.handled_alerts if record else ()),
+        expected_revision=None if record is None else record.status.revision,
+    )
+    _history(platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous})", actor)
+    started = _run_loop(platform, deployment, status.revision)
+    return {"deployment": deployment, "status": status.to_dict(), "execution_arn": started}
+
+
+def _run_loop(platform: Platform, deployment: str, revision: int) -> str:
+    """Start the rollout state machine's reconcile loop; its name makes a repeat a no-op."""
+    started = platform.pipelines.start(
+        platform.settings.rollout_state_machine_arn,
+        f"{deployment}-r{revision}",
+        {"deployment": deployment, "revision": revision},
+    )
+    return started.execution_arn
+
+
+# -- one reconcile step ---------------------------------------------------------------------------
+
+
+def reconcile_step(platform: Platform, deployment: str) -> dict[str, Any]:
+    """Measure, observe, decide, act, record. Safe to repeat and to crash anywhere in between."""
+    record = _get(platform, deployment)
+    spec, status = record.spec, record.status
+    now = platform.clock()
+    observed = _observe(platform, spec, status)
+    decision = reconcile(spec, status, observed, now)
+    _apply(platform, spec, decision)
+    if decision.changed:
+        try:
+            platform.deployments.put(replace(record, status=decision.status), expected_revision=status.revision)
+        except PreconditionFailed as error:  # an alert or a user recorded an intent meanwhile
+            raise TransientError(f"{deployment} changed during the step; stepping again", retry_after=1) from error
+    requeue = decision.requeue_after
+    return {
+        "deployment": deployment,
+        "phase": decision.status.phase.value,
+        "active_version": decision.status.active_version,
+        "reason": decision.status.reason,
+        "done": requeue is None,
+        "requeue_after": max(MIN_REQUEUE_SECONDS, round(requeue)) if requeue is not None else 0,
+    }
+
+
+def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
+    versions = {
+        spec.version,
+        spec.previous_version,
+        status.active_version,
+        status.preview_version,
+        status.stable_version,
+    } - {None}
+    seen = {}
+    for version in versions:
+        try:
+            readiness = platform.serving.deployment_readiness(deployment_name(spec.deployment, version))
+        except NotFound:
+            continue
+        seen[version] = VersionObservation(desired=readiness.desired, ready=readiness.ready)
+    return Observed(
+        deployments=seen,
+        active_selector=_selected(platform, spec.deployment),
+        preview_selector=_selected(platform, preview_service_name(spec.deployment)),
+        analysis=_measure(platform, spec, status),
+    )
+
+
+def _selected(platform: Platform, service: str) -> int | None:
+    try:
+        value = platform.serving.service_selector(service).get(VERSION_LABEL)
+    except NotFound:
+        return None
+    return int(value) if value and value.isdigit() else None
+
+
+def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSample | None:
+    request = analysis_request(spec, status)
+    if request is None:
+        return None
+    values: dict[str, float | None] = {}
+    try:
+        for name, query in request.queries.items():
+            values[name] = platform.prometheus.value(query)
+    except TransientError as error:  # unreachable: inconclusive, never a blind promotion
+        return AnalysisSample(request.stage, request.version, dict.fromkeys(request.queries), error=error.message)
+    return AnalysisSample(request.stage, request.version, values)
+
+
+# -- acting ---------------------------------------------------------------------------------------
+
+
+def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
+    config = ManifestConfig.from_settings(platform.settings)
+    for action in decision.actions:
+        if isinstance(action, EnsureDeployment):
+            _ensure(platform, spec, action.version, action.replicas, config)
+        elif isinstance(action, ScaleDeployment):
+            platform.serving.scale_deployment(deployment_name(spec.deployment, action.version), action.replicas)
+        elif isinstance(action, SwitchSelector):
+            _switch(platform, spec, action, config)
+        elif isinstance(action, RecordEvent):
+            _history(
+                platform,
+                spec,
+                action.kind.value,
+                action.message,
+                "rollout",
+                dedupe_key=f"{spec.deployment}#{decision.status.revision}#{action.kind.value}",
+                details=_intent_details(decision),
+            )
+        elif isinstance(action, MarkLastKnownGood):
+            _mark_last_known_good(platform, spec, action.version)
+
+
+def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, config: ManifestConfig) -> None:
+    name = deployment_name(spec.deployment, version)
+    try:
+        current = platform.serving.deployment_readiness(name).desired
+    except NotFound:
+        registered = platform.registry.get_version(spec.model, version)
+        serving = ServingVersion(
+            deployment=spec.deployment,
+            model_name=spec.model,
+            version=version,
+            model_uri=registered.lineage.artifact_uri.rsplit("/", 1)[0] + "/",
+            model_sha256=registered.lineage.artifact_sha256,
+            replicas=replicas,
+            min_replicas=replicas,
+            max_replicas=max(replicas, 10),
+        )
+        for manifest in render_version(serving, config):
+            platform.serving.apply(manifest)
+        current = replicas
+    if current < replicas:
+        platform.serving.scale_deployment(name, replicas)
+
+
+def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:
+    preview = action.service is ServiceRole.PREVIEW
+    service = preview_service_name(spec.deployment) if preview else spec.deployment
+    try:
+        platform.serving.switch_service_selector(service, version_selector(spec.deployment, action.version))
+    except NotFound:  # first rollout: the Service is created pointing at the version
+        platform.serving.apply(render_service(spec.deployment, action.version, config, preview=preview))
+        platform.serving.apply(render_network_policy(spec.deployment, config))
+
+
+def _mark_last_known_good(platform: Platform, spec: RolloutSpec, version: int) -> None:
+    now = platform.clock()
+    aliases = platform.registry.aliases(spec.model)
+    current = aliases.get(Alias.PRODUCTION.value)
+    reason = f"last-known-good of deployment {spec.deployment}"
+    if current is not None and current != version:
+        platform.registry.set_alias(spec.model, Alias.PREVIOUS, current, actor="rollout", reason=reason, now=now)
+    platform.registry.set_alias(
+        spec.model,
+        Alias.PRODUCTION,
+        version,
+        actor="rollout",
+        reason=reason,
+        now=now,
+        details={"deployment": spec.deployment},
+    )
+    registered = platform.registry.get_version(spec.model, version)
+    if registered.status in (VersionStatus.APPROVED, VersionStatus.RETIRED):
+        platform.registry.set_status(
+            spec.model, version, VersionStatus.DEPLOYED, actor="rollout", reason=reason, now=now
+        )
+
+
+def _intent_details(decision: Decision) -> dict[str, Any]:
+    intent = decision.status.intent
+    return {"deployment": decision.status.deployment, "phase": decision.status.phase.value} | (
+        {"intent": intent.to_dict()} if intent else {}
+    )
+
+
+def _history(
+    platform: Platform,
+    spec: RolloutSpec,
+    action: str,
+    reason: str,
+    actor: str,
+    *,
+    dedupe_key: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    entry = HistoryEntry(
+        model_name=spec.model,
+        at=iso(platform.clock()),
+        actor=actor,
+        action=action,
+        reason=reason,
+        version=spec.version,
+        details={"deployment": spec.deployment, **(details or {})},
+    )
+    platform.registry.record(entry, dedupe_key=dedupe_key)
+
+
+# -- rollbacks and alerts -------------------------------------------------------------------------
+
+
+def rollback(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
+    """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
+    check_name(deployment, "deployment")
+    reason = (body or {}).get("reason") if isinstance(body, Mapping) or body is None else None
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
+        raise InvalidInput("reason is required: a string of at most 1000 characters", field="reason")
+    intent = RollbackIntent(
+        deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", f"{actor}: {reason}", platform.clock()
+    )
+    status = _record_intent(platform, intent)
+    return {"deployment": deployment, "status": status.to_dict()}
+
+
+def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str, Any]:
+    """Alertmanager deliveries → rollback intents, at most one per alert firing (duplicates are no-ops)."""
+    alerts = [alert for payload in payloads for alert in payload.alerts]
+    names = {alert.deployment for alert in alerts if alert.deployment}
+    records = {name: record for name in names if (record := platform.deployments.get(name)) is not None}
+    handled = {key for record in records.values() for key in record.handled_alerts}
+    decisions = decide_alert_actions(
+        alerts,
+        {name: record.policy for name, record in records.items()},
+        {name: record.status for name, record in records.items()},
+        handled,
+        now=platform.clock(),
+    )
+    acted = []
+    for intent in decisions.intents:
+        try:
+            _record_intent(platform, intent)
+            acted.append({"deployment": intent.deployment, "reason": intent.reason, "key": intent.key})
+        except Conflict as error:  # e.g. already rolling back for another alert
+            acted.append({"deployment": intent.deployment, "ignored": error.message, "key": intent.key})
+    ignored = [
+        {"alertname": i.alertname, "deployment": i.deployment, "fingerprint": i.fingerprint, "reason": i.reason}
+        for i in decisions.ignored
+    ]
+    return {"received": len(alerts), "rollbacks": acted, "ignored": ignored}
+
+
+def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5) -> Any:
+    for _ in range(attempts):
+        record = _get(platform, intent.deployment)
+        status = request_rollback(record.status, intent)
+        if status is record.status:
+            return status  # the same intent was recorded before
+        try:
+            platform.deployments.put(
+                replace(record, status=status, handled_alerts=record.handled_alerts + (intent.key,)),
+                expected_revision=record.status.revision,
+            )
+        except PreconditionFailed:
+            continue
+        _history(
+            platform,
+            record.spec,
+            "rollback-requested",
+            intent.reason,
+            intent.source.value,
+            details={"intent": intent.to_dict()},
+        )
+        _run_loop(platform, intent.deployment, status.revision)
+        return status
+    raise TransientError(f"{intent.deployment} kept changing; try the rollback again", retry_after=2)
+
+
+def describe(platform: Platform, deployment: str) -> dict[str, Any]:
+    """`GET /deployments/{name}`: active and preview versions, phase, last analysis, history."""
+    record = _get(platform, deployment)
+    history = [
+        entry.to_dict()
+        for entry in platform.registry.history(record.spec.model)
+        if entry.details.get("deployment") == deployment
+    ]
+    return {
+        "deployment": deployment,
+        "model": record.spec.model,
+        "spec": record.spec.to_dict(),
+        "status": record.status.to_dict(),
+        "alert_policy": record.policy.to_dict(),
+        "history": history,
+    }
+
+
+def list_deployments(platform: Platform) -> dict[str, Any]:
+    return {"deployments": platform.deployments.names()}
+
+
+def _get(platform: Platform, deployment: str) -> DeploymentRecord:
+    check_name(deployment, "deployment")
+    record = platform.deployments.get(deployment)
+    if record is None:
+        raise NotFound(f"no deployment named {deployment!r}", field="deployment")
+    return record
+
+
+def start_from_pipeline(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The training pipeline's StartRollout step: the gate passed and the request asked to deploy."""
+    registration = state["registration"]
+    model, version = registration["model_name"], int(registration["version"])
+    platform.registry.set_status(
+        model,
+        version,
+        VersionStatus.APPROVED,
+        actor=f"pipeline:{state['run_id']}",
+        reason="passed the evaluation gate; auto-deploy requested",
+        now=platform.clock(),
+    )
+    try:
+        started = start(
+            platform, state["auto_deploy"], {"model": model, "version": version}, f"pipeline:{state['run_id']}"
+        )
+    except Conflict as error:
+        if "already serves" in error.message:
+            return {"skipped": error.message}
+        raise
+    return {"deployment": state["auto_deploy"], "execution_arn": started["execution_arn"]}

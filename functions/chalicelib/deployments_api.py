@@ -1,0 +1,67 @@
+"""Routes: deployments (blue-green rollouts, rollbacks) and the Alertmanager webhook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.runtime import check_token, current_platform, json_route, logger, request_json
+from control.domain.alerts import parse_webhook
+from control.errors import ControlError
+from control.usecases import rollouts
+
+deployments_api = Blueprint(__name__)
+
+
+def _authorize() -> str:
+    check_token(deployments_api.current_request.headers, current_platform().settings.api_token)
+    return "api"
+
+
+@deployments_api.route("/deployments", methods=["GET"])
+@json_route
+def list_deployments() -> tuple[int, Any]:
+    _authorize()
+    return 200, rollouts.list_deployments(current_platform())
+
+
+@deployments_api.route("/deployments/{name}", methods=["GET"])
+@json_route
+def describe(name: str) -> tuple[int, Any]:
+    _authorize()
+    return 200, rollouts.describe(current_platform(), name)
+
+
+@deployments_api.route("/deployments/{name}/rollouts", methods=["POST"])
+@json_route
+def request_rollout(name: str) -> tuple[int, Any]:
+    actor = _authorize()
+    return 202, rollouts.start(current_platform(), name, request_json(deployments_api.current_request), actor)
+
+
+@deployments_api.route("/deployments/{name}/rollback", methods=["POST"])
+@json_route
+def rollback(name: str) -> tuple[int, Any]:
+    actor = _authorize()
+    return 202, rollouts.rollback(current_platform(), name, request_json(deployments_api.current_request), actor)
+
+
+@deployments_api.route("/alerts/alertmanager", methods=["POST"])
+@json_route
+def alertmanager_webhook() -> tuple[int, Any]:
+    """Alertmanager's webhook (payload version 4), authenticated by its own bearer token."""
+    request = deployments_api.current_request
+    platform = current_platform()
+    check_token(request.headers, platform.alert_token, required=True)
+    try:
+        payload = parse_webhook(request.raw_body or b"")
+    except ControlError as error:  # recorded, never dropped: Alertmanager will not resend it
+        body = (request.raw_body or b"").decode("utf-8", "replace")[:100_000]
+        platform.dead_letters.send(
+            source="alertmanager-webhook", error=error.code, reason=error.message, payload=body, now=platform.clock()
+        )
+        raise
+    result = rollouts.handle_alerts(platform, [payload])
+    logger.info("alerts handled", extra=result)
+    return 200, result
