@@ -58,6 +58,7 @@ class Level:
     rps: list[float] = field(default_factory=list)
     p50_ms: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server CPU time per request, all its processes
     errors: int = 0
 
     def median(self, name: str) -> float:
@@ -132,7 +133,16 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(url: str, lua: Path, concurrency: int, seconds: float) -> tuple[float, float, float, int]:
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def run_wrk(url: str, lua: Path, concurrency: int, seconds: float) -> WrkResult:
     command = [
         "wrk",
         "-t1",
@@ -146,6 +156,7 @@ def run_wrk(url: str, lua: Path, concurrency: int, seconds: float) -> tuple[floa
         url + "/invocations",
     ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -156,7 +167,21 @@ def run_wrk(url: str, lua: Path, concurrency: int, seconds: float) -> tuple[floa
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if sockets:
         errors += sum(int(n) for n in sockets.groups())
-    return rps, p50, p99, errors
+    return WrkResult(requests, rps, p50, p99, errors)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
 
 
 def rss_mib(pid: int) -> float:
@@ -201,40 +226,43 @@ def fmt(value: float, digits: int = 2) -> str:
     return "n/a" if value != value else f"{value:.{digits}f}"  # NaN check
 
 
-def print_table(runs: list[ServerRun], args: argparse.Namespace) -> None:
-    ours = runs[0]
-    base = runs[1] if len(runs) > 1 else None
+def print_table(runs: list[ServerRun], args: argparse.Namespace, load: tuple[str, str]) -> None:
+    ours, base = runs[0], (runs[1] if len(runs) > 1 else None)
     print()
     print(
         f"Model server benchmark: 127.0.0.1, {os.cpu_count()} CPUs, 1 row x {N_FEATURES} features JSON per request, "
         f"wrk -t1, {args.rounds} rounds x {args.duration:g} s per level (medians), warm-up {args.warmup:g} s"
     )
-    header = ["concurrency", f"{ours.name} req/s"]
+    print(f"load average before: {load[0]}; after: {load[1]}")
+    columns: list[tuple[str, str]] = [
+        ("req/s", "rps"),
+        ("p50 ms", "p50_ms"),
+        ("p99 ms", "p99_ms"),
+        ("CPU us/req", "cpu_us"),
+    ]
+    header = ["concurrency"]
+    for title, _ in columns:
+        header += [f"{run.name} {title}" for run in runs]
+        if base and title in ("req/s", "CPU us/req"):
+            header.append("ratio")
     if base:
-        header += [f"{base.name} req/s", "ratio"]
-    header += [f"{ours.name} p50 ms"]
-    if base:
-        header += [f"{base.name} p50 ms"]
-    header += [f"{ours.name} p99 ms"]
-    if base:
-        header += [f"{base.name} p99 ms", "target"]
-    header += ["errors"]
+        header.append("target")
+    header.append("errors")
     rows = []
     for c in CONCURRENCY:
-        a = ours.levels[c]
-        row = [str(c), fmt(a.median("rps"), 0)]
+        row = [str(c)]
+        for _title, name in columns:
+            values = [run.levels[c].median(name) for run in runs]
+            row += [fmt(v, 0 if name in ("rps", "cpu_us") else 2) for v in values]
+            if base and name == "rps":
+                row.append(fmt(values[0] / values[1], 2) + "x" if values[1] else "n/a")
+            if base and name == "cpu_us":
+                row.append(fmt(values[1] / values[0], 2) + "x" if values[0] else "n/a")
         if base:
-            b = base.levels[c]
-            ratio = a.median("rps") / b.median("rps") if b.median("rps") else float("nan")
-            row += [fmt(b.median("rps"), 0), fmt(ratio, 2) + "x"]
-        row += [fmt(a.median("p50_ms"))]
-        if base:
-            row += [fmt(b.median("p50_ms"))]
-        row += [fmt(a.median("p99_ms"))]
-        if base:
-            met = ratio >= 2.0 and a.median("p99_ms") < b.median("p99_ms")
-            row += [fmt(b.median("p99_ms")), "met" if met else "MISSED"]
-        row += [str(a.errors) + (f" / {base.levels[c].errors}" if base else "")]
+            a, b = ours.levels[c], base.levels[c]
+            met = a.median("rps") >= 2.0 * b.median("rps") and a.median("p99_ms") < b.median("p99_ms")
+            row.append("met" if met else "MISSED")
+        row.append(" / ".join(str(run.levels[c].errors) for run in runs))
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
@@ -243,8 +271,12 @@ def print_table(runs: list[ServerRun], args: argparse.Namespace) -> None:
     print()
     for run in runs:
         ready = fmt(run.startup_s, 1)
-        print(f"RSS {run.name}: {fmt(run.rss_mib, 1)} MiB {run.rss_note}; ready and serving after {ready} s")
-    print("(target: >= 2x MMS requests/s and a lower p99 at each level; errors: ours / MMS, non-2xx + socket errors)")
+        print(f"RSS {run.name}: {fmt(run.rss_mib, 1)} MiB {run.rss_note}; first answer after {ready} s")
+    print(
+        "ratios: ours/MMS for req/s, MMS/ours for CPU per request (both: higher is better for ours). "
+        "target: >= 2x MMS req/s and a lower p99. CPU us/req: CPU time of all the server's processes per request "
+        "served, the figure least disturbed by other load on a shared machine."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     lua = scratch / "post.lua"
     lua.write_text(LUA)
 
+    load_before = _load_average()
     ours_port = free_port()
     runs = [ServerRun("ours", f"http://127.0.0.1:{ours_port}", {c: Level(c) for c in CONCURRENCY})]
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -285,18 +318,24 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             print(f"warming up {run.name} for {args.warmup:g} s", file=sys.stderr)
             run_wrk(run.url, lua, 8, args.warmup)
+        pids = {"ours": [processes["ours"].pid]}
+        if "MMS" in processes:
+            pids["MMS"] = mms.mms_processes(processes["MMS"])
         for round_ in range(1, args.rounds + 1):
             for c in CONCURRENCY:
                 for run in runs:
-                    rps, p50, p99, errors = run_wrk(run.url, lua, c, args.duration)
+                    cpu_before = cpu_seconds(pids[run.name])
+                    result = run_wrk(run.url, lua, c, args.duration)
+                    cpu_us = (cpu_seconds(pids[run.name]) - cpu_before) / max(1, result.requests) * 1e6
                     level = run.levels[c]
-                    level.rps.append(rps)
-                    level.p50_ms.append(p50)
-                    level.p99_ms.append(p99)
-                    level.errors += errors
+                    level.rps.append(result.rps)
+                    level.p50_ms.append(result.p50_ms)
+                    level.p99_ms.append(result.p99_ms)
+                    level.cpu_us.append(cpu_us)
+                    level.errors += result.errors
                     print(
-                        f"round {round_} c={c:<2} {run.name:>4}: {rps:8.0f} req/s  p50 {p50:7.2f} ms  "
-                        f"p99 {p99:7.2f} ms  errors {errors}",
+                        f"round {round_} c={c:<2} {run.name:>4}: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                        f"p99 {result.p99_ms:7.2f} ms  server CPU {cpu_us:6.0f} us/request  errors {result.errors}",
                         file=sys.stderr,
                     )
         runs[0].rss_mib = rss_mib(processes["ours"].pid)
@@ -315,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_ours(processes["ours"])
         if "MMS" in processes:
             mms.stop_mms(processes["MMS"])
-    print_table(runs, args)
+    print_table(runs, args, (load_before, _load_average()))
     if why_no_mms:
         print(f"MMS baseline not run: {why_no_mms}")
     if args.json:
@@ -323,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps([asdict(run) for run in runs], indent=2, default=str))
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _cmd_rss(pid: int) -> tuple[str, float]:

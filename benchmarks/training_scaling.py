@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
         "--threads-per-worker", type=int, default=0,
-        help="OMP_NUM_THREADS for each worker (default: the job's own rule, cores / local workers)",
+        help="OMP_NUM_THREADS for each worker (default: the job's own rule, 1 thread per worker on CPU)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

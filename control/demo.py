@@ -38,20 +38,20 @@ def run_training_demo(
     *,
     model: str = "demo-classifier",
     rows: int = 3000,
-    epochs: int = 5,
+    seed: int = 7,
+    dataset_version: str = "",
     timeout: float = 600.0,
 ) -> DemoResult:
     from workloads.training.synthetic import synthetic_csv
 
     endpoints = platform.endpoints()
     aws = _clients(endpoints)
-    key = f"datasets/{model}/{datetime.now(UTC):%Y%m%d-%H%M%S}/data.csv"
-    body = synthetic_csv(rows, seed=7).encode()
+    key = f"datasets/{model}/{dataset_version or f'{datetime.now(UTC):%Y%m%d-%H%M%S}'}/data.csv"
+    body = synthetic_csv(rows, seed=seed).encode()
     result = DemoResult(ok=False)
     result.timeline.append((datetime.now(UTC), f"put s3://{endpoints['data_bucket']}/{key} ({len(body):,} bytes)"))
     console.print(f"[bold]1.[/] dropping a {rows}-row dataset into s3://{endpoints['data_bucket']}/{key}")
     aws["s3"].put_object(Bucket=endpoints["data_bucket"], Key=key, Body=body)
-    del epochs  # the S3 path trains with the pipeline's default hyperparameters
 
     machine = endpoints["state_machines"]["training_pipeline"]
     execution = _wait_for(lambda: _execution_for(aws["sfn"], machine, model), 30, "the pipeline to start")

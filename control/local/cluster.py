@@ -415,6 +415,15 @@ class LocalCluster:
         shutil.rmtree(job_dir, ignore_errors=True)
         write_metrics_targets(self.state_dir, self.targets_file)
 
+    def stop_all(self) -> None:
+        """Stop every job still running (the platform is shutting down); keep their records."""
+        for job_dir in sorted(self.jobs_dir.glob("[!.]*")) if self.jobs_dir.is_dir() else []:
+            pid_path = job_dir / "runner.pid"
+            if pid_path.exists() and not (job_dir / "result.json").exists():
+                pid_text, _, start = pid_path.read_text().partition(" ")
+                if process_alive(int(pid_text), start.strip() or None):
+                    kill_tree(int(pid_text), group=True, grace_seconds=self.grace_seconds)
+
     def metrics_port(self, name: str) -> int:
         port: int = read_json(self.job_dir(name) / "job.json")["metrics_port"]
         return port

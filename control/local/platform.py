@@ -16,8 +16,12 @@ from types import ModuleType
 from typing import Any
 
 from control.local import lambda_bridge
+from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
 from control.local.moto_server import EmbeddedAws, free_port, start_embedded_aws
+from control.local.observability import LocalObservability
 from control.local.provision import REPO, Resources, provision
+from control.local.serving import TARGETS_FILE as SERVING_TARGETS
+from control.local.serving import LocalServing
 
 FUNCTIONS_DIR = REPO / "functions"
 
@@ -29,6 +33,18 @@ def load_chalice_app() -> ModuleType:
     return importlib.import_module("app")
 
 
+# Rollout timings for one machine: seconds instead of the minutes AWS defaults to.
+LOCAL_ROLLOUT_DEFAULTS = {
+    "replicas": 1,
+    "bake_seconds": 8,
+    "scale_down_delay_seconds": 12,
+    "ready_timeout_seconds": 120,
+    "inconclusive_timeout_seconds": 30,
+    "analysis_interval_seconds": 2,
+    "poll_interval_seconds": 1,
+}
+
+
 class EmbeddedPlatform:
     def __init__(
         self,
@@ -38,6 +54,7 @@ class EmbeddedPlatform:
         region: str = "us-east-1",
         poll_seconds: int = 1,
         api_port: int | None = None,
+        observability: bool = True,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.stage = stage
@@ -45,8 +62,11 @@ class EmbeddedPlatform:
         self.poll_seconds = poll_seconds
         self.api_port = api_port or free_port()
         self.api_token = secrets.token_urlsafe(24)
+        self.alert_token = secrets.token_urlsafe(24)
         self.aws: EmbeddedAws | None = None
         self.resources: Resources | None = None
+        self.observability: LocalObservability | None = None
+        self._with_observability = observability
         self._api_server: Any = None
         self._api_thread: threading.Thread | None = None
 
@@ -64,8 +84,19 @@ class EmbeddedPlatform:
             "CONTROL_LOCAL_STATE_DIR": str(self.state_dir),
             "CONTROL_POLL_SECONDS": str(self.poll_seconds),
             "CONTROL_API_TOKEN": self.api_token,
+            "CONTROL_ALERT_TOKEN": self.alert_token,
+            "CONTROL_ROLLOUT_DEFAULTS": json.dumps(LOCAL_ROLLOUT_DEFAULTS),
             "CONTROL_CODE_VERSION": _code_version(),
         }
+        if self._with_observability:
+            self.observability = LocalObservability(
+                self.state_dir / "observability",
+                serving_targets_file=self.state_dir / "serving" / SERVING_TARGETS,
+                training_targets_file=self.state_dir / "cluster" / TRAINING_TARGETS,
+                webhook_url=f"{self.api_url}/alerts/alertmanager",
+                webhook_token=self.alert_token,
+            ).start()
+            environment["CONTROL_PROMETHEUS_URL"] = self.observability.prometheus_url
         self.resources, env = provision(self.aws.endpoint_url, self.region, self.stage, environment)
         os.environ.update(env)  # the handlers run in this process and read it at first use
         from chalicelib.runtime import current_platform
@@ -96,7 +127,27 @@ class EmbeddedPlatform:
             "alerts_topic_arn": self.resources.alerts_topic_arn,
             "state_machines": dict(self.resources.state_machines),
             "state_dir": str(self.state_dir),
+        } | self._observability_endpoints() | {"deployments": self.deployment_endpoints()}
+
+    def _observability_endpoints(self) -> dict[str, str]:
+        if self.observability is None:
+            return {}
+        return {
+            "prometheus_url": self.observability.prometheus_url,
+            "alertmanager_url": self.observability.alertmanager_url,
         }
+
+    def deployment_endpoints(self) -> dict[str, str]:
+        """Each Service's local URL (the active Service is the deployment's endpoint)."""
+        serving = self.serving()
+        return {name: serving.service_url(name) for name in serving.state.all_services()}
+
+    def serving(self) -> LocalServing:
+        from chalicelib.runtime import current_platform
+
+        serving = current_platform().serving
+        assert isinstance(serving, LocalServing)
+        return serving
 
     def write_endpoints(self, path: Path) -> None:
         path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
@@ -105,17 +156,19 @@ class EmbeddedPlatform:
         if self._api_server is not None:
             self._api_server.server.shutdown()
             self._api_server.server.server_close()
-        self._stop_training_jobs()
+        self._stop_processes()
         if self.aws is not None:
             self.aws.stop()
 
-    def _stop_training_jobs(self) -> None:
+    def _stop_processes(self) -> None:
+        """Every process the platform started: model servers, routers, training jobs, monitors."""
         from chalicelib.runtime import current_platform
 
-        cluster = current_platform().cluster
-        stop_all = getattr(cluster, "stop_all", None)
-        if stop_all is not None:
-            stop_all()
+        platform = current_platform()
+        platform.serving.stop_all()  # type: ignore[attr-defined]
+        platform.cluster.stop_all()  # type: ignore[attr-defined]
+        if self.observability is not None:
+            self.observability.stop()
 
     def __enter__(self) -> EmbeddedPlatform:
         return self.start()

@@ -118,9 +118,11 @@ def _pick_device(hvd: Any, torch: Any) -> Any:
     if torch.cuda.is_available():
         torch.cuda.set_device(hvd.local_rank())
         return torch.device("cuda", hvd.local_rank())
-    if "OMP_NUM_THREADS" not in os.environ:  # share the cores among the workers on this host
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        torch.set_num_threads(max(1, cores // hvd.local_size()))
+    if "OMP_NUM_THREADS" not in os.environ:
+        # One thread per worker, Horovod's CPU convention (scale out with -np = cores): on this small
+        # model, intra-op threads cost more in synchronisation than they give (measured ~8x slower
+        # with 2 threads than 1 on a 2-core host; benchmarks/training_scaling.py).
+        torch.set_num_threads(1)
     return torch.device("cpu")
 
 

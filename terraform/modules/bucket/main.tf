@@ -125,6 +125,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       noncurrent_version_expiration {
         noncurrent_days = rule.value.noncurrent_days
       }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 7
+      }
     }
   }
 

@@ -5,6 +5,10 @@ resource "aws_api_gateway_rest_api" "this" {
   endpoint_configuration {
     types = ["REGIONAL"]
   }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_api_gateway_resource" "proxy" {
@@ -73,11 +77,13 @@ resource "aws_api_gateway_stage" "api" {
 }
 
 resource "aws_api_gateway_method_settings" "all" {
+  # checkov:skip=CKV_AWS_225:Caching is off on purpose (responses are per-request state), so there is no cache to encrypt.
   rest_api_id = aws_api_gateway_rest_api.this.id
   stage_name  = aws_api_gateway_stage.api.stage_name
   method_path = "*/*"
 
   settings {
+    caching_enabled        = false
     metrics_enabled        = true
     logging_level          = "INFO"
     data_trace_enabled     = false

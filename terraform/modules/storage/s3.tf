@@ -39,11 +39,8 @@ module "artifacts_bucket" {
   lifecycle_rules = [{
     id = "age-model-artifacts"
     # Old runs are rarely read again but must stay restorable for rollbacks and audits.
-    prefix = "models/"
-    transitions = {
-      "30"                                      = "STANDARD_IA"
-      tostring(var.artifact_archive_after_days) = "GLACIER_IR"
-    }
+    prefix          = "models/"
+    transitions     = zipmap(["30", tostring(var.artifact_archive_after_days)], ["STANDARD_IA", "GLACIER_IR"])
     noncurrent_days = 90
   }]
 }

@@ -1,0 +1,97 @@
+"""The serving half of the demo: deploy v1, blue-green to v2, a fault in v2 after promotion,
+the real Prometheus fires, the real Alertmanager delivers, and traffic is back on v1."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from control.demo import console
+from control.kubernetes.serving import deployment_name, preview_service_name
+from control.local.loadgen import LoadGenerator, Sample, summarize
+from control.local.platform import EmbeddedPlatform
+
+
+@dataclass
+class Traffic:
+    """Constant load on a deployment's active and preview endpoints, started as they appear."""
+
+    platform: EmbeddedPlatform
+    deployment: str
+    rate: float = 15.0
+    generators: dict[str, LoadGenerator] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        endpoints = self.platform.deployment_endpoints()
+        for service in (self.deployment, preview_service_name(self.deployment)):
+            if service in endpoints and service not in self.generators:
+                self.generators[service] = LoadGenerator.for_features(endpoints[service], rate=self.rate).start()
+
+    def stop(self) -> dict[str, list[Sample]]:
+        return {service: generator.stop() for service, generator in self.generators.items()}
+
+
+class Api:
+    def __init__(self, endpoints: dict[str, Any]) -> None:
+        self.url = endpoints["api_url"]
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {endpoints['api_token']}"
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, self.url + path, json=body, timeout=30)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+
+def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int, timeout: float = 240) -> dict:
+    api.call("POST", f"/models/{model}/versions/{version}/approve", {"reason": "demo: metrics look good"})
+    api.call("POST", f"/deployments/{deployment}/rollouts", {"model": model, "version": version})
+    console.print(f"[bold]→[/] blue-green rollout of {model} v{version} to [cyan]{deployment}[/]")
+    return wait_for_phase(api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, timeout)
+
+
+def wait_for_phase(api: Api, traffic: Traffic, deployment: str, phases: set[str], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        traffic.refresh()
+        status = api.call("GET", f"/deployments/{deployment}")["status"]
+        shown = f"{status['phase']} {status.get('reason', '')}".strip()
+        if shown != last:
+            console.print(f"   {datetime.now(UTC):%H:%M:%S}  {deployment}: {shown} "
+                          f"(active v{status.get('active_version')}, preview v{status.get('preview_version')})")
+            last = shown
+        if status["phase"] in phases:
+            return status
+        time.sleep(1)
+    raise TimeoutError(f"{deployment} did not reach {sorted(phases)} in {timeout:.0f} s (last: {last})")
+
+
+def alert_rollback(platform: EmbeddedPlatform, api: Api, traffic: Traffic, deployment: str, bad_version: int,
+                   timeout: float = 120) -> dict[str, Any]:
+    """Inject a fault in the serving version; return when traffic is back on last-known-good."""
+    serving = platform.serving()
+    fault_at = time.time()
+    serving.fault(deployment_name(deployment, bad_version), error_ratio=0.5)
+    console.print(f"[bold red]→[/] injected a fault into v{bad_version}: half its requests now fail")
+    status = wait_for_phase(api, traffic, deployment, {"ROLLED_BACK", "FAILED"}, timeout)
+    back_at = time.time()
+    history = api.call("GET", f"/deployments/{deployment}")["history"]
+    alert = next((h for h in reversed(history) if h["action"] == "rollback-requested"), None)
+    return {"fault_at": fault_at, "back_at": back_at, "status": status, "alert": alert}
+
+
+def served_by(samples: list[Sample], after: float) -> set[str]:
+    return {s.version for s in samples if s.at >= after and s.status == 200}
+
+
+def report(samples: dict[str, list[Sample]], deployment: str, fault_at: float, bad_version: int) -> dict[str, Any]:
+    """Failures outside the injected fault are the platform's: there must be none."""
+    active = samples.get(deployment, [])
+    outside = [s for s in active if s.status != 200 and not (s.at >= fault_at and s.version in ("", str(bad_version)))]
+    return {"active": summarize(active), "platform_failures": len(outside)}

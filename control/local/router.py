@@ -1,0 +1,316 @@
+"""The local Service: a loopback reverse proxy, one process per Service.
+
+    python -m control.local.router --state-dir DIR --service NAME --port PORT
+
+Every request (any method, path, headers, body) goes to one ready model-server process of the
+version the Service's selector picks, round-robin. The selector is re-read when its file changes
+(one stat per request), and each request takes the route once: it is sent entirely to the old or
+the new version, and requests in flight when the selector switches complete where they started.
+A connection that fails before any response byte (refused, reset: a process that died or is
+draining, a keep-alive connection the server closed) is retried on a fresh connection, then on
+the next upstream of the same version; nothing is retried once a response has started.
+Answers carry `X-Mlcp-Pod` and `X-Model-Version`. `GET /_router/status` shows the route.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from control.local.serving_state import LABEL_VERSION, ServingState, ping, pod_labels, recorded_pods, selects
+
+REFRESH_SECONDS = 0.25
+PING_TIMEOUT = 0.5
+UPSTREAM_TIMEOUT = 75.0  # above the model server's longest injected latency (60 s)
+MAX_IDLE_PER_UPSTREAM = 64
+STATUS_PATH = "/_router/status"
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "expect",  # 100-continue was answered here already
+    }
+)
+# Failures that mean the upstream never got to answer: safe to send the request elsewhere.
+_NOT_ANSWERED = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+class Upstream(NamedTuple):
+    pod: str
+    port: int
+    version: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one request is sent to: immutable, replaced as a whole when anything changes."""
+
+    selector: dict[str, str]
+    ready: tuple[Upstream, ...]
+    alive: tuple[Upstream, ...]  # live processes of the version, ready or not (the fallback)
+    _turn: Iterator[int] = field(default_factory=itertools.count, compare=False)
+
+    def order(self) -> list[Upstream]:
+        """Ready upstreams starting at the next in turn; live but not (yet) ready ones last, in
+        case a readiness probe was just slow."""
+        ready = list(self.ready)
+        if ready:
+            start = next(self._turn) % len(ready)
+            ready = ready[start:] + ready[:start]
+        return ready + [upstream for upstream in self.alive if upstream not in self.ready]
+
+
+class Router:
+    def __init__(self, state: ServingState, service: str) -> None:
+        self.state = state
+        self.service = service
+        self._service_path = state.service_path(service)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self.route = Route({}, (), ())
+        self.counts: Counter[str] = Counter()
+        self.refresh()
+
+    def _current_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self._service_path)
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def current(self) -> Route:
+        if self._current_stamp() != self._stamp:
+            self.refresh(only_if_changed=True)
+        return self.route
+
+    def refresh(self, *, only_if_changed: bool = False) -> None:
+        """Re-read the selector and the Deployments, probe the selected processes, swap the route."""
+        with self._lock:
+            stamp = self._current_stamp()
+            if only_if_changed and stamp == self._stamp:
+                return  # another request thread refreshed it while this one waited
+            service = self.state.read_service(self.service)
+            selector = dict(service["selector"]) if service else {}
+            alive = []
+            for deployment in self.state.all_deployments().values():
+                labels = pod_labels(deployment["manifest"])
+                if selects(selector, labels):
+                    version = labels.get(LABEL_VERSION, "")
+                    alive += [Upstream(p.pod, p.port, version) for p in recorded_pods(deployment) if p.alive]
+            ready = tuple(upstream for upstream in alive if ping(upstream.port, PING_TIMEOUT))
+            previous = self.route
+            if previous.selector == selector and previous.ready == ready and previous.alive == tuple(alive):
+                self._stamp = stamp
+                return
+            self.route = Route(selector, ready, tuple(alive))
+            self._stamp = stamp
+
+    def watch(self) -> None:
+        """Keep readiness and the upstream list fresh (the selector is also checked per request)."""
+        while True:
+            time.sleep(REFRESH_SECONDS)
+            try:
+                self.refresh()
+            except Exception as exc:  # a half-written state must not stop the watcher
+                print(f"router {self.service}: refresh failed: {exc!r}", file=sys.stderr, flush=True)
+
+    def count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def status(self) -> dict[str, Any]:
+        route = self.route
+        return {
+            "service": self.service,
+            "selector": route.selector,
+            "upstreams": [upstream._asdict() for upstream in route.ready],
+            "not_ready": [upstream._asdict() for upstream in route.alive if upstream not in route.ready],
+            "counts": dict(self.counts),
+        }
+
+
+class ConnectionPool:
+    """Idle keep-alive connections per upstream port."""
+
+    def __init__(self) -> None:
+        self._idle: dict[int, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, port: int) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(port)
+            return idle.pop() if idle else None
+
+    def give(self, port: int, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(port, [])
+            if len(idle) < MAX_IDLE_PER_UPSTREAM:
+                idle.append(connection)
+                return
+        connection.close()
+
+    def attempts(self, upstreams: list[Upstream]) -> Iterator[tuple[Upstream, http.client.HTTPConnection]]:
+        """For each upstream: an idle connection if there is one, then a fresh one."""
+        for upstream in upstreams:
+            idle = self.take(upstream.port)
+            if idle is not None:
+                yield upstream, idle
+            yield upstream, http.client.HTTPConnection("127.0.0.1", upstream.port, timeout=UPSTREAM_TIMEOUT)
+
+
+class ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], router: Router) -> None:
+        self.router = router
+        self.pool = ConnectionPool()
+        super().__init__(address, ProxyHandler)
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: ProxyServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        if self.path == STATUS_PATH:
+            self._answer(200, json.dumps(self.server.router.status()).encode())
+        else:
+            self._proxy()
+
+    def _proxy(self) -> None:
+        router = self.server.router
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self._answer(400, json.dumps({"error": "bad_request", "message": str(exc)}).encode())
+            return
+        route = router.current()
+        headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
+        headers["X-Forwarded-For"] = self.client_address[0]
+        send_body = body if body or self.command in ("POST", "PUT", "PATCH") else None
+        for upstream, connection in self.server.pool.attempts(route.order()):
+            try:
+                connection.request(self.command, self.path, body=send_body, headers=headers)
+                response = connection.getresponse()
+            except _NOT_ANSWERED:
+                connection.close()
+                router.count("retries")
+                continue
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                router.count("upstream_errors")
+                self._answer(504 if isinstance(exc, TimeoutError) else 502, _error("upstream_failed", exc))
+                return
+            try:
+                payload = response.read()
+            except (OSError, http.client.HTTPException) as exc:  # the answer started: never retried
+                connection.close()
+                router.count("upstream_errors")
+                self._answer(502, _error("upstream_failed", exc))
+                return
+            if response.will_close:
+                connection.close()
+            else:
+                self.server.pool.give(upstream.port, connection)
+            router.count("forwarded")
+            self._relay(response, payload, upstream)
+            return
+        router.count("no_upstream")
+        message = f"no ready model server for selector {route.selector}"
+        self._answer(503, json.dumps({"error": "no_ready_upstream", "message": message}).encode())
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                try:
+                    size = int(size_line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise ValueError("malformed chunked body") from None
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(3)
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.isdigit():
+            raise ValueError(f"bad Content-Length {length!r}")
+        return self.rfile.read(int(length))
+
+    def _relay(self, response: http.client.HTTPResponse, payload: bytes, upstream: Upstream) -> None:
+        self.send_response_only(response.status, response.reason)
+        for key, value in response.getheaders():
+            if key.lower() not in _HOP_BY_HOP:
+                self.send_header(key, value)
+        length = response.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", length or str(len(payload)))
+        self.send_header("X-Mlcp-Pod", upstream.pod)
+        self.send_header("X-Model-Version", upstream.version)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response_only(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def _error(reason: str, exc: BaseException) -> bytes:
+    return json.dumps({"error": reason, "message": f"{type(exc).__name__}: {exc}"}).encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m control.local.router")
+    parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    router = Router(ServingState(args.state_dir), args.service)
+    server = ProxyServer((args.host, args.port), router)
+    threading.Thread(target=router.watch, name="watch", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    print(f"router for Service {args.service} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    server.serve_forever(poll_interval=0.5)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Serving end to end: deploy v1, blue-green to v2 under load, a fault in v2 after the promotion,
+the real Prometheus fires, the real Alertmanager delivers, traffic is back on v1 — and the
+load generator sees no failed request outside the fault itself."""
+
+import time
+import uuid
+
+import pytest
+
+from control.demo import run_training_demo
+from control.demo_serving import Api, Traffic, alert_rollback, deploy, report, served_by
+
+pytestmark = pytest.mark.e2e
+
+
+def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints):
+    model = f"serve-{uuid.uuid4().hex[:6]}"
+    deployment = f"{model}-api"
+    api = Api(endpoints)
+    traffic = Traffic(platform, deployment)
+    try:
+        for seed, dataset_version in ((11, "v1"), (12, "v2")):
+            trained = run_training_demo(platform, model=model, rows=1500, seed=seed, dataset_version=dataset_version)
+            assert trained.ok, trained.reason
+        first = deploy(api, traffic, deployment, model, 1)
+        assert first["phase"] == "COMPLETED" and first["active_version"] == 1
+
+        promoted = deploy(api, traffic, deployment, model, 2)
+        assert promoted["phase"] == "COMPLETED" and promoted["active_version"] == 2
+        assert api.call("GET", f"/models/{model}/versions/2")["aliases"] == ["production"]
+        switched_at = time.time()
+        time.sleep(3)
+
+        outcome = alert_rollback(platform, api, traffic, deployment, bad_version=2)
+        time.sleep(3)
+    finally:
+        samples = traffic.stop()
+
+    assert outcome["status"]["phase"] == "ROLLED_BACK" and outcome["status"]["active_version"] == 1
+    assert outcome["alert"] is not None and outcome["alert"]["actor"] == "alert"
+    assert "InferenceHighErrorRatio" in outcome["alert"]["reason"]
+    assert outcome["back_at"] - outcome["fault_at"] < 60
+    active = samples[deployment]
+    assert served_by(active, after=outcome["back_at"] + 1) == {"1"}
+    assert "2" in served_by(active, after=switched_at)
+    result = report(samples, deployment, outcome["fault_at"], bad_version=2)
+    assert result["platform_failures"] == 0, result
+    assert api.call("GET", f"/models/{model}/versions/1")["aliases"] == ["production"]
+    history = api.call("GET", f"/models/{model}/history")["history"]
+    assert any(h["action"] == "rolled-back" for h in history)

@@ -1,0 +1,329 @@
+"""The local serving runtime: Deployments as model-server processes, Services as routers.
+
+Fast tests run routers only; the slow ones start real model servers (tiny TorchScript models built
+as tests/workloads/inference does) and drive traffic through the router while versions switch,
+scale, die and restart, counting every failed request.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from control.errors import NotFound
+from control.kubernetes.config import ManifestConfig
+from control.kubernetes.serving import (
+    ServingVersion,
+    render_deployment,
+    render_service,
+    render_serving_stack,
+    version_selector,
+)
+from control.local.cluster import process_alive
+from control.local.serving import LocalServing
+from control.local.serving_state import recorded_pods
+from tests.support import wait_for
+from tests.workloads.inference.inference_artifact import write_artifact
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ManifestConfig()
+ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+
+
+# -- helpers (the observability tests use them too) -------------------------------------------
+
+
+def serving_version(tmp_path: Path, version: int, replicas: int = 1, deployment: str = "iris") -> ServingVersion:
+    artifact = write_artifact(tmp_path / "artifacts" / f"v{version}", seed=version)
+    return ServingVersion(deployment, "iris", version, str(artifact.folder), artifact.sha256, replicas=replicas)
+
+
+def wait_ready(serving: LocalServing, name: str, timeout: float = 90.0) -> None:
+    wait_for(lambda: serving.deployment_readiness(name).is_ready, timeout, 0.1, f"{name} ready")
+
+
+def router_port(serving: LocalServing, service: str) -> int:
+    return int(serving.service_url(service).rsplit(":", 1)[1])
+
+
+def invoke(port: int, path: str = "/invocations") -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", path, body=ROW, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@dataclass
+class Outcome:
+    started: float
+    status: int  # 0: the request failed without an answer
+    version: str
+    error: str = ""
+
+
+@dataclass
+class Load:
+    """Clients on keep-alive connections sending /invocations to a router until stopped."""
+
+    port: int
+    clients: int = 4
+    pause: float = 0.0
+    outcomes: list[Outcome] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _client(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                connection.request("POST", "/invocations", body=ROW, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                outcome = Outcome(started, response.status, response.getheader("X-Model-Version", ""))
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                outcome = Outcome(started, 0, "", repr(exc))
+            with self._lock:
+                self.outcomes.append(outcome)
+            if self.pause:
+                time.sleep(self.pause)
+        connection.close()
+
+    def failures(self) -> list[Outcome]:
+        with self._lock:
+            return [outcome for outcome in self.outcomes if outcome.status != 200]
+
+
+@pytest.fixture
+def serving(tmp_path: Path) -> Iterator[LocalServing]:
+    runtime = LocalServing(tmp_path / "serving", repo_root=ROOT, grace_seconds=10.0)
+    yield runtime
+    runtime.stop_all()
+
+
+def all_pids(serving: LocalServing) -> list[tuple[int, str | None]]:
+    pids = [(pod.pid, pod.start) for state in serving.state.all_deployments().values() for pod in recorded_pods(state)]
+    routers = [state["router"] for state in serving.state.all_services().values() if state.get("router")]
+    return pids + [(router["pid"], router["start"]) for router in routers]
+
+
+# -- fast: routers and state, no model server -------------------------------------------------
+
+
+def test_unknown_objects_are_not_found(serving: LocalServing) -> None:
+    for call in (
+        lambda: serving.deployment_readiness("nope-v1"),
+        lambda: serving.scale_deployment("nope-v1", 1),
+        lambda: serving.service_selector("nope"),
+        lambda: serving.switch_service_selector("nope", {"a": "b"}),
+        lambda: serving.service_url("nope"),
+        lambda: serving.fault("nope-v1", 1.0),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    serving.delete_deployment("nope-v1")  # idempotent
+    with pytest.raises(ValueError, match="ConfigMap"):
+        serving.apply({"kind": "ConfigMap", "metadata": {"name": "x"}})
+
+
+def test_service_router_selector_switch_and_restart(serving: LocalServing, tmp_path: Path) -> None:
+    serving.apply(render_service("iris", 1, CONFIG))
+    url = serving.service_url("iris")
+    status, _, body = invoke(router_port(serving, "iris"))
+    assert status == 503 and json.loads(body)["error"] == "no_ready_upstream"
+    with urllib.request.urlopen(url + "/_router/status", timeout=5) as reply:
+        assert json.loads(reply.read())["selector"] == version_selector("iris", 1)
+
+    assert serving.switch_service_selector("iris", version_selector("iris", 2)) is True
+    assert serving.switch_service_selector("iris", version_selector("iris", 2)) is False
+    serving.apply(render_service("iris", 1, CONFIG))  # an update leaves the selector as it is
+    fresh = LocalServing(tmp_path / "serving", repo_root=ROOT)
+    assert fresh.service_selector("iris") == version_selector("iris", 2)
+    wait_for(
+        lambda: (
+            json.loads(urllib.request.urlopen(url + "/_router/status", timeout=5).read())["selector"]
+            == version_selector("iris", 2)
+        ),
+        5,
+        0.05,
+        "the router to pick up the new selector",
+    )
+
+    router = serving.state.read_service("iris")["router"]
+    serving.stop_all()
+    assert not process_alive(router["pid"], router["start"])
+    serving.apply(render_service("iris", 1, CONFIG))  # a dead router is restarted, same URL
+    assert fresh.service_url("iris") == url
+    assert invoke(router_port(serving, "iris"))[0] == 503
+
+
+def test_other_kinds_are_recorded_and_deleted_with_their_version(serving: LocalServing, tmp_path: Path) -> None:
+    v1 = serving_version(tmp_path, 1)
+    stack = render_serving_stack([v1], CONFIG, active_version=1)
+    for manifest in stack:
+        if manifest["kind"] not in ("Deployment", "Service"):
+            serving.apply(manifest)
+    recorded = sorted(
+        path.relative_to(serving.state.objects).as_posix() for path in serving.state.objects.rglob("*.json")
+    )
+    assert recorded == [
+        "HorizontalPodAutoscaler/iris-v1.json",
+        "Ingress/iris.json",
+        "NetworkPolicy/iris-model-server.json",
+        "PodDisruptionBudget/iris-v1.json",
+    ]
+    serving.delete_deployment("iris-v1")
+    recorded = sorted(path.name for path in serving.state.objects.rglob("*.json"))
+    assert recorded == ["iris-model-server.json", "iris.json"]
+
+
+# -- slow: real model servers -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_blue_green_switch_under_load_loses_no_request(serving: LocalServing, tmp_path: Path) -> None:
+    v1, v2 = serving_version(tmp_path, 1, replicas=2), serving_version(tmp_path, 2)
+    for manifest in render_serving_stack([v1, v2], CONFIG, active_version=1, preview_version=2):
+        serving.apply(manifest)
+    wait_ready(serving, "iris-v1")
+    wait_ready(serving, "iris-v2")
+    readiness = serving.deployment_readiness("iris-v1")
+    assert (readiness.desired, readiness.ready, readiness.updated, readiness.observed) == (2, 2, 2, True)
+
+    targets = json.loads(serving.targets_file.read_text())
+    assert sorted((t["labels"]["deployment"], t["labels"]["version"]) for t in targets) == [
+        ("iris", "1"),
+        ("iris", "1"),
+        ("iris", "2"),
+    ]
+    assert {t["labels"]["namespace"] for t in targets} == {"ml-serving"}
+    assert len({t["labels"]["pod"] for t in targets}) == 3
+
+    status, headers, body = invoke(router_port(serving, "iris"))
+    assert status == 200 and headers["x-model-version"] == "1" and "predictions" in json.loads(body)
+    assert invoke(router_port(serving, "iris-preview"))[1]["x-model-version"] == "2"
+
+    with Load(router_port(serving, "iris"), clients=4) as load:
+        time.sleep(1.5)
+        assert serving.switch_service_selector("iris", version_selector("iris", 2)) is True
+        switched_at = time.monotonic()
+        time.sleep(1.5)
+    assert serving.switch_service_selector("iris", version_selector("iris", 2)) is False
+
+    assert load.failures() == []
+    before = [o for o in load.outcomes if o.started < switched_at - 0.5]
+    after = [o for o in load.outcomes if o.started > switched_at]
+    assert before and {o.version for o in before} == {"1"}
+    assert after and {o.version for o in after} == {"2"}, "a request sent after the switch reached v1"
+    print(f"\nswitch under load: {len(load.outcomes)} requests in 3 s, 0 failed")
+
+    pods = serving.pods("iris-v1")
+    serving.scale_deployment("iris-v1", 0)
+    wait_for(lambda: not any(pod.alive for pod in pods), 35, 0.1, "v1's processes to exit")
+    readiness = serving.deployment_readiness("iris-v1")
+    assert (readiness.desired, readiness.ready, readiness.is_ready) == (0, 0, True)
+    assert [t["labels"]["version"] for t in json.loads(serving.targets_file.read_text())] == ["2"]
+
+    fresh = LocalServing(tmp_path / "serving", repo_root=ROOT)
+    assert fresh.service_selector("iris") == version_selector("iris", 2)
+    assert fresh.deployment_readiness("iris-v2").is_ready
+    assert fresh.service_url("iris") == serving.service_url("iris")
+
+    # Rollback to the version that was scaled away: bring it back, then switch under load.
+    fresh.scale_deployment("iris-v1", 2)
+    wait_ready(fresh, "iris-v1")
+    with Load(router_port(serving, "iris"), clients=4) as load:
+        time.sleep(1.0)
+        assert fresh.switch_service_selector("iris", version_selector("iris", 1)) is True
+        switched_at = time.monotonic()
+        time.sleep(1.0)
+    assert load.failures() == []
+    assert {o.version for o in load.outcomes if o.started > switched_at} == {"1"}
+
+
+@pytest.mark.slow
+def test_dead_and_draining_processes_lose_no_request_and_are_restarted(serving: LocalServing, tmp_path: Path) -> None:
+    v1 = serving_version(tmp_path, 1, replicas=2)
+    serving.apply(render_deployment(v1, CONFIG))
+    serving.apply(render_service("iris", 1, CONFIG))
+    wait_ready(serving, "iris-v1")
+    port = router_port(serving, "iris")
+
+    with Load(port, clients=4) as load:
+        time.sleep(0.5)
+        victim = serving.pods("iris-v1")[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        wait_for(lambda: serving.deployment_readiness("iris-v1").ready == 1, 5, 0.05, "readiness to drop")
+        assert not serving.deployment_readiness("iris-v1").is_ready
+        time.sleep(0.5)
+    assert load.failures() == [], "a killed process made requests fail"
+
+    serving.apply(render_deployment(v1, CONFIG))  # apply restarts what died
+    pods = serving.pods("iris-v1")
+    assert victim.pod not in [pod.pod for pod in pods] and len(pods) == 2
+    wait_ready(serving, "iris-v1")
+
+    with Load(port, clients=4) as load:
+        time.sleep(0.5)
+        serving.scale_deployment("iris-v1", 1)  # SIGTERM: the process drains under traffic
+        time.sleep(1.5)
+    assert load.failures() == [], "a draining process made requests fail"
+    with urllib.request.urlopen(serving.service_url("iris") + "/_router/status", timeout=5) as reply:
+        print(f"\nrouter counts after a kill and a drain: {json.loads(reply.read())['counts']}")
+    assert len(serving.pods("iris-v1")) == 1
+
+    fresh = LocalServing(tmp_path / "serving", repo_root=ROOT)
+    os.kill(fresh.pods("iris-v1")[0].pid, signal.SIGKILL)
+    wait_for(lambda: fresh.deployment_readiness("iris-v1").ready == 0, 5, 0.05, "readiness to drop")
+    fresh.scale_deployment("iris-v1", 2)  # scale restarts what died, too
+    wait_ready(serving, "iris-v1")
+
+    serving.fault("iris-v1", 1.0)
+    assert invoke(port)[0] == 500
+    serving.fault("iris-v1", 0.0)
+    assert invoke(port)[0] == 200
+
+    started = all_pids(serving)
+    serving.stop_all()
+    assert not any(process_alive(pid, start) for pid, start in started)
+    assert serving.deployment_readiness("iris-v1").ready == 0
+
+
+@pytest.mark.slow
+def test_router_throughput(serving: LocalServing, tmp_path: Path) -> None:
+    """Hundreds of requests per second through the router on this host's cores."""
+    serving.apply(render_deployment(serving_version(tmp_path, 1, replicas=2), CONFIG))
+    serving.apply(render_service("iris", 1, CONFIG))
+    wait_ready(serving, "iris-v1")
+    with Load(router_port(serving, "iris"), clients=8) as load:
+        time.sleep(3.0)
+    rate = len(load.outcomes) / 3.0
+    print(f"\nrouter throughput: {rate:.0f} requests/s with 8 clients on {os.cpu_count()} cores")
+    assert load.failures() == []
+    assert rate > 200
