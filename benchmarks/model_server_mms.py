@@ -47,8 +47,8 @@ def build_artifact(folder: Path, n_features: int = 8, n_classes: int = 3, hidden
     std = torch.rand(n_features) + 0.5
     first = nn.Linear(n_features, hidden)
     with torch.no_grad():  # W((x - mean) / std) + b == (W / std) x + (b - W (mean / std))
-        first.bias -= first.weight @ (mean / std)
-        first.weight /= std
+        first.bias.sub_(first.weight @ (mean / std))
+        first.weight.div_(std)
     model = nn.Sequential(first, nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(model.eval()), buffer)

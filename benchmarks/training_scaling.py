@@ -9,7 +9,7 @@ alternating 1 and 2 workers `--repeats` times, and prints the medians side by si
 - launch → first step: from just before `horovodrun` is started to rank 0's first optimizer step
   (target ≤ 10 s), with the part spent before the workers' Python code runs shown separately.
 
-    .venv/bin/python benchmarks/training_scaling.py [--rows 60000 --epochs 4 --batch-size 128 --repeats 2]
+    .venv/bin/python benchmarks/training_scaling.py [--rows 60000 --epochs 4 --batch-size 1024 --repeats 3]
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=128, help="per worker")
+    parser.add_argument("--batch-size", type=int, default=1024, help="per worker")
     parser.add_argument("--hidden-units", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--threads-per-worker", type=int, default=0,
         help="OMP_NUM_THREADS for each worker (default: the job's own rule, 1 thread per worker on CPU)",

@@ -9,13 +9,30 @@ from pathlib import Path
 
 import click
 
-from control.demo import console, print_timeline, run_training_demo, state_dir_for
-from control.local.platform import EmbeddedPlatform
+from control.cli_deployments import deployments
+from control.cli_models import models
+from control.cli_runs import runs
+
+EPILOG = """\b
+Settings: --endpoints FILE (or MLCP_ENDPOINTS), the file `up --endpoints-file` writes; otherwise
+MLCP_API_URL with MLCP_API_TOKEN, or without a token SigV4 with your AWS credentials (API Gateway).
+Every API command takes --json for scripts.
+
+\b
+Exit codes: 0 ok, 1 what you followed failed (run, rollout), 2 invalid input or usage,
+3 not found, 4 conflict with the current state, 5 API or a dependency unreachable,
+6 not authorized, 7 --timeout ran out.
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}, epilog=EPILOG)
 def main() -> None:
     """The ML platform control plane: train, register, deploy and roll back models."""
+
+
+main.add_command(runs)
+main.add_command(models)
+main.add_command(deployments)
 
 
 @main.command()
@@ -33,6 +50,9 @@ def main() -> None:
 )
 def up(endpoints_file: Path, state_dir: Path | None) -> None:
     """Start the embedded platform and stay in the foreground until Ctrl-C."""
+    from control.demo import console, state_dir_for
+    from control.local.platform import EmbeddedPlatform
+
     platform = EmbeddedPlatform(state_dir or state_dir_for("up")).start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,6 +75,9 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the pipeline.")
 def demo(rows: int, state_dir: Path | None, timeout: float) -> None:
     """Run the whole loop on the embedded platform and print its timeline."""
+    from control.demo import console, print_timeline, run_training_demo, state_dir_for
+    from control.local.platform import EmbeddedPlatform
+
     with EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform:
         console.print(
             f"[bold]0.[/] embedded platform up (AWS at {platform.endpoints()['aws_endpoint_url']}, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from control.domain.datasets import parse_dataset_key, run_id_for
+from control.domain.training import TrainingRequest
 from control.local.platform import EmbeddedPlatform
 from control.timeline import Step, steps_from_history
 
@@ -51,10 +53,11 @@ def run_training_demo(
     result = DemoResult(ok=False)
     result.timeline.append((datetime.now(UTC), f"put s3://{endpoints['data_bucket']}/{key} ({len(body):,} bytes)"))
     console.print(f"[bold]1.[/] dropping a {rows}-row dataset into s3://{endpoints['data_bucket']}/{key}")
-    aws["s3"].put_object(Bucket=endpoints["data_bucket"], Key=key, Body=body)
+    put = aws["s3"].put_object(Bucket=endpoints["data_bucket"], Key=key, Body=body)
+    run_id = expected_run_id(endpoints["data_bucket"], key, put["ETag"].strip('"'), put.get("VersionId", ""))
 
     machine = endpoints["state_machines"]["training_pipeline"]
-    execution = _wait_for(lambda: _execution_for(aws["sfn"], machine, model), 30, "the pipeline to start")
+    execution = _wait_for(lambda: _execution_named(aws["sfn"], machine, run_id), 30, "the pipeline to start")
     console.print(f"[bold]2.[/] the S3 handler started execution [cyan]{execution['name']}[/]")
     shown: set[tuple[str, str]] = set()
     polls = 0
@@ -67,9 +70,9 @@ def run_training_demo(
         polls = sum(1 for step in steps if step.state == "CheckTraining" and step.event == "entered")
         for step in steps:
             # The wait/poll loop repeats its states: show each state once, every failure.
-            key = (step.state, step.event if step.event != "failed" else f"failed {step.at}")
-            if key not in shown:
-                shown.add(key)
+            seen_key = (step.state, step.event if step.event != "failed" else f"failed {step.at}")
+            if seen_key not in shown:
+                shown.add(seen_key)
                 _print_step(step)
                 result.timeline.append((step.at, f"{step.state or 'execution'} {step.event} {step.detail}".strip()))
         if status != "RUNNING":
@@ -81,7 +84,7 @@ def run_training_demo(
         result.reason = f"pipeline {status}: {run.get('cause') or run.get('execution', {}).get('cause', '')}"
         return result
 
-    version = _latest_version(endpoints, model)
+    version = _version_of_run(endpoints, model, run_id)
     lineage = version["lineage"]
     bucket, _, artifact_key = lineage["artifact_uri"][5:].partition("/")
     artifact = aws["s3"].get_object(Bucket=bucket, Key=artifact_key)["Body"].read()
@@ -113,14 +116,22 @@ def _api(endpoints: dict[str, Any], path: str) -> Any:
     return response.json()
 
 
-def _latest_version(endpoints: dict[str, Any], model: str) -> dict[str, Any]:
+def _version_of_run(endpoints: dict[str, Any], model: str, run_id: str) -> dict[str, Any]:
     versions = _api(endpoints, f"/models/{model}/versions")["versions"]
-    return max(versions, key=lambda v: v["version"])
+    return next(v for v in versions if v["lineage"]["training_run_id"] == run_id)
 
 
-def _execution_for(sfn: Any, machine: str, model: str) -> dict[str, Any] | None:
-    executions = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"].startswith(model)]
-    return max(executions, key=lambda e: e["startDate"]) if executions else None
+def _execution_named(sfn: Any, machine: str, name: str) -> dict[str, Any] | None:
+    return next((e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == name), None)
+
+
+def expected_run_id(bucket: str, key: str, etag: str, version_id: str) -> str:
+    """The run id the S3 handler derives for this object (same rule, so no guessing)."""
+    dataset = parse_dataset_key(bucket, key)
+    assert dataset is not None
+    obj = replace(dataset, etag=etag, version_id=version_id)
+    request = TrainingRequest(model_name=obj.model_name, dataset_version=obj.dataset_version, dataset=obj.to_dict())
+    return run_id_for(obj.model_name, obj.dataset_version, request.content_key())
 
 
 def _wait_for(probe: Any, timeout: float, what: str) -> Any:

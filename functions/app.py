@@ -10,13 +10,16 @@ _here = os.path.dirname(os.path.abspath(__file__))
 if not os.path.isdir(os.path.join(_here, "vendor", "control")):
     sys.path.insert(0, os.path.dirname(_here))
 
-from chalice import Chalice  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from chalice import Chalice, Response  # noqa: E402
 from chalicelib.deployments_api import deployments_api  # noqa: E402
 from chalicelib.events import events  # noqa: E402
 from chalicelib.models_api import models_api  # noqa: E402
 from chalicelib.tasks import tasks  # noqa: E402
 from chalicelib.training_api import training_api  # noqa: E402
 
+OPENAPI = Path(_here) / "chalicelib" / "openapi.json"
 app = Chalice(app_name="mlcp")
 app.register_blueprint(training_api)
 app.register_blueprint(models_api)
@@ -28,3 +31,8 @@ app.register_blueprint(tasks)
 @app.route("/healthz", methods=["GET"])
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    return Response(body=OPENAPI.read_text(), status_code=200, headers={"Content-Type": "application/json"})

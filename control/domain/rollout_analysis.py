@@ -158,7 +158,8 @@ def default_checks() -> tuple[AnalysisCheck, ...]:
     return (
         AnalysisCheck(
             "error-ratio",
-            f'sum(rate(mlcp_inference_requests_total{{{selector},code=~"5.."}}[1m]))'
+            # `or vector(0)`: a version that never failed has no 5xx series; no traffic stays no data.
+            f'(sum(rate(mlcp_inference_requests_total{{{selector},code=~"5.."}}[1m])) or vector(0))'
             f" / sum(rate(mlcp_inference_requests_total{{{selector}}}[1m]))",
             Comparison.LT,
             0.05,

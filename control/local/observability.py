@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from control.errors import DependencyError
-from control.local.cluster import free_port, kill_tree, process_alive, read_json, write_json_atomic
-from control.local.serving_state import spawn_detached
+from control.local.cluster import kill_tree, process_alive, read_json, write_json_atomic
+from control.local.serving_state import server_port, spawn_detached
 from dashboards.alertmanager import render_local_config
 from dashboards.rules import render_rules
 
@@ -80,7 +80,7 @@ class LocalObservability:
                 os.kill(processes[name]["pid"], signal.SIGHUP)
         else:
             self._stop(processes)
-            processes = {"prometheus": {"port": free_port()}, "alertmanager": {"port": free_port()}}
+            processes = {"prometheus": {"port": server_port()}, "alertmanager": {"port": server_port()}}
             self._write_configs(processes["alertmanager"]["port"])
             for name in ("alertmanager", "prometheus"):
                 argv = [executables[name], *self._arguments(name, processes[name]["port"])]

@@ -72,13 +72,14 @@ class Route:
     _turn: Iterator[int] = field(default_factory=itertools.count, compare=False)
 
     def order(self) -> list[Upstream]:
-        """Ready upstreams starting at the next in turn; live but not (yet) ready ones last, in
-        case a readiness probe was just slow."""
+        """Ready upstreams starting at the next in turn. Like a Service's endpoints, never a
+        process that is not ready: a model that is still loading would answer 503 and count
+        as that version's error in the rollout's analysis."""
         ready = list(self.ready)
         if ready:
             start = next(self._turn) % len(ready)
             ready = ready[start:] + ready[:start]
-        return ready + [upstream for upstream in self.alive if upstream not in self.ready]
+        return ready
 
 
 class Router:

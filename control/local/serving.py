@@ -31,7 +31,7 @@ from typing import Any
 
 from control.domain.serving import DeploymentReadiness
 from control.errors import DependencyError, NotFound
-from control.local.cluster import free_port, process_alive, write_json_atomic
+from control.local.cluster import process_alive, write_json_atomic
 from control.local.serving_state import (
     LABEL_MODEL,
     LABEL_NAME,
@@ -43,6 +43,7 @@ from control.local.serving_state import (
     pod_labels,
     python_path,
     recorded_pods,
+    server_port,
     spawn_detached,
     template_sha256,
 )
@@ -245,10 +246,10 @@ class LocalServing:
         return stopping
 
     def _start_pod(self, name: str, state: Mapping[str, Any]) -> Pod:
-        port = free_port()
-        admin_port = free_port()
+        port = server_port()
+        admin_port = server_port()
         while admin_port == port:
-            admin_port = free_port()
+            admin_port = server_port()
         pod_name = f"{name}-{state['template_sha256'][:8]}-{uuid.uuid4().hex[:5]}"
         env = {key: value for key, value in os.environ.items() if not key.startswith(_SERVER_ENV_PREFIXES)}
         env.update(container_env(state["manifest"]))
@@ -315,7 +316,7 @@ class LocalServing:
             state = self.state.read_service(name)
             if state is None:
                 selector = dict(manifest.get("spec", {}).get("selector") or {})
-                state = {"selector": selector, "port": free_port(), "router": None}
+                state = {"selector": selector, "port": server_port(), "router": None}
             state["manifest"] = copy.deepcopy(manifest)
             path = self.state.service_path(name)
             router = state.get("router")

@@ -20,6 +20,8 @@ import hashlib
 import http.client
 import json
 import os
+import random
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -191,6 +193,26 @@ def spawn_detached(
     )
     pid = int(done.stdout.strip())
     return pid, process_start_time(pid)
+
+
+def server_port() -> int:
+    """A free loopback port below the kernel's ephemeral range. A model server binds its port
+    seconds after it is picked (it imports torch first); an ephemeral port could meanwhile be taken
+    by any outgoing connection on this host, a port below the range cannot."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = range(max(1024, low - 12000), low)
+    for _ in range(200):
+        port = random.choice(candidates)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port found in {candidates.start}-{candidates.stop - 1}")
 
 
 def ping(port: int, timeout: float = 0.5) -> bool:

@@ -49,7 +49,11 @@ def serving_version(tmp_path: Path, version: int, replicas: int = 1, deployment:
 
 
 def wait_ready(serving: LocalServing, name: str, timeout: float = 90.0) -> None:
-    wait_for(lambda: serving.deployment_readiness(name).is_ready, timeout, 0.1, f"{name} ready")
+    try:
+        wait_for(lambda: serving.deployment_readiness(name).is_ready, timeout, 0.1, f"{name} ready")
+    except AssertionError as exc:
+        logs = [f"{pod.pod} alive={pod.alive}:\n{Path(pod.log).read_text()[-1500:]}" for pod in serving.pods(name)]
+        raise AssertionError("\n".join([str(exc), str(serving.deployment_readiness(name)), *logs])) from None
 
 
 def router_port(serving: LocalServing, service: str) -> int:
@@ -226,8 +230,10 @@ def test_blue_green_switch_under_load_loses_no_request(serving: LocalServing, tm
     assert len({t["labels"]["pod"] for t in targets}) == 3
 
     status, headers, body = invoke(router_port(serving, "iris"))
-    assert status == 200 and headers["x-model-version"] == "1" and "predictions" in json.loads(body)
-    assert invoke(router_port(serving, "iris-preview"))[1]["x-model-version"] == "2"
+    assert (status, headers.get("x-model-version")) == (200, "1"), body
+    assert "predictions" in json.loads(body)
+    status, headers, body = invoke(router_port(serving, "iris-preview"))
+    assert (status, headers.get("x-model-version")) == (200, "2"), body
 
     with Load(router_port(serving, "iris"), clients=4) as load:
         time.sleep(1.5)

@@ -169,7 +169,7 @@ class DataApp:
         if kind == "http":
             path = scope["path"]
             if path == "/invocations":
-                await self._invocations(scope, receive, send)
+                await self._invocations(scope, receive, self._with_version_header(send))
             elif path == "/ping":
                 await self._guard(self._ping, scope, send)
             elif path == "/metrics":
@@ -180,6 +180,17 @@ class DataApp:
                 await _error_response(send, RouteNotFound(f"no route {path}"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def _with_version_header(self, send: Send) -> Send:
+        """Every answer says which model version gave it (X-Model-Version), errors included."""
+        header = (b"x-model-version", self._settings.model_version.encode())
+
+        async def send_with_header(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        return send_with_header
 
     async def _guard(self, endpoint: Callable[[Scope, Send], Awaitable[None]], scope: Scope, send: Send) -> None:
         try:

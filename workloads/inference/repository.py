@@ -182,7 +182,7 @@ class ModelRepository:
             raise ArtifactInvalid(f"{self.location}{METADATA_FILE} is not a JSON object")
         features = metadata.get("feature_names")
         classes = metadata.get("classes")
-        if not _non_empty_list(features) or not all(isinstance(name, str) for name in features):
+        if not isinstance(features, list) or not features or not all(isinstance(name, str) for name in features):
             raise ArtifactInvalid(f"{self.location}{METADATA_FILE}: feature_names must be a non-empty list of names")
         if not _non_empty_list(classes):
             raise ArtifactInvalid(f"{self.location}{METADATA_FILE}: classes must be a non-empty list")
@@ -226,7 +226,7 @@ def load_with_retries(
     repository: ModelRepository,
     attempts: int,
     backoff_s: float,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> LoadedModel:
     """Retries only what may pass (storage hiccups), with exponential backoff; a bad artifact fails at once."""

@@ -24,8 +24,9 @@ CLASSES = (0, 1, 2)
 class TinyClassifier(nn.Module):
     def __init__(self, n_features: int, n_classes: int, hidden: int = 16) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.linspace(-1.0, 1.0, n_features))
-        self.register_buffer("std", torch.linspace(0.5, 2.0, n_features))
+        # Frozen parameters rather than buffers: TorchScript and mypy both see a Tensor.
+        self.mean = nn.Parameter(torch.linspace(-1.0, 1.0, n_features), requires_grad=False)
+        self.std = nn.Parameter(torch.linspace(0.5, 2.0, n_features), requires_grad=False)
         self.layers = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

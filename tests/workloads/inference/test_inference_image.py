@@ -37,7 +37,9 @@ def test_every_image_requirement_is_pinned_and_agrees_with_the_repository() -> N
     image = pins(FOLDER / "requirements.txt")
     assert image and all(image.values()), image
     repository = pins(REPO / "requirements.txt")
-    disagree = {name: (v, repository[name]) for name, v in image.items() if name in repository and repository[name] != v}
+    disagree = {
+        name: (v, repository[name]) for name, v in image.items() if name in repository and repository[name] != v
+    }
     assert not disagree
 
 

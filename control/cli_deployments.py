@@ -1,0 +1,253 @@
+"""`python -m control deployments ...`: blue-green rollouts, watching them, rolling back, history."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from control.cli_common import PROG, Cli, Instant, VersionNumber, api_command, escape, number, short_time, version_label
+from control.cli_models import print_history
+from control.client import ClientError, ExitCode
+
+DEPLOYMENT_HINTS = {ExitCode.NOT_FOUND: f"list deployments with `{PROG} deployments list`"}
+DONE_PHASES = {"COMPLETED": ExitCode.OK, "ROLLED_BACK": ExitCode.FAILED, "FAILED": ExitCode.FAILED}
+
+
+@click.group()
+def deployments() -> None:
+    """Deploy versions blue-green, watch rollouts, roll back."""
+
+
+@api_command(deployments, "list")
+def list_deployments(cli: Cli) -> None:
+    """Every deployment by name (see `deployments show NAME` for its state)."""
+    names = cli.api.list_deployments()
+
+    def render(out: Console) -> None:
+        if not names:
+            out.print(f"no deployments yet; create one with `{PROG} deployments deploy NAME --model M --version N`")
+            return
+        for name in names:
+            out.print(str(name))
+
+    cli.emit(names, render)
+
+
+@api_command(deployments, "show", hints=DEPLOYMENT_HINTS)
+@click.argument("name")
+def show(cli: Cli, name: str) -> None:
+    """A deployment: phase, active and preview versions, last analysis, recent history."""
+    found = cli.api.get_deployment(name)
+
+    def render(out: Console) -> None:
+        out.print(rollout_view(found))
+        history = sorted(found.get("history") or [], key=lambda e: str(e.get("at")))[-5:]
+        if history:
+            print_history(out, {"history": history}, title="recent changes")
+
+    cli.emit(found, render)
+
+
+def rollout_view(deployment: dict[str, Any]) -> Group:
+    """Phase, versions and the last analysis round: what a person watching a rollout needs."""
+    status = deployment.get("status") or {}
+    phase = str(status.get("phase", ""))
+    colour = {"COMPLETED": "green", "ROLLED_BACK": "yellow", "FAILED": "red", "PAUSED": "yellow"}.get(phase, "cyan")
+    table = Table(
+        title=f"deployment {deployment.get('deployment')} ({deployment.get('model')})",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("phase", f"[{colour} bold]{phase}[/] since {short_time(status.get('phase_entered_at'))}")
+    table.add_row("target", version_label(status.get("target_version")))
+    table.add_row("active", version_label(status.get("active_version")))
+    table.add_row("preview", version_label(status.get("preview_version")))
+    table.add_row("last-known-good", version_label(status.get("stable_version")))
+    if status.get("reason"):
+        table.add_row("reason", escape(str(status["reason"])))
+    parts: list[Any] = [table]
+    analysis = status.get("last_analysis")
+    if analysis:
+        checks = Table(
+            title=(
+                f"last analysis: {analysis.get('stage')} of v{analysis.get('version')} → {analysis.get('outcome')} "
+                f"({short_time(analysis.get('measured_at'))})"
+            ),
+            title_justify="left",
+        )
+        for column in ("check", "value", "needs", "outcome"):
+            checks.add_column(column)
+        for check in analysis.get("checks") or []:
+            outcome = str(check.get("outcome", ""))
+            tint = {"PASSED": "green", "FAILED": "red"}.get(outcome.upper(), "yellow")
+            checks.add_row(
+                str(check.get("name")),
+                "no data" if check.get("value") is None else number(check.get("value")),
+                f"{check.get('comparison')} {number(check.get('threshold'))}",
+                f"[{tint}]{outcome}[/]",
+            )
+        parts.append(checks)
+        if analysis.get("error"):
+            parts.append(Text(f"analysis error: {analysis['error']}", style="yellow"))
+    return Group(*parts)
+
+
+# -- deploy, watch, roll back ----------------------------------------------------------------------
+
+
+@api_command(deployments, "deploy", hints=DEPLOYMENT_HINTS)
+@click.argument("name")
+@click.option("--model", help="The model (default: the one the deployment already serves).")
+@click.option("--version", "version", type=VersionNumber(), required=True, help="The approved version to roll out.")
+@click.option("--replicas", type=int, help="Replicas of the new version.")
+@click.option("--bake-seconds", type=float, help="How long the new version serves before it counts as good.")
+@click.option("--scale-down-delay-seconds", type=float, help="How long the old version stays warm after the switch.")
+@click.option("--watch", is_flag=True, help="Then watch the rollout until it ends (exit 1 if rolled back).")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds --watch waits.")
+def deploy(
+    cli: Cli,
+    name: str,
+    model: str | None,
+    version: int,
+    replicas: int | None,
+    bake_seconds: float | None,
+    scale_down_delay_seconds: float | None,
+    watch: bool,
+    timeout: float,
+) -> None:
+    """Roll VERSION out to deployment NAME, blue-green: preview, analysis, switch, bake."""
+    if model is None:
+        try:
+            model = str(cli.api.get_deployment(name)["model"])
+        except ClientError as error:
+            if error.exit_code != ExitCode.NOT_FOUND:
+                raise
+            raise ClientError(
+                f"deployment {name!r} does not exist yet, so --model is needed",
+                ExitCode.INVALID,
+                hint=f"{PROG} deployments deploy {name} --model MODEL --version {version}",
+                error="MissingOption",
+                field="model",
+            ) from error
+    body: dict[str, Any] = {"model": model, "version": version}
+    for key, value in (
+        ("replicas", replicas),
+        ("bake_seconds", bake_seconds),
+        ("scale_down_delay_seconds", scale_down_delay_seconds),
+    ):
+        if value is not None:
+            body[key] = value
+    started = cli.api.start_rollout(name, body)
+    if watch:
+        cli.note(f"rolling {model} v{version} out to [bold]{name}[/]")
+        _watch(cli, name, timeout=timeout, interval=2.0)
+        return
+    cli.emit(
+        started,
+        lambda out: out.print(
+            f"rolling {model} v{version} out to [bold]{name}[/]; watch it: {PROG} deployments watch {name}"
+        ),
+    )
+
+
+@api_command(deployments, "watch", hints=DEPLOYMENT_HINTS)
+@click.argument("name")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait before giving up (exit 7).")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
+def watch(cli: Cli, name: str, timeout: float, interval: float) -> None:
+    """Watch a rollout live: phase, active/preview versions, analysis results.
+
+    Exits 0 when it completes, 1 when it is rolled back or fails, 7 on --timeout."""
+    _watch(cli, name, timeout=timeout, interval=interval)
+
+
+def _watch(cli: Cli, name: str, *, timeout: float, interval: float) -> None:
+    deadline = time.monotonic() + timeout
+    found = cli.api.get_deployment(name)
+    last_phase = ""
+    screen = Console(quiet=True) if cli.as_json else cli.out  # --json: nothing drawn, JSON at the end
+    with Live(rollout_view(found), console=screen, refresh_per_second=4, transient=True) as live:
+        while True:
+            status = found.get("status") or {}
+            phase = str(status.get("phase", ""))
+            if phase != last_phase:
+                last_phase = phase
+                if not cli.as_json:
+                    reason = f": {escape(str(status['reason']))}" if status.get("reason") else ""
+                    live.console.print(
+                        f"  {short_time(status.get('phase_entered_at'))}  [bold]{phase}[/] "
+                        f"(active {version_label(status.get('active_version'))}, "
+                        f"preview {version_label(status.get('preview_version'))}){reason}"
+                    )
+            live.update(rollout_view(found))
+            if phase in DONE_PHASES or time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+            found = cli.api.get_deployment(name)
+    phase = str((found.get("status") or {}).get("phase", ""))
+    if phase not in DONE_PHASES:
+        if cli.as_json:
+            click.echo(_json(found))
+        raise ClientError(
+            f"deployment {name} is still {phase} after {timeout:.0f} s",
+            ExitCode.TIMED_OUT,
+            hint=f"watch it again with `{PROG} deployments watch {name}`",
+            error="TimedOut",
+        )
+    cli.emit(found, lambda out: out.print(rollout_view(found)))
+    if DONE_PHASES[phase] != ExitCode.OK:
+        click.get_current_context().exit(int(DONE_PHASES[phase]))
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, default=str)
+
+
+@api_command(deployments, "rollback", hints=DEPLOYMENT_HINTS)
+@click.argument("name")
+@click.option("--reason", "-r", required=True, help="Why; recorded in the history.")
+@click.option("--watch", is_flag=True, help="Then watch until the rollback ends.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --watch waits.")
+def rollback(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> None:
+    """Roll NAME back to its last-known-good version, with a reason."""
+    result = cli.api.rollback(name, reason)
+    if watch:
+        cli.note(f"rolling [bold]{name}[/] back")
+        _watch(cli, name, timeout=timeout, interval=2.0)
+        return
+    status = result.get("status") or {}
+    cli.emit(
+        result,
+        lambda out: out.print(
+            f"rolling [bold]{name}[/] back to {version_label(status.get('previous_version'))} "
+            f"({status.get('phase')}); watch it: {PROG} deployments watch {name}"
+        ),
+    )
+
+
+@api_command(deployments, "history", hints=DEPLOYMENT_HINTS)
+@click.argument("name")
+@click.option("--at", type=Instant(), help="Also say which version served production at this time (ISO, `10m ago`).")
+@click.option("--limit", default=0, help="Only the last N changes (0: all).")
+def history(cli: Cli, name: str, at: str | None, limit: int) -> None:
+    """Every rollout and rollback of NAME, and what served production at --at."""
+    found = cli.api.get_deployment(name)
+    result: dict[str, Any] = {"deployment": name, "model": found.get("model"), "history": found.get("history") or []}
+    if at:
+        result["production_at"] = cli.api.history(str(found.get("model")), at).get("production_at")
+    cli.emit(
+        result,
+        lambda out: print_history(
+            out, {"model_name": result["model"], **result}, limit=limit, title=f"deployment {name}: history"
+        ),
+    )
