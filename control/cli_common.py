@@ -74,11 +74,15 @@ def escape(text: str) -> str:
 
 
 def api_command(
-    group: click.Group, name: str | None = None, *, hints: Mapping[ExitCode, str] | None = None, **settings: Any
+    group: click.Group,
+    name: str | None = None,
+    *,
+    hints: Mapping[Any, str] | None = None,
+    **settings: Any,
 ) -> Callable[[Callable[..., Any]], click.Command]:
     """A command that talks to the platform: adds --endpoints and --json, turns errors into exit codes.
 
-    `hints` adds a command-specific next step to an error's message, by exit code."""
+    `hints` adds a command-specific next step to an error, by (exit code, field) or by exit code."""
 
     def decorate(function: Callable[..., Any]) -> click.Command:
         @click.option(
@@ -96,8 +100,9 @@ def api_command(
             try:
                 return function(cli, **kwargs)
             except ClientError as error:
-                if hints and error.exit_code in hints and not error.hint:
-                    error.hint = hints[error.exit_code]
+                hint = (hints or {}).get((error.exit_code, error.field)) or (hints or {}).get(error.exit_code)
+                if hint and not error.hint:
+                    error.hint = hint
                 cli.fail(error)
 
         return group.command(name, **settings)(command)

@@ -15,7 +15,11 @@ from control.cli_common import PROG, Cli, Instant, VersionNumber, api_command, e
 from control.cli_models import print_history
 from control.client import ClientError, ExitCode
 
-DEPLOYMENT_HINTS = {ExitCode.NOT_FOUND: f"list deployments with `{PROG} deployments list`"}
+DEPLOYMENT_HINTS: dict[Any, str] = {ExitCode.NOT_FOUND: f"list deployments with `{PROG} deployments list`"}
+DEPLOY_HINTS = DEPLOYMENT_HINTS | {
+    (ExitCode.NOT_FOUND, "model"): f"list models with `{PROG} models list`",
+    (ExitCode.NOT_FOUND, "version"): f"list versions with `{PROG} models versions MODEL`",
+}
 DONE_PHASES = {"COMPLETED": ExitCode.OK, "ROLLED_BACK": ExitCode.FAILED, "FAILED": ExitCode.FAILED}
 
 
@@ -103,7 +107,7 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
 # -- deploy, watch, roll back ----------------------------------------------------------------------
 
 
-@api_command(deployments, "deploy", hints=DEPLOYMENT_HINTS)
+@api_command(deployments, "deploy", hints=DEPLOY_HINTS)
 @click.argument("name")
 @click.option("--model", help="The model (default: the one the deployment already serves).")
 @click.option("--version", "version", type=VersionNumber(), required=True, help="The approved version to roll out.")

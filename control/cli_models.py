@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +30,7 @@ def list_models(cli: Cli) -> None:
         if not found:
             out.print("no models registered yet; a training run that passes its gate registers one")
             return
-        table = Table(title="models", title_justify="left")
+        table = Table(title="models", title_justify="left", box=box.SIMPLE_HEAD)
         for column in ("model", "latest", "aliases", "updated"):
             table.add_column(column)
         for model in found:
@@ -62,25 +63,35 @@ def list_versions(cli: Cli, model: str) -> None:
         if not versions:
             out.print(f"{model} has no versions")
             return
-        table = Table(title=f"{model}: versions", title_justify="left")
-        for column in ("version", "status", "aliases", "registered", "run", "dataset", *HEADLINE_METRICS, "sha256"):
-            table.add_column(column, overflow="fold")
+        table = Table(
+            title=f"{model}: versions (full lineage: `{PROG} models show {model} N`)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        for column in ("version", "status", "registered", "run", "dataset", *HEADLINE_METRICS):
+            table.add_column(column, no_wrap=column in ("version", "run"))
         for version in versions:
             lineage = version.get("lineage") or {}
             metrics = lineage.get("metrics") or {}
             table.add_row(
                 f"v{version['version']}",
-                _status(version.get("status")),
-                ", ".join(version.get("aliases") or []),
+                " ".join([_status(version.get("status")), *version.get("aliases", [])]),
                 ago(version.get("created_at")),
                 str(lineage.get("training_run_id", "")),
-                str(lineage.get("dataset_uri", "")),
+                dataset_version(str(lineage.get("dataset_uri", ""))),
                 *(number(metrics.get(name)) for name in HEADLINE_METRICS),
-                str(lineage.get("artifact_sha256", ""))[:12],
             )
         out.print(table)
 
     cli.emit(versions, render)
+
+
+def dataset_version(uri: str) -> str:
+    """`s3://bucket/datasets/churn/v3/data.csv` → `churn/v3`: the full URI is in `models show`."""
+    parts = uri.split("/")
+    if len(parts) >= 7 and parts[3] == "datasets":
+        return f"{parts[4]}/{parts[5]}"
+    return uri
 
 
 def _status(value: Any) -> str:
@@ -122,8 +133,6 @@ def print_version(out: Console, version: dict[str, Any]) -> None:
 
 
 def _decide(decision: str, reason_required: bool) -> None:
-    verb = {"approve": "approved", "reject": "rejected"}[decision]
-
     @api_command(models, decision, hints=MODEL_HINTS)
     @click.argument("model")
     @click.argument("version", type=VersionNumber())
@@ -132,7 +141,7 @@ def _decide(decision: str, reason_required: bool) -> None:
         updated = cli.api.decide(model, version, decision, reason or "")
 
         def render(out: Console) -> None:
-            out.print(f"{model} v{version} {verb} ({_status(updated.get('status'))})")
+            out.print(f"{model} v{version} is now {_status(updated.get('status'))}")
             if decision == "approve":
                 out.print(f"  deploy it: {PROG} deployments deploy DEPLOYMENT --model {model} --version {version}")
 
@@ -155,6 +164,8 @@ _decide("reject", reason_required=True)
 def history(cli: Cli, model: str, at: str | None, limit: int) -> None:
     """Every change to MODEL (registered, approved, rolled out, rolled back, ...), oldest first."""
     found = cli.api.history(model, at)
+    if not found.get("history"):
+        cli.api.list_versions(model)  # the history route answers an unknown model with []: say it is unknown
     cli.emit(found, lambda out: print_history(out, found, limit=limit, title=f"{model}: history"))
 
 
@@ -162,9 +173,11 @@ def print_history(out: Console, found: dict[str, Any], *, limit: int = 0, title:
     entries = sorted(found.get("history") or [], key=lambda e: str(e.get("at")))
     if limit > 0:
         entries = entries[-limit:]
-    table = Table(title=title, title_justify="left")
-    for column in ("time", "version", "action", "actor", "reason"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("time", no_wrap=True)
+    for column in ("version", "action", "actor"):
+        table.add_column(column)
+    table.add_column("reason", overflow="fold", ratio=2)
     for entry in entries:
         table.add_row(
             short_time(entry.get("at")),

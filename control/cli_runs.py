@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -128,16 +129,17 @@ def list_runs(cli: Cli, model: str | None, status: str | None, limit: int) -> No
         if not found:
             out.print(f"no training runs yet; start one with `{PROG} runs start s3://.../data.csv`")
             return
-        table = Table(title="training runs", title_justify="left")
-        for column in ("run", "model", "status", "started", "version", "failure cause"):
-            table.add_column(column, overflow="fold")
+        table = Table(title="training runs", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("run", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("started", no_wrap=True)
+        table.add_column("failure cause", overflow="fold", ratio=1)
         for run in found:
+            version = f" v{run['model_version']}" if run.get("model_version") else ""
             table.add_row(
                 run_id_of(run),
-                str(run.get("model_name", "")),
-                _status(run.get("status")),
+                _status(run.get("status")) + version,
                 ago(run.get("created_at")),
-                f"v{run['model_version']}" if run.get("model_version") else "",
                 escape(str(run.get("cause") or "")),
             )
         out.print(table)
@@ -311,7 +313,8 @@ def _follow(cli: Cli, run_id: str, *, timeout: float, interval: float) -> None:
         while True:
             watcher.poll()
             for step in watcher.new_steps():
-                progress.console.print(_step_line(step))
+                if not cli.as_json:
+                    progress.console.print(_step_line(step))
             progress.update(task, description=watcher.describe(), metrics=watcher.metrics_text(), **watcher.bar())
             if watcher.finished or time.monotonic() >= deadline:
                 break
@@ -344,7 +347,7 @@ def _step_line(step: Step) -> str:
 
 
 def _print_outcome(out: Console, run: dict[str, Any], watcher: RunWatcher) -> None:
-    if watcher.last_progress is not None and watcher.last_progress.known:
+    if watcher.last_progress is not None and watcher.last_progress.known and not run.get("metrics"):
         p = watcher.last_progress
         out.print(
             f"  last epoch {number(p.epoch)}: train loss {number(p.train_loss)}, val loss {number(p.val_loss)}, "

@@ -20,3 +20,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 if [ ! -x node_modules/.bin/asl-validator ]; then npm ci --silent --no-audit --no-fund; fi
+# Validators whose own pins clash with the app's: each in a virtualenv of its own.
+tool_venv() {  # tool_venv DIR PACKAGE==VERSION
+  if [ ! -f "$1/.installed" ] || [ "$(cat "$1/.installed")" != "$2" ]; then
+    rm -rf "$1" && python3 -m venv "$1" && "$1/bin/pip" install --quiet "$2" && echo "$2" > "$1/.installed"
+  fi
+}
+tool_venv .venv-checkov checkov==3.3.30
+tool_venv .venv-helm helm-python-sdk==0.2.2

@@ -126,6 +126,8 @@ class Router:
                 return
             self.route = Route(selector, ready, tuple(alive))
             self._stamp = stamp
+        ready_pods = ", ".join(upstream.pod for upstream in ready) or "none"
+        print(f"{time.strftime('%H:%M:%S')} route {selector}: ready {ready_pods} of {len(alive)} live", file=sys.stderr, flush=True)
 
     def watch(self) -> None:
         """Keep readiness and the upstream list fresh (the selector is also checked per request)."""
@@ -219,9 +221,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
             try:
                 connection.request(self.command, self.path, body=send_body, headers=headers)
                 response = connection.getresponse()
-            except _NOT_ANSWERED:
+            except _NOT_ANSWERED as exc:
                 connection.close()
-                router.count("retries")
+                router.count(f"retried_after_{type(exc).__name__}")
                 continue
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
@@ -278,7 +280,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
         length = response.getheader("Content-Length") if self.command == "HEAD" else None
         self.send_header("Content-Length", length or str(len(payload)))
         self.send_header("X-Mlcp-Pod", upstream.pod)
-        self.send_header("X-Model-Version", upstream.version)
+        if not response.getheader("X-Model-Version"):  # the model server says it itself
+            self.send_header("X-Model-Version", upstream.version)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

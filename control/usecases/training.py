@@ -65,7 +65,8 @@ def handle_dataset_event(platform: Platform, event: Any) -> list[dict[str, Any]]
                 continue
             if obj.bucket != platform.settings.data_bucket:
                 raise InvalidInput(f"bucket {obj.bucket!r} is not the data bucket", field="bucket")
-            info = platform.s3.head(obj.bucket, obj.key)
+            # The event names the object version it is about (versioned buckets); otherwise ask S3.
+            info = obj if obj.etag and obj.version_id else platform.s3.head(obj.bucket, obj.key)
             check_dataset_size(info.size)
             request = TrainingRequest(
                 model_name=dataset.model_name,
