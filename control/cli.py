@@ -70,22 +70,23 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 
 
 @main.command()
-@click.option("--rows", default=3000, show_default=True, help="Rows of the generated dataset.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the pipeline.")
-def demo(rows: int, state_dir: Path | None, timeout: float) -> None:
-    """Run the whole loop on the embedded platform and print its timeline."""
-    from control.demo import console, print_timeline, run_training_demo, state_dir_for
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the HTML report goes (default: reports/demo-<time>).")
+def demo(state_dir: Path | None, report_dir: Path | None) -> None:
+    """Run the whole loop on the embedded platform: S3 drop → training → registration → rollout →
+    fault → alert → rollback. Prints the timeline and the path of an HTML report."""
+    from control.demo import console, state_dir_for
+    from control.demo_serving import run_full_demo
     from control.local.platform import EmbeddedPlatform
 
+    report_dir = report_dir or Path("reports") / state_dir_for("demo").name
     with EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform:
-        console.print(
-            f"[bold]0.[/] embedded platform up (AWS at {platform.endpoints()['aws_endpoint_url']}, "
-            f"API at {platform.api_url})"
-        )
-        result = run_training_demo(platform, rows=rows, timeout=timeout)
-        print_timeline(result.timeline)
-    if not result.ok:
-        console.print(f"[red bold]demo failed:[/] {result.reason}")
+        console.print(f"[bold]embedded platform up[/]: AWS at {platform.endpoints()['aws_endpoint_url']}, "
+                      f"API at {platform.api_url}, Prometheus at {platform.endpoints().get('prometheus_url')}")
+        ok, reason, page = run_full_demo(platform, report_dir)
+    console.print(f"report: [bold]{page.resolve()}[/]")
+    if not ok:
+        console.print(f"[red bold]demo failed:[/] {reason}")
         sys.exit(1)
-    console.print("[green bold]demo succeeded[/]")
+    console.print("[green bold]demo succeeded[/]: trained, registered, rolled out, rolled back on an alert")

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from control.client import ENDPOINTS_ENV, ApiClient, ClientError, ExitCode, Settings, load_settings
+from control.client import ENDPOINTS_ENV, ApiClient, ClientError, Settings, load_settings
 
 PROG = "python -m control"
 
@@ -105,7 +105,10 @@ def api_command(
                     error.hint = hint
                 cli.fail(error)
 
-        return group.command(name, **settings)(command)
+        made = group.command(name, **settings)(command)
+        shared = [p for p in made.params if p.name in ("endpoints_file", "as_json")]
+        made.params = [p for p in made.params if p not in shared] + shared  # listed last in --help
+        return made
 
     return decorate
 

@@ -28,7 +28,7 @@ def deployments() -> None:
     """Deploy versions blue-green, watch rollouts, roll back."""
 
 
-@api_command(deployments, "list")
+@api_command(deployments, "list", short_help="Deployment names.")
 def list_deployments(cli: Cli) -> None:
     """Every deployment by name (see `deployments show NAME` for its state)."""
     names = cli.api.list_deployments()
@@ -43,7 +43,7 @@ def list_deployments(cli: Cli) -> None:
     cli.emit(names, render)
 
 
-@api_command(deployments, "show", hints=DEPLOYMENT_HINTS)
+@api_command(deployments, "show", hints=DEPLOYMENT_HINTS, short_help="Phase, versions, last analysis, recent changes.")
 @click.argument("name")
 def show(cli: Cli, name: str) -> None:
     """A deployment: phase, active and preview versions, last analysis, recent history."""
@@ -107,7 +107,7 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
 # -- deploy, watch, roll back ----------------------------------------------------------------------
 
 
-@api_command(deployments, "deploy", hints=DEPLOY_HINTS)
+@api_command(deployments, "deploy", hints=DEPLOY_HINTS, short_help="Roll a version out blue-green (--watch).")
 @click.argument("name")
 @click.option("--model", help="The model (default: the one the deployment already serves).")
 @click.option("--version", "version", type=VersionNumber(), required=True, help="The approved version to roll out.")
@@ -162,7 +162,9 @@ def deploy(
     )
 
 
-@api_command(deployments, "watch", hints=DEPLOYMENT_HINTS)
+@api_command(
+    deployments, "watch", hints=DEPLOYMENT_HINTS, short_help="Watch a rollout live: phase, versions, analysis."
+)
 @click.argument("name")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait before giving up (exit 7).")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
@@ -191,6 +193,11 @@ def _watch(cli: Cli, name: str, *, timeout: float, interval: float) -> None:
                         f"(active {version_label(status.get('active_version'))}, "
                         f"preview {version_label(status.get('preview_version'))}){reason}"
                     )
+                    if phase == "PAUSED":
+                        live.console.print(
+                            f"  paused: it goes on once the analysis has data; or roll back with "
+                            f"`{PROG} deployments rollback {name} --reason ...`"
+                        )
             live.update(rollout_view(found))
             if phase in DONE_PHASES or time.monotonic() >= deadline:
                 break
@@ -239,7 +246,7 @@ def rollback(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> N
     )
 
 
-@api_command(deployments, "history", hints=DEPLOYMENT_HINTS)
+@api_command(deployments, "history", hints=DEPLOYMENT_HINTS, short_help="Rollouts and rollbacks; production at --at T.")
 @click.argument("name")
 @click.option("--at", type=Instant(), help="Also say which version served production at this time (ISO, `10m ago`).")
 @click.option("--limit", default=0, help="Only the last N changes (0: all).")

@@ -53,7 +53,7 @@ def _aliases(aliases: Any) -> str:
     return ""
 
 
-@api_command(models, "versions", hints=MODEL_HINTS)
+@api_command(models, "versions", hints=MODEL_HINTS, short_help="A model's versions with lineage.")
 @click.argument("model")
 def list_versions(cli: Cli, model: str) -> None:
     """A model's versions with lineage: the run, dataset and artifact each came from."""
@@ -151,13 +151,14 @@ def _decide(decision: str, reason_required: bool) -> None:
         f"{decision.capitalize()} MODEL VERSION{' with a reason' if reason_required else ''}; "
         "recorded in the model's history."
     )
+    command.short_help = f"{decision.capitalize()} a version, with a reason."
 
 
 _decide("approve", reason_required=False)
 _decide("reject", reason_required=True)
 
 
-@api_command(models, "history", hints=MODEL_HINTS)
+@api_command(models, "history", hints=MODEL_HINTS, short_help="Every change to a model; production at --at T.")
 @click.argument("model")
 @click.option("--at", type=Instant(), help="Also say which version served production at this time (ISO, `10m ago`).")
 @click.option("--limit", default=0, help="Only the last N changes (0: all).")

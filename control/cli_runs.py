@@ -29,7 +29,7 @@ def runs() -> None:
 # -- start ----------------------------------------------------------------------------------------
 
 
-@api_command(runs, "start")
+@api_command(runs, "start", short_help="Start a training run from a dataset URI (--follow).")
 @click.argument("dataset_uri")
 @click.option("--epochs", type=int, help="Training epochs (API limits: 1-1000).")
 @click.option("--batch-size", type=int, help="Batch size per worker.")
@@ -283,7 +283,7 @@ def print_timeline(out: Console, run_id: str, steps: list[Step], *, fold: bool =
 # -- follow ---------------------------------------------------------------------------------------
 
 
-@api_command(runs, "follow", hints=RUN_HINTS)
+@api_command(runs, "follow", hints=RUN_HINTS, short_help="Follow a run live: state, epoch, loss, samples/s.")
 @click.argument("run_id")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait before giving up (exit 7).")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")

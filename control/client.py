@@ -352,7 +352,12 @@ def api_error(response: requests.Response) -> ClientError:
         body = None
     if not isinstance(body, dict):
         body = {}
-    message = str(body.get("message") or body.get("Message") or response.reason or f"HTTP {status}")
+    message = str(body.get("message") or body.get("Message") or "")
+    if not message:
+        snippet = " ".join(response.text.split())[:200]
+        message = f"the API answered HTTP {status} {response.reason or ''}".rstrip() + (
+            f": {snippet}" if snippet else ""
+        )
     code = STATUS_EXIT_CODES.get(status, ExitCode.UNAVAILABLE if status >= 500 else ExitCode.FAILED)
     field_name = body.get("field")
     return ClientError(

@@ -3,9 +3,11 @@ the real Prometheus fires, the real Alertmanager delivers, and traffic is back o
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -14,6 +16,7 @@ from control.demo import console
 from control.kubernetes.serving import deployment_name, preview_service_name
 from control.local.loadgen import LoadGenerator, Sample, summarize
 from control.local.platform import EmbeddedPlatform
+from control.report import DemoReport, write_report
 
 
 @dataclass
@@ -95,3 +98,89 @@ def report(samples: dict[str, list[Sample]], deployment: str, fault_at: float, b
     active = samples.get(deployment, [])
     outside = [s for s in active if s.status != 200 and not (s.at >= fault_at and s.version in ("", str(bad_version)))]
     return {"active": summarize(active), "platform_failures": len(outside)}
+
+
+def _loss_curve(platform: EmbeddedPlatform, api: Api, run_id: str) -> list[dict[str, float]]:
+    """Epoch records rank 0 printed (the local job's log; on EKS, the same come from Prometheus)."""
+    from chalicelib.runtime import current_platform
+
+    job_name = api.call("GET", f"/training-runs/{run_id}").get("job_name", "")
+    stdout, _ = current_platform().cluster.log_paths(job_name)  # type: ignore[attr-defined]
+    records = []
+    for line in stdout.read_text().splitlines() if stdout.exists() else []:
+        text = line.split(":", 1)[1] if line.startswith("[0]<stdout>:") else line
+        if '"event": "epoch"' in text:
+            records.append(json.loads(text))
+    return records
+
+
+def run_full_demo(platform: EmbeddedPlatform, out_dir: Path, *, model: str = "demo-classifier",
+                  deployment: str = "demo") -> tuple[bool, str, Path]:
+    """S3 drop → training → registration → rollout → fault → alert → rollback, with a report."""
+    from control.demo import run_training_demo
+
+    endpoints = platform.endpoints()
+    api = Api(endpoints)
+    report = DemoReport(title="mlcp demo: the whole loop on one machine")
+    traffic = Traffic(platform, deployment)
+    ok, reason = False, ""
+    try:
+        for version, seed in ((1, 21), (2, 22)):
+            console.rule(f"training {model} v{version}")
+            trained = run_training_demo(platform, model=model, rows=3000, seed=seed, dataset_version=f"v{version}")
+            for at, text in trained.timeline:
+                report.add(at, f"training v{version}: {text}")
+            if not trained.ok:
+                raise DemoFailed(f"training v{version}: {trained.reason}")
+            run_id = trained.version["lineage"]["training_run_id"]
+            report.loss_curves[f"v{version}"] = _loss_curve(platform, api, run_id)
+            console.rule(f"deploying v{version}")
+            status = deploy(api, traffic, deployment, model, trained.version["version"])
+            if status["phase"] != "COMPLETED":
+                raise DemoFailed(f"rollout of v{version} ended {status['phase']}: {status.get('reason')}")
+            report.markers[f"v{version} promoted"] = time.time()
+        time.sleep(5)
+        console.rule("a fault in v2, after its promotion")
+        outcome = alert_rollback(platform, api, traffic, deployment, bad_version=2)
+        report.markers["fault in v2"] = outcome["fault_at"]
+        report.markers["back on v1"] = outcome["back_at"]
+        time.sleep(3)
+        if outcome["status"]["phase"] != "ROLLED_BACK" or outcome["status"]["active_version"] != 1:
+            raise DemoFailed(f"expected a rollback to v1, got {outcome['status']}")
+        ok = True
+    except (DemoFailed, TimeoutError, RuntimeError) as error:
+        reason = str(error)
+    finally:
+        samples = traffic.stop()
+    report.samples = samples.get(deployment, [])
+    _deployment_events(api, model, deployment, report)
+    if ok:
+        failures = report_failures(samples, deployment, outcome["fault_at"], 2)
+        report.figures.update({
+            "fault → traffic on v1 (s)": outcome["back_at"] - outcome["fault_at"],
+            "failed requests outside the injected fault": failures,
+        })
+        report.add(datetime.fromtimestamp(outcome["fault_at"], UTC), "fault injected into v2", "50% of requests fail")
+        if failures:
+            ok, reason = False, f"{failures} requests failed outside the injected fault"
+    path = write_report(report, out_dir)
+    return ok, reason, path
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def report_failures(samples: dict[str, list[Sample]], deployment: str, fault_at: float, bad_version: int) -> int:
+    return int(report(samples, deployment, fault_at, bad_version)["platform_failures"])
+
+
+def _deployment_events(api: Api, model: str, deployment: str, report: DemoReport) -> None:
+    try:
+        history = api.call("GET", f"/models/{model}/history")["history"]
+    except RuntimeError:
+        return
+    for entry in history:
+        if entry.get("details", {}).get("deployment") == deployment or entry["action"] == "registered":
+            at = datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
+            report.add(at, f"{entry['action']} v{entry.get('version')}", f"{entry['actor']}: {entry['reason']}")

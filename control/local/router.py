@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from control.local.serving_state import LABEL_VERSION, ServingState, ping, pod_labels, recorded_pods, selects
 
 REFRESH_SECONDS = 0.25
+RECHECK_SECONDS = 0.05  # with nothing ready, look again at most this often (per request otherwise)
 PING_TIMEOUT = 0.5
 UPSTREAM_TIMEOUT = 75.0  # above the model server's longest injected latency (60 s)
 MAX_IDLE_PER_UPSTREAM = 64
@@ -89,8 +90,10 @@ class Router:
         self._service_path = state.service_path(service)
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
+        self._refreshed_at = 0.0
         self.route = Route({}, (), ())
         self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
         self.refresh()
 
     def _current_stamp(self) -> tuple[int, int, int] | None:
@@ -103,14 +106,23 @@ class Router:
     def current(self) -> Route:
         if self._current_stamp() != self._stamp:
             self.refresh(only_if_changed=True)
+        if not self.route.ready:
+            # Nothing was ready at the last look, but a process may be now (a version brought back
+            # for a rollback is switched to as soon as LocalServing sees it ready): look again
+            # rather than answer 503 until the watcher's next round.
+            self.refresh(max_age=RECHECK_SECONDS)
         return self.route
 
-    def refresh(self, *, only_if_changed: bool = False) -> None:
-        """Re-read the selector and the Deployments, probe the selected processes, swap the route."""
+    def refresh(self, *, only_if_changed: bool = False, max_age: float = 0.0) -> None:
+        """Re-read the selector and the Deployments, probe the selected processes, swap the route.
+        Skipped when only_if_changed and the Service file is as last read, or when the last
+        refresh is younger than max_age (another request thread refreshed while this one waited)."""
         with self._lock:
             stamp = self._current_stamp()
             if only_if_changed and stamp == self._stamp:
-                return  # another request thread refreshed it while this one waited
+                return
+            if max_age and time.monotonic() - self._refreshed_at < max_age:
+                return
             service = self.state.read_service(self.service)
             selector = dict(service["selector"]) if service else {}
             alive = []
@@ -120,6 +132,7 @@ class Router:
                     version = labels.get(LABEL_VERSION, "")
                     alive += [Upstream(p.pod, p.port, version) for p in recorded_pods(deployment) if p.alive]
             ready = tuple(upstream for upstream in alive if ping(upstream.port, PING_TIMEOUT))
+            self._refreshed_at = time.monotonic()
             previous = self.route
             if previous.selector == selector and previous.ready == ready and previous.alive == tuple(alive):
                 self._stamp = stamp
@@ -127,7 +140,11 @@ class Router:
             self.route = Route(selector, ready, tuple(alive))
             self._stamp = stamp
         ready_pods = ", ".join(upstream.pod for upstream in ready) or "none"
-        print(f"{time.strftime('%H:%M:%S')} route {selector}: ready {ready_pods} of {len(alive)} live", file=sys.stderr, flush=True)
+        print(
+            f"{time.strftime('%H:%M:%S')} route {selector}: ready {ready_pods} of {len(alive)} live",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def watch(self) -> None:
         """Keep readiness and the upstream list fresh (the selector is also checked per request)."""
@@ -139,7 +156,7 @@ class Router:
                 print(f"router {self.service}: refresh failed: {exc!r}", file=sys.stderr, flush=True)
 
     def count(self, what: str) -> None:
-        with self._lock:
+        with self._counts_lock:
             self.counts[what] += 1
 
     def status(self) -> dict[str, Any]:
@@ -149,8 +166,12 @@ class Router:
             "selector": route.selector,
             "upstreams": [upstream._asdict() for upstream in route.ready],
             "not_ready": [upstream._asdict() for upstream in route.alive if upstream not in route.ready],
-            "counts": dict(self.counts),
+            "counts": self.counts_snapshot(),
         }
+
+    def counts_snapshot(self) -> dict[str, int]:
+        with self._counts_lock:
+            return dict(self.counts)
 
 
 class ConnectionPool:

@@ -317,7 +317,8 @@ def test_deploy_refuses_an_unapproved_version_and_needs_a_model_for_a_new_deploy
 
     unknown = cli("deployments", "deploy", deployment, "--model", "no-such-model", "--version", "1", "--json")
     assert unknown.exit_code == 3
-    assert "no-such-model" in error_json(unknown)["message"]
+    error = error_json(unknown)
+    assert "no-such-model" in error["message"] and "python -m control models" in error["hint"]
 
 
 def test_watch_and_history_of_a_deployment(cli, registry, endpoints):
@@ -327,7 +328,13 @@ def test_watch_and_history_of_a_deployment(cli, registry, endpoints):
     record_deployment(endpoints, good, model, Phase.COMPLETED)
     record_deployment(endpoints, bad, model, Phase.ROLLED_BACK)
     registry.set_alias(
-        model, Alias.PRODUCTION, 2, actor="rollout", reason="promoted", now=datetime.now(UTC), details={"deployment": good}
+        model,
+        Alias.PRODUCTION,
+        2,
+        actor="rollout",
+        reason="promoted",
+        now=datetime.now(UTC),
+        details={"deployment": good},
     )
     registry.set_status(model, 1, VersionStatus.APPROVED, actor="t", reason="ok", now=datetime.now(UTC))
 
