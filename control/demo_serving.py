@@ -138,7 +138,6 @@ def run_full_demo(platform: EmbeddedPlatform, out_dir: Path, *, model: str = "de
             status = deploy(api, traffic, deployment, model, trained.version["version"])
             if status["phase"] != "COMPLETED":
                 raise DemoFailed(f"rollout of v{version} ended {status['phase']}: {status.get('reason')}")
-            report.markers[f"v{version} promoted"] = time.time()
         time.sleep(5)
         console.rule("a fault in v2, after its promotion")
         outcome = alert_rollback(platform, api, traffic, deployment, bad_version=2)
@@ -184,3 +183,5 @@ def _deployment_events(api: Api, model: str, deployment: str, report: DemoReport
         if entry.get("details", {}).get("deployment") == deployment or entry["action"] == "registered":
             at = datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
             report.add(at, f"{entry['action']} v{entry.get('version')}", f"{entry['actor']}: {entry['reason']}")
+            if entry["action"] == "promoted":
+                report.markers[f"v{entry.get('version')} promoted"] = at.timestamp()

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from control.local.loadgen import Sample, summarize  # noqa: E402
 
@@ -58,6 +59,7 @@ def _loss_chart(curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path)
         axis.plot(epochs, [r["train_loss"] for r in records], marker="o", label=f"{label} train")
         axis.plot(epochs, [r["val_loss"] for r in records], marker="s", linestyle="--", label=f"{label} validation")
     axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("cross-entropy loss")
     axis.set_yscale("log")
     axis.grid(alpha=0.3)
@@ -81,7 +83,7 @@ def _traffic_chart(samples: Sequence[Sample], markers: Mapping[str, float], path
     share = {v: [100 * sum(s.version == v for s in seconds[x]) / len(seconds[x]) for x in xs] for v in versions}
 
     figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
-    top.plot(xs, success, color="tab:green")
+    top.step(xs, success, where="post", color="tab:green")
     top.set_ylabel("success %")
     top.set_ylim(0, 105)
     middle.plot(xs, p50, label="p50")
