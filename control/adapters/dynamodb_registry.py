@@ -33,6 +33,7 @@ from control.errors import NotFound, PreconditionFailed, TransientError
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 MAX_REGISTER_ATTEMPTS = 60
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -386,7 +387,7 @@ class DynamoDbRegistry:
         item = self._get(f"RUN#{run_id}", "RUN")
         if item is None:
             raise NotFound(f"no training run {run_id!r}", field="run_id")
-        return {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        return {"run_id": run_id} | {k: v for k, v in item.items() if k not in _KEYS}
 
     @aws_call("list training runs")
     def list_runs(self) -> list[dict[str, Any]]:
@@ -398,10 +399,9 @@ class DynamoDbRegistry:
             KeyConditionExpression="gsi1pk = :runs",
             ExpressionAttributeValues=_to_item({":runs": "RUNS"}),
         ):
-            runs.extend(
-                {k: v for k, v in _from_item(raw).items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
-                for raw in page["Items"]
-            )
+            for raw in page["Items"]:
+                item = _from_item(raw)
+                runs.append({"run_id": item["gsi1sk"]} | {k: v for k, v in item.items() if k not in _KEYS})
         return runs
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from control.composition import Platform
-from control.domain.registry import VersionStatus, serving_at
+from control.domain.registry import VersionStatus, iso, serving_at
 from control.domain.training import check_name
 from control.errors import InvalidInput
 
@@ -53,9 +54,22 @@ def decide(platform: Platform, model_name: str, version: str, decision: str, bod
 
 
 def history(platform: Platform, model_name: str, at: str | None = None) -> dict[str, Any]:
+    """Every change to the model; with `at` (ISO 8601), also what served production then."""
     check_name(model_name, "model")
+    platform.registry.aliases(model_name)  # NotFound for an unknown model
     entries = platform.registry.history(model_name)
     result: dict[str, Any] = {"model_name": model_name, "history": [e.to_dict() for e in entries]}
     if at:
-        result["production_at"] = {"at": at, "version": serving_at(entries, at)}
+        moment = iso(_parse_time(at))
+        result["production_at"] = {"at": moment, "version": serving_at(entries, moment)}
     return result
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidInput(
+            f"at must be an ISO 8601 time, e.g. 2026-11-26T19:30:00Z; got {text!r}", field="at"
+        ) from error
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -308,8 +308,10 @@ def test_dead_and_draining_processes_lose_no_request_and_are_restarted(serving: 
     assert len(serving.pods("iris-v1")) == 1
 
     fresh = LocalServing(tmp_path / "serving", repo_root=ROOT)
-    os.kill(fresh.pods("iris-v1")[0].pid, signal.SIGKILL)
+    victim = fresh.pods("iris-v1")[0]
+    os.kill(victim.pid, signal.SIGKILL)
     wait_for(lambda: fresh.deployment_readiness("iris-v1").ready == 0, 5, 0.05, "readiness to drop")
+    wait_for(lambda: not victim.alive, 5, 0.05, "the process to be gone")  # it stops answering first
     fresh.scale_deployment("iris-v1", 2)  # scale restarts what died, too
     wait_ready(serving, "iris-v1")
 
