@@ -71,8 +71,12 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the HTML report goes (default: reports/demo-<time>).")
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the HTML report goes (default: reports/demo-<time>).",
+)
 def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     """Run the whole loop on the embedded platform: S3 drop → training → registration → rollout →
     fault → alert → rollback. Prints the timeline and the path of an HTML report."""
@@ -82,8 +86,10 @@ def demo(state_dir: Path | None, report_dir: Path | None) -> None:
 
     report_dir = report_dir or Path("reports") / state_dir_for("demo").name
     with EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform:
-        console.print(f"[bold]embedded platform up[/]: AWS at {platform.endpoints()['aws_endpoint_url']}, "
-                      f"API at {platform.api_url}, Prometheus at {platform.endpoints().get('prometheus_url')}")
+        console.print(
+            f"[bold]embedded platform up[/]: AWS at {platform.endpoints()['aws_endpoint_url']}, "
+            f"API at {platform.api_url}, Prometheus at {platform.endpoints().get('prometheus_url')}"
+        )
         ok, reason, page = run_full_demo(platform, report_dir)
     console.print(f"report: [bold]{page.resolve()}[/]")
     if not ok:

@@ -66,8 +66,10 @@ def wait_for_phase(api: Api, traffic: Traffic, deployment: str, phases: set[str]
         status = api.call("GET", f"/deployments/{deployment}")["status"]
         shown = f"{status['phase']} {status.get('reason', '')}".strip()
         if shown != last:
-            console.print(f"   {datetime.now(UTC):%H:%M:%S}  {deployment}: {shown} "
-                          f"(active v{status.get('active_version')}, preview v{status.get('preview_version')})")
+            console.print(
+                f"   {datetime.now(UTC):%H:%M:%S}  {deployment}: {shown} "
+                f"(active v{status.get('active_version')}, preview v{status.get('preview_version')})"
+            )
             last = shown
         if status["phase"] in phases:
             return status
@@ -75,8 +77,9 @@ def wait_for_phase(api: Api, traffic: Traffic, deployment: str, phases: set[str]
     raise TimeoutError(f"{deployment} did not reach {sorted(phases)} in {timeout:.0f} s (last: {last})")
 
 
-def alert_rollback(platform: EmbeddedPlatform, api: Api, traffic: Traffic, deployment: str, bad_version: int,
-                   timeout: float = 120) -> dict[str, Any]:
+def alert_rollback(
+    platform: EmbeddedPlatform, api: Api, traffic: Traffic, deployment: str, bad_version: int, timeout: float = 120
+) -> dict[str, Any]:
     """Inject a fault in the serving version; return when traffic is back on last-known-good."""
     serving = platform.serving()
     fault_at = time.time()
@@ -97,7 +100,11 @@ def report(samples: dict[str, list[Sample]], deployment: str, fault_at: float, b
     """Failures outside the injected fault are the platform's: there must be none."""
     active = samples.get(deployment, [])
     outside = [s for s in active if s.status != 200 and not (s.at >= fault_at and s.version in ("", str(bad_version)))]
-    return {"active": summarize(active), "platform_failures": len(outside)}
+    return {
+        "active": summarize(active),
+        "platform_failures": len(outside),
+        "examples": [(round(s.at - fault_at, 2), s.status, s.version, round(s.latency, 3)) for s in outside[:10]],
+    }
 
 
 def _loss_curve(platform: EmbeddedPlatform, api: Api, run_id: str) -> list[dict[str, float]]:
@@ -114,8 +121,9 @@ def _loss_curve(platform: EmbeddedPlatform, api: Api, run_id: str) -> list[dict[
     return records
 
 
-def run_full_demo(platform: EmbeddedPlatform, out_dir: Path, *, model: str = "demo-classifier",
-                  deployment: str = "demo") -> tuple[bool, str, Path]:
+def run_full_demo(
+    platform: EmbeddedPlatform, out_dir: Path, *, model: str = "demo-classifier", deployment: str = "demo"
+) -> tuple[bool, str, Path]:
     """S3 drop → training → registration → rollout → fault → alert → rollback, with a report."""
     from control.demo import run_training_demo
 
@@ -155,10 +163,12 @@ def run_full_demo(platform: EmbeddedPlatform, out_dir: Path, *, model: str = "de
     _deployment_events(api, model, deployment, report)
     if ok:
         failures = report_failures(samples, deployment, outcome["fault_at"], 2)
-        report.figures.update({
-            "fault → traffic on v1 (s)": outcome["back_at"] - outcome["fault_at"],
-            "failed requests outside the injected fault": failures,
-        })
+        report.figures.update(
+            {
+                "fault → traffic on v1 (s)": outcome["back_at"] - outcome["fault_at"],
+                "failed requests outside the injected fault": failures,
+            }
+        )
         report.add(datetime.fromtimestamp(outcome["fault_at"], UTC), "fault injected into v2", "50% of requests fail")
         if failures:
             ok, reason = False, f"{failures} requests failed outside the injected fault"

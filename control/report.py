@@ -45,8 +45,12 @@ def write_report(report: DemoReport, out_dir: Path) -> Path:
     if report.loss_curves:
         charts.append(("Training loss by epoch", _loss_chart(report.loss_curves, out_dir / "training-loss.png")))
     if report.samples:
-        charts.append(("Requests to the deployment across the rollout and the rollback",
-                       _traffic_chart(report.samples, report.markers, out_dir / "traffic.png")))
+        charts.append(
+            (
+                "Requests to the deployment across the rollout and the rollback",
+                _traffic_chart(report.samples, report.markers, out_dir / "traffic.png"),
+            )
+        )
     page = out_dir / "index.html"
     page.write_text(_html(report, charts))
     return page
@@ -123,7 +127,8 @@ def _html(report: DemoReport, charts: Sequence[tuple[str, str]]) -> str:
     stats = summarize(list(report.samples))
     figures = {**report.figures, **{f"requests {k}": v for k, v in stats.items()}}
     figure_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>" if isinstance(v, float)
+        f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
+        if isinstance(v, float)
         else f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
         for k, v in figures.items()
     )

@@ -124,7 +124,8 @@ def parse_s3_event(event: Any) -> list[ObjectCreated]:
         if not name.startswith("ObjectCreated:"):
             continue
         s3 = record.get("s3")
-        bucket = s3.get("bucket", {}).get("name") if isinstance(s3, Mapping) else None
+        bucket_info = s3.get("bucket") if isinstance(s3, Mapping) else None
+        bucket = bucket_info.get("name") if isinstance(bucket_info, Mapping) else None
         obj = s3.get("object") if isinstance(s3, Mapping) else None
         if not isinstance(bucket, str) or not bucket:
             raise InvalidInput(f"{where}.s3.bucket.name is missing", field=f"{where}.s3.bucket.name")

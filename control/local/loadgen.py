@@ -62,8 +62,9 @@ class LoadGenerator:
                 response = session.post(
                     self.url, data=self.body, headers={"Content-Type": "application/json"}, timeout=10
                 )
-                sample = Sample(sent, response.status_code, time.perf_counter() - start,
-                                response.headers.get("X-Model-Version", ""))
+                sample = Sample(
+                    sent, response.status_code, time.perf_counter() - start, response.headers.get("X-Model-Version", "")
+                )
             except requests.RequestException:
                 sample = Sample(sent, 0, time.perf_counter() - start, "")
             with self._lock:

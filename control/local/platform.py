@@ -115,19 +115,23 @@ class EmbeddedPlatform:
 
     def endpoints(self) -> dict[str, Any]:
         assert self.resources is not None
-        return {
-            "aws_endpoint_url": self.resources.aws_endpoint_url,
-            "region": self.region,
-            "api_url": self.api_url,
-            "api_token": self.api_token,
-            "data_bucket": self.resources.data_bucket,
-            "artifacts_bucket": self.resources.artifacts_bucket,
-            "registry_table": self.resources.registry_table,
-            "dead_letter_queue_url": self.resources.dead_letter_queue_url,
-            "alerts_topic_arn": self.resources.alerts_topic_arn,
-            "state_machines": dict(self.resources.state_machines),
-            "state_dir": str(self.state_dir),
-        } | self._observability_endpoints() | {"deployments": self.deployment_endpoints()}
+        return (
+            {
+                "aws_endpoint_url": self.resources.aws_endpoint_url,
+                "region": self.region,
+                "api_url": self.api_url,
+                "api_token": self.api_token,
+                "data_bucket": self.resources.data_bucket,
+                "artifacts_bucket": self.resources.artifacts_bucket,
+                "registry_table": self.resources.registry_table,
+                "dead_letter_queue_url": self.resources.dead_letter_queue_url,
+                "alerts_topic_arn": self.resources.alerts_topic_arn,
+                "state_machines": dict(self.resources.state_machines),
+                "state_dir": str(self.state_dir),
+            }
+            | self._observability_endpoints()
+            | {"deployments": self.deployment_endpoints()}
+        )
 
     def _observability_endpoints(self) -> dict[str, str]:
         if self.observability is None:

@@ -223,7 +223,8 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
 def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, config: ManifestConfig) -> None:
     name = deployment_name(spec.deployment, version)
     try:
-        current = platform.serving.deployment_readiness(name).desired
+        readiness = platform.serving.deployment_readiness(name)
+        current = readiness.desired if readiness.ready >= readiness.desired else 0  # restart what died
     except NotFound:
         registered = platform.registry.get_version(spec.model, version)
         serving = ServingVersion(
@@ -240,7 +241,7 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
             platform.serving.apply(manifest)
         current = replicas
     if current < replicas:
-        platform.serving.scale_deployment(name, replicas)
+        platform.serving.scale_deployment(name, max(replicas, current))
 
 
 def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:

@@ -11,11 +11,14 @@ from aws_lambda_powertools import Logger, Metrics
 from chalice import Response
 
 from control.composition import Platform, build_platform
-from control.errors import ControlError, FatalTaskError, InvalidInput, Unauthorized, as_task_error
+from control.errors import ControlError, FatalTaskError, InvalidInput, PayloadTooLarge, Unauthorized, as_task_error
 
 logger = Logger(service="mlcp")
 metrics = Metrics(namespace="MLPlatform", service="mlcp")
 JSON_HEADERS = {"Content-Type": "application/json"}
+# The API's JSON bodies are a few hundred bytes; API Gateway would accept 10 MB. The alert webhook
+# reads its raw body with its own limit (control.domain.alerts.MAX_PAYLOAD_BYTES).
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 @functools.cache
@@ -68,6 +71,10 @@ def request_json(request: Any) -> Any:
     """The JSON body, or None when there is none; InvalidInput when it is not JSON."""
     if not request.raw_body:
         return None
+    if len(request.raw_body) > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(
+            f"the request body is {len(request.raw_body)} bytes; at most {MAX_REQUEST_BYTES}", field="body"
+        )
     try:
         return json.loads(request.raw_body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

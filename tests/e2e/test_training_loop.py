@@ -16,13 +16,17 @@ def run_pipeline(aws, endpoints, model, body: bytes, timeout=300):
     machine = endpoints["state_machines"]["training_pipeline"]
     aws("s3").put_object(Bucket=endpoints["data_bucket"], Key=f"datasets/{model}/v1/data.csv", Body=body)
     execution = wait_for(
-        lambda: next((e for e in sfn.list_executions(stateMachineArn=machine)["executions"]
-                      if e["name"].startswith(model)), None),
-        timeout=30, what="the execution",
+        lambda: next(
+            (e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"].startswith(model)), None
+        ),
+        timeout=30,
+        what="the execution",
     )
     described = wait_for(
         lambda: (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
-        timeout=timeout, interval=1, what="the pipeline to finish",
+        timeout=timeout,
+        interval=1,
+        what="the pipeline to finish",
     )
     history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
@@ -75,14 +79,19 @@ def test_an_unmet_evaluation_gate_registers_nothing(aws, endpoints, api):
     aws("s3").put_object(Bucket=endpoints["data_bucket"], Key=key, Body=synthetic_csv(600, seed=5).encode())
     started = api.post(
         "/training-runs",
-        json={"dataset_uri": f"s3://{endpoints['data_bucket']}/{key}", "hyperparameters": {"epochs": 1},
-              "gate": {"metric": "val_loss", "threshold": 0.0}},
+        json={
+            "dataset_uri": f"s3://{endpoints['data_bucket']}/{key}",
+            "hyperparameters": {"epochs": 1},
+            "gate": {"metric": "val_loss", "threshold": 0.0},
+        },
     )
     assert started.status_code in (200, 202), started.text
     run_id = started.json()["run_id"]
     run = wait_for(
         lambda: (r := api.get(f"/training-runs/{run_id}").json()).get("status") in ("FAILED", "REGISTERED") and r,
-        timeout=300, interval=1, what="the run to finish",
+        timeout=300,
+        interval=1,
+        what="the run to finish",
     )
     assert run["status"] == "FAILED" and run["error"] == "EvaluationGateNotMet"
     assert "val_loss" in run["cause"]

@@ -293,6 +293,7 @@ def test_dead_and_draining_processes_lose_no_request_and_are_restarted(serving: 
     failures = load.failures()
     assert len(failures) <= load.clients and {o.status for o in failures} <= {502}, failures
 
+    wait_for(lambda: not victim.alive, 5, 0.05, "the process to be gone")
     serving.apply(render_deployment(v1, CONFIG))  # apply restarts what died
     pods = serving.pods("iris-v1")
     assert victim.pod not in [pod.pod for pod in pods] and len(pods) == 2
