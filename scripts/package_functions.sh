@@ -115,8 +115,10 @@ for dist in md.distributions(path=[str(tree)]):
 if missing:
     sys.exit("the pinned closure is incomplete:\n  " + "\n  ".join(missing))
 
+# Source paths in the .pyc (tracebacks) are where Lambda puts them; and the build folder's name stays out.
 ok = compileall.compile_dir(
-    str(tree), quiet=1, force=True, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    str(tree), ddir="/var/task", quiet=1, force=True, workers=0,
+    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
 )
 if not ok:
     sys.exit("compileall failed")

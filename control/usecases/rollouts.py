@@ -221,10 +221,10 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
 
 
 def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, config: ManifestConfig) -> None:
+    """Create the version's Deployment, or scale it to at least `replicas` and restart what died."""
     name = deployment_name(spec.deployment, version)
     try:
         readiness = platform.serving.deployment_readiness(name)
-        current = readiness.desired if readiness.ready >= readiness.desired else 0  # restart what died
     except NotFound:
         registered = platform.registry.get_version(spec.model, version)
         serving = ServingVersion(
@@ -239,9 +239,9 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
         )
         for manifest in render_version(serving, config):
             platform.serving.apply(manifest)
-        current = replicas
-    if current < replicas:
-        platform.serving.scale_deployment(name, max(replicas, current))
+        return
+    if readiness.desired < replicas or readiness.ready < readiness.desired:
+        platform.serving.scale_deployment(name, max(replicas, readiness.desired))
 
 
 def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:
