@@ -172,8 +172,22 @@ def run_full_demo(
         report.add(datetime.fromtimestamp(outcome["fault_at"], UTC), "fault injected into v2", "50% of requests fail")
         if failures:
             ok, reason = False, f"{failures} requests failed outside the injected fault"
+    _dashboard_previews(platform, out_dir, report)
     path = write_report(report, out_dir)
     return ok, reason, path
+
+
+def _dashboard_previews(platform: EmbeddedPlatform, out_dir: Path, report: DemoReport) -> None:
+    """The Grafana dashboards' panels, drawn from the embedded Prometheus (Grafana cannot run here)."""
+    from dashboards.preview import render_previews
+
+    prometheus = platform.endpoints().get("prometheus_url")
+    if not prometheus:
+        return
+    started = min((e.at for e in report.events), default=datetime.now(UTC))
+    seconds = max(120.0, (datetime.now(UTC) - started).total_seconds() + 30)
+    drawn = render_previews(prometheus, out_dir / "dashboards", range_seconds=seconds, step=2, rate_interval="10s")
+    report.previews = {name: f"dashboards/{name}.png" for name in drawn}
 
 
 class DemoFailed(Exception):

@@ -34,6 +34,7 @@ class DemoReport:
     samples: list[Sample] = field(default_factory=list)  # requests to the active endpoint
     markers: dict[str, float] = field(default_factory=dict)  # label → epoch seconds
     figures: dict[str, float] = field(default_factory=dict)
+    previews: dict[str, str] = field(default_factory=dict)  # dashboard → PNG drawn from live Prometheus
 
     def add(self, at: datetime, what: str, detail: str = "") -> None:
         self.events.append(Event(at, what, detail))
@@ -51,6 +52,7 @@ def write_report(report: DemoReport, out_dir: Path) -> Path:
                 _traffic_chart(report.samples, report.markers, out_dir / "traffic.png"),
             )
         )
+    charts += [(f"Dashboard preview: {name}", src) for name, src in report.previews.items()]
     page = out_dir / "index.html"
     page.write_text(_html(report, charts))
     return page

@@ -73,7 +73,7 @@ def test_every_route_but_health_refuses_unauthenticated_calls(endpoints, platfor
 
 def test_the_alert_route_takes_only_the_alert_token(endpoints, platform):
     url = endpoints["api_url"] + "/alerts/alertmanager"
-    body = {"version": "4", "status": "firing", "receiver": "r", "alerts": []}
+    body = {"version": "4", "groupKey": "{}", "status": "firing", "receiver": "r", "alerts": []}
     with_api_token = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.api_token}"}, timeout=30)
     assert with_api_token.status_code == 401
     right = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
@@ -209,13 +209,28 @@ def code_actions() -> dict[str, set[str]]:
             for node in ast.walk(func):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                     owner = node.func.value
-                    if isinstance(owner, ast.Name) and owner.id in local:
+                    built = _built_client(owner)
+                    if built:  # `session.client("eks").describe_cluster(...)`
+                        add(built, node.func.attr, f"{where}:{func.name}", tree)
+                    elif isinstance(owner, ast.Name) and owner.id in local:
                         method = node.func.attr
                         if method == "get_paginator" and isinstance(node.args[0], ast.Constant):
                             method = node.args[0].value
                         if method not in ("meta", "generate_presigned_url", "can_paginate"):
                             add(local[owner.id], method, f"{where}:{func.name}", tree)
     return calls
+
+
+def _built_client(node: ast.AST) -> str | None:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "client"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ):
+        return str(node.args[0].value)
+    return None
 
 
 def _client_attribute(cls: ast.ClassDef) -> str | None:
@@ -270,7 +285,7 @@ def policy_actions() -> set[str]:
     policy = next(local["function_policy"] for local in parsed["locals"] if "function_policy" in local)
     actions: set[str] = set()
     for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"].strip('"') == "Allow"
         listed = statement["Action"]
         actions |= {listed} if isinstance(listed, str) else set(listed)
     return {a.strip('"') for a in actions}
