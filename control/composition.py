@@ -11,18 +11,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from control.adapters import aws
 from control.adapters.dead_letters import DeadLetterQueue
 from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
-from control.adapters.prometheus import PrometheusQueries
 from control.adapters.s3_store import S3Store
 from control.adapters.secrets import SecretValue
 from control.adapters.stepfunctions import StepFunctions
 from control.ports import ServingCluster, TrainingCluster
 from control.settings import Settings
+
+if TYPE_CHECKING:
+    from control.adapters.prometheus import PrometheusQueries
 
 REPO = Path(__file__).resolve().parents[1]
 AWS_ENV = frozenset(
@@ -73,6 +75,8 @@ class Platform:
 
     @cached_property
     def prometheus(self) -> PrometheusQueries:
+        from control.adapters.prometheus import PrometheusQueries  # only the rollout analysis needs requests
+
         return PrometheusQueries(self.settings.prometheus_url)
 
     @cached_property

@@ -58,12 +58,18 @@ def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int
     return wait_for_phase(api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, timeout)
 
 
-def wait_for_phase(api: Api, traffic: Traffic, deployment: str, phases: set[str], timeout: float) -> dict:
+def wait_for_phase(
+    api: Api, traffic: Traffic, deployment: str, phases: set[str], timeout: float, target_version: int | None = None
+) -> dict:
+    """Poll the deployment until it is in one of `phases` (rolling out `target_version`, if given)."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         traffic.refresh()
         status = api.call("GET", f"/deployments/{deployment}")["status"]
+        if target_version is not None and status["target_version"] != target_version:
+            time.sleep(1)
+            continue
         shown = f"{status['phase']} {status.get('reason', '')}".strip()
         if shown != last:
             console.print(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-# Packaged, `control` is vendored next to this file; in the repository it is one folder up.
+# Packaged (scripts/package_functions.sh), `control` sits next to this file; in the repository it
+# is one folder up.
 _here = os.path.dirname(os.path.abspath(__file__))
-if not os.path.isdir(os.path.join(_here, "vendor", "control")):
+if not os.path.isdir(os.path.join(_here, "control")):
     sys.path.insert(0, os.path.dirname(_here))
 
 from pathlib import Path  # noqa: E402

@@ -8,25 +8,40 @@ import uuid
 import pytest
 
 from control.demo import run_training_demo
-from control.demo_serving import Api, Traffic, alert_rollback, deploy, report, served_by
+from control.demo_serving import Api, Traffic, alert_rollback, deploy, report, served_by, wait_for_phase
+from workloads.training.synthetic import synthetic_csv
 
 pytestmark = pytest.mark.e2e
 
 
-def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints):
+def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints, aws):
     model = f"serve-{uuid.uuid4().hex[:6]}"
     deployment = f"{model}-api"
     api = Api(endpoints)
     traffic = Traffic(platform, deployment)
     try:
-        for seed, dataset_version in ((11, "v1"), (12, "v2")):
-            trained = run_training_demo(platform, model=model, rows=1500, seed=seed, dataset_version=dataset_version)
-            assert trained.ok, trained.reason
+        trained = run_training_demo(platform, model=model, rows=1500, seed=11, dataset_version="v1")
+        assert trained.ok, trained.reason
         first = deploy(api, traffic, deployment, model, 1)
         assert first["phase"] == "COMPLETED" and first["active_version"] == 1
 
-        promoted = deploy(api, traffic, deployment, model, 2)
+        # v2 through the API with auto-deploy: the pipeline's StartRollout step rolls it out.
+        key = f"datasets/{model}/v2/data.csv"
+        aws("s3").put_object(Bucket=endpoints["data_bucket"], Key=key, Body=synthetic_csv(1500, seed=12).encode())
+        run = api.call(
+            "POST",
+            "/training-runs",
+            {
+                "dataset_uri": f"s3://{endpoints['data_bucket']}/{key}",
+                "gate": {"metric": "val_accuracy", "threshold": 0.5},
+                "auto_deploy": deployment,
+            },
+        )
+        promoted = wait_for_phase(
+            api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, 400, target_version=2
+        )
         assert promoted["phase"] == "COMPLETED" and promoted["active_version"] == 2
+        assert api.call("GET", f"/training-runs/{run['run_id']}")["status"] == "REGISTERED"
         assert api.call("GET", f"/models/{model}/versions/2")["aliases"] == ["production"]
         switched_at = time.time()
         time.sleep(3)

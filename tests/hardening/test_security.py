@@ -128,6 +128,8 @@ PLATFORM_ACTIONS = {
     "ec2:UnassignPrivateIpAddresses": "Lambda attaches VPC functions with the function's role",
     "xray:PutTraceSegments": "active tracing: the runtime sends segments with the function's role",
     "xray:PutTelemetryRecords": "active tracing: the runtime sends segments with the function's role",
+    "s3:ListBucket": "HeadObject/GetObject answer 403 instead of 404 for a missing key without it; "
+    "the code relies on NotFound (a dataset deleted before it was read)",
     "kms:Decrypt": "S3, DynamoDB, SQS and Secrets Manager are encrypted with the platform's KMS key",
     "kms:GenerateDataKey": "writes to the KMS-encrypted queue and bucket need a data key",
 }
@@ -168,6 +170,7 @@ def _service_of_clients() -> dict[str, str]:
 def code_actions() -> dict[str, set[str]]:
     """IAM action → where in the code it is called."""
     services = _service_of_clients()
+    used = _methods_called_through_the_platform()
     calls: dict[str, set[str]] = {}
 
     def add(service: str, method: str, where: str, node: ast.AST) -> None:
@@ -188,10 +191,14 @@ def code_actions() -> dict[str, set[str]]:
             if service is None:
                 continue
             attribute = _client_attribute(cls)
-            for node in ast.walk(cls):
-                method = _method_on(node, attribute)
-                if method:
-                    add(service, method, f"{where}:{cls.name}", tree)
+            reachable = _reachable_methods(cls, used.get(cls.name))
+            for function in cls.body:
+                if not isinstance(function, ast.FunctionDef) or function.name not in reachable:
+                    continue
+                for node in ast.walk(function):
+                    method = _method_on(node, attribute)
+                    if method:
+                        add(service, method, f"{where}:{cls.name}.{function.name}", tree)
         # clients built in place: `x = <something>.client("svc", ...)` then `x.method(...)`
         for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
             local = {}
@@ -219,6 +226,48 @@ def code_actions() -> dict[str, set[str]]:
                         if method not in ("meta", "generate_presigned_url", "can_paginate"):
                             add(local[owner.id], method, f"{where}:{func.name}", tree)
     return calls
+
+
+def _methods_called_through_the_platform() -> dict[str, set[str]]:
+    """Adapter class → the methods the Lambda code calls on it (`platform.<property>.<method>(`).
+
+    An adapter method only the CLI or a benchmark calls is not the Lambda's to be granted."""
+    tree = ast.parse((REPO / "control" / "composition.py").read_text())
+    class_of = {
+        node.name: node.returns.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and isinstance(node.returns, ast.Name)
+    }
+    used: dict[str, set[str]] = {}
+    for path in _python_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = node.func.value
+                if isinstance(owner, ast.Attribute) and owner.attr in class_of:
+                    used.setdefault(class_of[owner.attr], set()).add(node.func.attr)
+    return used
+
+
+def _reachable_methods(cls: ast.ClassDef, entry: set[str] | None) -> set[str]:
+    """`entry` and what they call on self; every method when the class is not behind a property."""
+    methods = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+    if entry is None:
+        return set(methods)
+    reachable, todo = set(), [m for m in entry if m in methods]
+    while todo:
+        name = todo.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        for node in ast.walk(methods[name]):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and node.attr in methods
+            ):
+                todo.append(node.attr)
+    return reachable
 
 
 def _built_client(node: ast.AST) -> str | None:

@@ -13,7 +13,7 @@ kubernetes_version          = "1.31"
 cluster_public_access_cidrs = []
 cluster_admin_role_arns     = ["arn:aws:iam::123456789012:role/platform-admin"]
 
-lambda_package_path = "../../../build/mlcp-functions.zip"
+lambda_package_path = "../../../build/lambda/mlcp-functions.zip"
 image_tag           = "3f9c2e1"
 code_version        = "3f9c2e1"
 prometheus_url      = "http://prometheus.mlcp.internal:9090"

@@ -143,7 +143,7 @@ variable "node_groups" {
 }
 
 variable "lambda_package_path" {
-  description = "The Chalice app's deployment zip (one zip for every function), for example ../../../build/mlcp-functions.zip."
+  description = "The Chalice app's deployment zip (one zip for every function), built by scripts/package_functions.sh: ../../../build/lambda/mlcp-functions.zip."
   type        = string
 }
 

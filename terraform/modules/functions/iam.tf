@@ -26,25 +26,20 @@ locals {
         Resource = ["*"]
       },
       {
-        Sid       = "Metrics"
-        Effect    = "Allow"
-        Action    = ["cloudwatch:PutMetricData"]
-        Resource  = ["*"]
-        Condition = { StringEquals = { "cloudwatch:namespace" = var.metrics_namespace } }
-      },
-      {
         Sid      = "ReadDatasets"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:GetObjectVersion"]
+        Action   = ["s3:GetObject"]
         Resource = ["${var.data_bucket.arn}/datasets/*"]
       },
       {
-        Sid      = "ReadWriteModelArtifacts"
+        # The training job writes artifacts with its own role; the functions only read and hash them.
+        Sid      = "ReadModelArtifacts"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+        Action   = ["s3:GetObject"]
         Resource = ["${var.artifacts_bucket_arn}/models/*"]
       },
       {
+        # Without it S3 answers 403 instead of 404 for a missing key, and "not found" could not be told apart.
         Sid      = "ListStores"
         Effect   = "Allow"
         Action   = ["s3:ListBucket"]
@@ -55,7 +50,7 @@ locals {
         Effect = "Allow"
         Action = [
           "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-          "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems",
+          "dynamodb:TransactWriteItems",
         ]
         Resource = [var.registry_table_arn, "${var.registry_table_arn}/index/gsi1"]
       },

@@ -19,7 +19,7 @@ variable "package_path" {
 
   validation {
     condition     = endswith(var.package_path, ".zip")
-    error_message = "package_path must point at the deployment .zip built from functions/ (for example build/mlcp-functions.zip)."
+    error_message = "package_path must point at the deployment .zip built from functions/ (scripts/package_functions.sh writes build/lambda/mlcp-functions.zip)."
   }
 }
 
