@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import socket
 import threading
 from dataclasses import dataclass
 
@@ -13,6 +12,8 @@ import requests
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.models import StateMachineInstance
+
+from control.local.cluster import free_port
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -56,12 +57,6 @@ def _clone_state_machines_without_executions() -> None:
         return clone
 
     StateMachineInstance.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

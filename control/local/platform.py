@@ -17,7 +17,8 @@ from typing import Any
 
 from control.local import lambda_bridge
 from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
-from control.local.moto_server import EmbeddedAws, free_port, start_embedded_aws
+from control.local.cluster import free_port
+from control.local.moto_server import EmbeddedAws, start_embedded_aws
 from control.local.observability import LocalObservability
 from control.local.provision import REPO, Resources, provision
 from control.local.serving import TARGETS_FILE as SERVING_TARGETS

@@ -95,43 +95,59 @@ def sleeps(monkeypatch) -> list[float]:
     return recorded
 
 
-def _calls(endpoints: dict[str, Any]) -> dict[str, Any]:
-    """One adapter call per service, each through a fresh client of the platform's own factory."""
+@pytest.fixture(scope="module")
+def dataset_key(endpoints: dict[str, Any]) -> str:
+    key = f"datasets/fault-{uuid.uuid4().hex[:6]}/v1/data.csv"
+    client("s3", endpoints["region"], endpoints["aws_endpoint_url"]).put_object(
+        Bucket=endpoints["data_bucket"], Key=key, Body=b"x,label\n1,0\n"
+    )
+    return key
+
+
+def _call(endpoints: dict[str, Any], service: str, key: str) -> tuple[Any, Any]:
+    """A fresh client of the platform's own factory and one adapter call through it."""
     from control.adapters.dynamodb_deployments import DynamoDbDeployments
     from control.adapters.s3_store import S3Store
     from control.adapters.stepfunctions import StepFunctions
 
-    region, url = endpoints["region"], endpoints["aws_endpoint_url"]
-    key = f"datasets/fault-{uuid.uuid4().hex[:6]}/v1/data.csv"
-    client("s3", region, url).put_object(Bucket=endpoints["data_bucket"], Key=key, Body=b"x,label\n1,0\n")
-    made = {name: client(name, region, url) for name in ("dynamodb", "s3", "stepfunctions")}
-    return {
-        "dynamodb": (made["dynamodb"], lambda: DynamoDbDeployments(made["dynamodb"], endpoints["registry_table"]).get(
-            "no-such-deployment")),
-        "s3": (made["s3"], lambda: S3Store(made["s3"]).head(endpoints["data_bucket"], key)),
-        "stepfunctions": (made["stepfunctions"], lambda: StepFunctions(made["stepfunctions"]).list_executions(
-            endpoints["state_machines"]["rollout"])),
-    }
+    made = client(service, endpoints["region"], endpoints["aws_endpoint_url"])
+    if service == "dynamodb":
+        return made, lambda: DynamoDbDeployments(made, endpoints["registry_table"]).get("no-such-deployment")
+    if service == "s3":
+        return made, lambda: S3Store(made).head(endpoints["data_bucket"], key)
+    return made, lambda: StepFunctions(made).describe(
+        endpoints["state_machines"]["rollout"].replace(":stateMachine:", ":execution:") + ":no-such-execution"
+    )
 
 
-@pytest.mark.parametrize("fault", ["throttling", "5xx"])
-@pytest.mark.parametrize("service", ["dynamodb", "s3", "stepfunctions"])
+@pytest.mark.parametrize(
+    ("service", "fault"),
+    [("dynamodb", "throttling"), ("dynamodb", "5xx"), ("s3", "throttling"), ("s3", "5xx"),
+     ("stepfunctions", "throttling"), ("stepfunctions", "5xx")],
+)
 def test_a_few_throttles_or_5xx_are_retried_with_backoff_and_the_call_succeeds(
-    endpoints, sleeps, service, fault, ledger
+    endpoints, sleeps, service, fault, ledger, dataset_key
 ):
-    aws_client, call = _calls(endpoints)[service]
+    from control.errors import NotFound
+
+    aws_client, call = _call(endpoints, service, dataset_key)
     injector = Injector(aws_client, service, fault, failures=2)
-    call()  # no error
+    try:
+        call()  # the real answer after two faults
+    except NotFound:
+        assert service == "stepfunctions"  # describing an execution that does not exist: a real 400
     assert injector.sends == 3, "two faults, then the real answer"
     assert len(sleeps) == 2 and all(s >= 0 for s in sleeps), sleeps
     ledger.add("aws faults (retried)", faults_injected=2, requests_sent=3)
 
 
 @pytest.mark.parametrize("service", ["dynamodb", "s3", "stepfunctions"])
-def test_a_dependency_that_keeps_failing_surfaces_as_transient_error_with_the_cause(endpoints, sleeps, service, ledger):
+def test_a_dependency_that_keeps_failing_surfaces_as_transient_error_with_the_cause(
+    endpoints, sleeps, service, ledger, dataset_key
+):
     from botocore.exceptions import ClientError
 
-    aws_client, call = _calls(endpoints)[service]
+    aws_client, call = _call(endpoints, service, dataset_key)
     injector = Injector(aws_client, service, "throttling", failures=10**6)
     with pytest.raises(TransientError) as raised:
         call()
@@ -143,11 +159,11 @@ def test_a_dependency_that_keeps_failing_surfaces_as_transient_error_with_the_ca
     ledger.add("aws faults (surfaced)", faults_injected=6, requests_sent=6)
 
 
-def test_backoff_delays_have_jitter_and_grow(endpoints, sleeps):
+def test_backoff_delays_have_jitter_and_grow(endpoints, sleeps, dataset_key):
     delays = []
+    aws_client, call = _call(endpoints, "dynamodb", dataset_key)
+    Injector(aws_client, "dynamodb", "5xx", failures=10**6)
     for _ in range(3):
-        aws_client, call = _calls(endpoints)["dynamodb"]
-        Injector(aws_client, "dynamodb", "5xx", failures=10**6)
         sleeps.clear()
         with pytest.raises(TransientError):
             call()
