@@ -39,20 +39,38 @@ class _Raw:
 
 FAULTS = {
     "throttling": {
-        "dynamodb": (400, {"content-type": "application/x-amz-json-1.0"},
-                     b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'),
-        "s3": (503, {"content-type": "application/xml"},
-               b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"),
-        "stepfunctions": (400, {"content-type": "application/x-amz-json-1.0"},
-                          b'{"__type":"ThrottlingException","message":"Rate exceeded"}'),
+        "dynamodb": (
+            400,
+            {"content-type": "application/x-amz-json-1.0"},
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}',
+        ),
+        "s3": (
+            503,
+            {"content-type": "application/xml"},
+            b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+        ),
+        "stepfunctions": (
+            400,
+            {"content-type": "application/x-amz-json-1.0"},
+            b'{"__type":"ThrottlingException","message":"Rate exceeded"}',
+        ),
     },
     "5xx": {
-        "dynamodb": (500, {"content-type": "application/x-amz-json-1.0"},
-                     b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}'),
-        "s3": (500, {"content-type": "application/xml"},
-               b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"),
-        "stepfunctions": (500, {"content-type": "application/x-amz-json-1.0"},
-                          b'{"__type":"InternalFailure","message":"boom"}'),
+        "dynamodb": (
+            500,
+            {"content-type": "application/x-amz-json-1.0"},
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}',
+        ),
+        "s3": (
+            500,
+            {"content-type": "application/xml"},
+            b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+        ),
+        "stepfunctions": (
+            500,
+            {"content-type": "application/x-amz-json-1.0"},
+            b'{"__type":"InternalFailure","message":"boom"}',
+        ),
     },
 }
 
@@ -122,8 +140,14 @@ def _call(endpoints: dict[str, Any], service: str, key: str) -> tuple[Any, Any]:
 
 @pytest.mark.parametrize(
     ("service", "fault"),
-    [("dynamodb", "throttling"), ("dynamodb", "5xx"), ("s3", "throttling"), ("s3", "5xx"),
-     ("stepfunctions", "throttling"), ("stepfunctions", "5xx")],
+    [
+        ("dynamodb", "throttling"),
+        ("dynamodb", "5xx"),
+        ("s3", "throttling"),
+        ("s3", "5xx"),
+        ("stepfunctions", "throttling"),
+        ("stepfunctions", "5xx"),
+    ],
 )
 def test_a_few_throttles_or_5xx_are_retried_with_backoff_and_the_call_succeeds(
     endpoints, sleeps, service, fault, ledger, dataset_key
@@ -184,9 +208,16 @@ def _register(endpoints: dict[str, Any], model: str) -> Any:
         client("dynamodb", endpoints["region"], endpoints["aws_endpoint_url"]), endpoints["registry_table"]
     )
     lineage = Lineage(
-        dataset_uri=f"s3://d/datasets/{model}/v1/data.csv", dataset_etag="e", dataset_version_id="v",
-        training_run_id=f"{model}-run", execution_arn="arn:aws:states:::execution:x:y", hyperparameters={},
-        metrics={"val_accuracy": 0.9}, artifact_uri="s3://a/model.pt", artifact_sha256="ab" * 32, code_version="t",
+        dataset_uri=f"s3://d/datasets/{model}/v1/data.csv",
+        dataset_etag="e",
+        dataset_version_id="v",
+        training_run_id=f"{model}-run",
+        execution_arn="arn:aws:states:::execution:x:y",
+        hyperparameters={},
+        metrics={"val_accuracy": 0.9},
+        artifact_uri="s3://a/model.pt",
+        artifact_sha256="ab" * 32,
+        code_version="t",
     )
     registry.register_version(model, lineage, actor="test", now=datetime.now(UTC))
     return registry
@@ -198,6 +229,7 @@ def test_concurrent_approve_and_reject_one_wins_the_other_is_409_and_history_has
     model = f"race-{uuid.uuid4().hex[:6]}"
     registry = _register(endpoints, model)
     both_read = threading.Barrier(2)
+
     # Both deciders read REGISTERED before either writes: the conditional write must pick one.
     def wait_for_the_other(**_: Any) -> None:  # a handler's return value would replace the call's answer
         both_read.wait(10)
@@ -266,30 +298,51 @@ def _completed_deployment(platform: Any, name: str, model: str) -> None:
     spec = RolloutSpec.parse({"deployment": name, "model": model, "version": 2, "previous_version": 1, "replicas": 1})
     status = replace(
         start_rollout(spec, now - timedelta(minutes=5)),
-        phase=Phase.COMPLETED, active_version=2, stable_version=2, promoted_at=now - timedelta(minutes=4),
+        phase=Phase.COMPLETED,
+        active_version=2,
+        stable_version=2,
+        promoted_at=now - timedelta(minutes=4),
     )
     current_platform().deployments.put(DeploymentRecord(spec, status), expected_revision=None)
 
 
 def _alert(name: str, status: str, fingerprint: str, starts_at: str) -> bytes:
-    return json.dumps({
-        "version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": status, "receiver": "mlcp",
-        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
-        "alerts": [{
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": "{}:{}",
+            "truncatedAlerts": 0,
             "status": status,
-            "labels": {"alertname": "MlcpInferenceHighErrorRatio", "deployment": name, "severity": "critical",
-                       "version": "2"},
-            "annotations": {"summary": "5xx ratio above 5%"},
-            "startsAt": starts_at,
-            "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-01-01T00:10:00Z",
-            "generatorURL": "http://prometheus", "fingerprint": fingerprint,
-        }],
-    }).encode()
+            "receiver": "mlcp",
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://am",
+            "alerts": [
+                {
+                    "status": status,
+                    "labels": {
+                        "alertname": "MlcpInferenceHighErrorRatio",
+                        "deployment": name,
+                        "severity": "critical",
+                        "version": "2",
+                    },
+                    "annotations": {"summary": "5xx ratio above 5%"},
+                    "startsAt": starts_at,
+                    "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-01-01T00:10:00Z",
+                    "generatorURL": "http://prometheus",
+                    "fingerprint": fingerprint,
+                }
+            ],
+        }
+    ).encode()
 
 
 def _deliver(endpoints: dict[str, Any], platform: Any, body: bytes) -> dict[str, Any]:
     response = requests.post(
-        endpoints["api_url"] + "/alerts/alertmanager", data=body, timeout=30,
+        endpoints["api_url"] + "/alerts/alertmanager",
+        data=body,
+        timeout=30,
         headers={"Authorization": f"Bearer {platform.alert_token}", "Content-Type": "application/json"},
     )
     assert response.status_code == 200, response.text
@@ -300,7 +353,8 @@ def _rollback_requests(name: str, model: str) -> list[Any]:
     from chalicelib.runtime import current_platform
 
     return [
-        e for e in current_platform().registry.history(model)
+        e
+        for e in current_platform().registry.history(model)
         if e.action == "rollback-requested" and e.details.get("deployment") == name
     ]
 
@@ -373,14 +427,18 @@ def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
     spec = RolloutSpec.parse({"deployment": "pd", "model": "pd", "version": 2, "previous_version": 1, "replicas": 1})
     status = replace(
         start_rollout(spec, now - timedelta(seconds=60)),
-        phase=Phase.PRE_PROMOTION_ANALYSIS, phase_entered_at=now - timedelta(seconds=60), preview_version=2,
+        phase=Phase.PRE_PROMOTION_ANALYSIS,
+        phase_entered_at=now - timedelta(seconds=60),
+        preview_version=2,
     )
     sample = _measure(platform, spec, status)
     assert sample is not None and "Prometheus unreachable" in sample.error
     assert set(sample.values.values()) == {None}
     observed = Observed(
         deployments={1: VersionObservation(1, 1), 2: VersionObservation(1, 1)},
-        active_selector=1, preview_selector=2, analysis=sample,
+        active_selector=1,
+        preview_selector=2,
+        analysis=sample,
     )
     for seconds in (0, 10, 400):  # the inconclusive timeout (300 s) passes: it pauses, never promotes
         decision = reconcile(spec, status, observed, now + timedelta(seconds=seconds))

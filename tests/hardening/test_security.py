@@ -74,7 +74,9 @@ def test_every_route_but_health_refuses_unauthenticated_calls(endpoints, platfor
 def test_the_alert_route_takes_only_the_alert_token(endpoints, platform):
     url = endpoints["api_url"] + "/alerts/alertmanager"
     body = {"version": "4", "groupKey": "{}", "status": "firing", "receiver": "r", "alerts": []}
-    with_api_token = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.api_token}"}, timeout=30)
+    with_api_token = requests.post(
+        url, json=body, headers={"Authorization": f"Bearer {platform.api_token}"}, timeout=30
+    )
     assert with_api_token.status_code == 401
     right = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
     assert right.status_code == 200 and right.json()["received"] == 0
@@ -115,8 +117,14 @@ def test_no_token_appears_in_logs_or_error_messages(endpoints, platform, caplog,
 
 # -- IAM: what the code calls == what the Lambda policy grants --------------------------------------
 
-LAMBDA_CODE = [REPO / "control" / "adapters", REPO / "control" / "usecases", REPO / "control" / "kubernetes",
-               REPO / "control" / "composition.py", REPO / "functions" / "app.py", REPO / "functions" / "chalicelib"]
+LAMBDA_CODE = [
+    REPO / "control" / "adapters",
+    REPO / "control" / "usecases",
+    REPO / "control" / "kubernetes",
+    REPO / "control" / "composition.py",
+    REPO / "functions" / "app.py",
+    REPO / "functions" / "chalicelib",
+]
 # Not called by our code, needed by the Lambda platform around it (the reason for each).
 PLATFORM_ACTIONS = {
     "logs:CreateLogStream": "the Lambda runtime writes the function's logs with the function's role",
@@ -139,8 +147,12 @@ IAM_NAME = {
     "s3:ListObjectsV2": "s3:ListBucket",
     "sts:GetCallerIdentity": None,  # needs no permission (the EKS token is a presigned GetCallerIdentity)
 }
-TRANSACT_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                         "ConditionCheck": "ConditionCheckItem"}
+TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 
 
 def _python_files() -> list[Path]:
@@ -396,9 +408,23 @@ def test_checkov_finds_no_failed_check_in_the_manifests(tmp_path, ledger):
     for reason in CHECKOV_SKIPS.values():
         assert len(reason) > 40, "every skip says why"
     run = subprocess.run(
-        [str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--skip-download", "--quiet", "--compact",
-         "-o", "json", "--skip-check", ",".join(CHECKOV_SKIPS)],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(CHECKOV),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+            "--skip-check",
+            ",".join(CHECKOV_SKIPS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     report = json.loads(run.stdout)
     reports = report if isinstance(report, list) else [report]

@@ -352,7 +352,7 @@ def test_plan_creates_the_expected_resources_per_module(plan: dict) -> None:  # 
         "registry": 1,
         "images": 4,
         "eks": 8,
-        "node_groups": 16,
+        "node_groups": 17,
         "eks_addons": 3,
         "functions": 50,
         "pipelines": 6,
