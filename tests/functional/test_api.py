@@ -24,7 +24,10 @@ def test_every_other_route_refuses_calls_without_the_token(endpoints, path):
         ({"dataset_uri": "https://example.com/x.csv"}, "dataset_uri"),
         ({"dataset_uri": "s3://other-bucket/datasets/m/v1/data.csv"}, "dataset_uri"),
         ({"dataset_uri": "s3://{data}/datasets/m/v1/part-1.csv"}, "dataset_uri"),
-        ({"dataset_uri": "s3://{data}/datasets/m/v1/data.csv", "hyperparameters": {"epochs": -1}}, "hyperparameters.epochs"),
+        (
+            {"dataset_uri": "s3://{data}/datasets/m/v1/data.csv", "hyperparameters": {"epochs": -1}},
+            "hyperparameters.epochs",
+        ),
         ({"dataset_uri": "s3://{data}/datasets/m/v1/data.csv", "gate": {"metric": "f1"}}, "gate.metric"),
         ({"dataset_uri": "s3://{data}/datasets/m/v1/data.csv", "workers": 0}, "workers"),
         ({"dataset_uri": "s3://{data}/datasets/m/v1/data.csv", "colour": "red"}, "colour"),
