@@ -10,8 +10,11 @@ demo: setup
 	$(PY) -m control demo
 
 test: setup
+	$(PY) -m ruff check .
+	.venv/bin/lint-imports
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check .
-	$(PY) -m importlinter.cli lint-imports
+	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports
