@@ -153,6 +153,9 @@ class LocalObservability:
                 f"--config.file={self.state_dir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={self.state_dir / 'prometheus-data'}",
                 "--storage.tsdb.retention.time=2d",
+                # Re-send firing alerts every 2 s (default 1 min), so alerts held while Alertmanager
+                # was down reach it soon after it returns.
+                "--rules.alert.resend-delay=2s",
                 listen,
             ]
         return [

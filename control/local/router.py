@@ -194,6 +194,15 @@ class ConnectionPool:
                 return
         connection.close()
 
+    def keep_only(self, ports: set[int]) -> None:
+        """Close idle connections to processes no longer routed to (a version switched away or
+        scaled down), so a long-lived router does not collect them."""
+        with self._lock:
+            gone = [port for port in self._idle if port not in ports]
+            closing = [connection for port in gone for connection in self._idle.pop(port)]
+        for connection in closing:
+            connection.close()
+
     def attempts(self, upstreams: list[Upstream]) -> Iterator[tuple[Upstream, http.client.HTTPConnection]]:
         """For each upstream: an idle connection if there is one, then a fresh one."""
         for upstream in upstreams:
@@ -238,6 +247,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers["X-Forwarded-For"] = self.client_address[0]
         send_body = body if body or self.command in ("POST", "PUT", "PATCH") else None
+        self.server.pool.keep_only({upstream.port for upstream in route.alive})
         for upstream, connection in self.server.pool.attempts(route.order()):
             try:
                 connection.request(self.command, self.path, body=send_body, headers=headers)

@@ -237,7 +237,9 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
             min_replicas=replicas,
             max_replicas=max(replicas, 10),
         )
-        for manifest in render_version(serving, config):
+        # The Deployment last: its existence is what says "created" above, so a crash between two
+        # applies never leaves a version without its PDB or HPA for good.
+        for manifest in sorted(render_version(serving, config), key=lambda m: m["kind"] == "Deployment"):
             platform.serving.apply(manifest)
         return
     if readiness.desired < replicas or readiness.ready < readiness.desired:
