@@ -154,7 +154,8 @@ def check_unique_names(checks: Iterable[AnalysisCheck], field: str) -> None:
 
 def default_checks() -> tuple[AnalysisCheck, ...]:
     """Error ratio < 5 % and p99 latency < 0.5 s over the last minute, from the model server's metrics."""
-    selector = 'model="{model}",version="{version}"'
+    # Scoped to the deployment: the same version failing in another deployment must not block this one.
+    selector = 'deployment="{deployment}",model="{model}",version="{version}"'
     return (
         AnalysisCheck(
             "error-ratio",

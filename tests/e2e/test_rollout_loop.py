@@ -9,6 +9,7 @@ import pytest
 
 from control.demo import run_training_demo
 from control.demo_serving import Api, Traffic, alert_rollback, deploy, report, served_by, wait_for_phase
+from tests.support import wait_for
 from workloads.training.synthetic import synthetic_csv
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +26,9 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
         first = deploy(api, traffic, deployment, model, 1)
         assert first["phase"] == "COMPLETED" and first["active_version"] == 1
 
-        # v2 through the API with auto-deploy: the pipeline's StartRollout step rolls it out.
+        # A second version through the API with auto-deploy: the pipeline's StartRollout step rolls
+        # it out. (Dropping the data also starts the default pipeline, which registers one more
+        # version without deploying it: the API run has other hyperparameters, so it is its own run.)
         key = f"datasets/{model}/v2/data.csv"
         aws("s3").put_object(Bucket=endpoints["data_bucket"], Key=key, Body=synthetic_csv(1500, seed=12).encode())
         run = api.call(
@@ -33,20 +36,27 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
             "/training-runs",
             {
                 "dataset_uri": f"s3://{endpoints['data_bucket']}/{key}",
+                "hyperparameters": {"epochs": 4},
                 "gate": {"metric": "val_accuracy", "threshold": 0.5},
                 "auto_deploy": deployment,
             },
         )
-        promoted = wait_for_phase(
-            api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, 400, target_version=2
+        registered = wait_for(
+            lambda: (r := api.call("GET", f"/training-runs/{run['run_id']}")).get("status") == "REGISTERED" and r,
+            timeout=300,
+            interval=1,
+            what="the API run to register",
         )
-        assert promoted["phase"] == "COMPLETED" and promoted["active_version"] == 2
-        assert api.call("GET", f"/training-runs/{run['run_id']}")["status"] == "REGISTERED"
-        assert api.call("GET", f"/models/{model}/versions/2")["aliases"] == ["production"]
+        v2 = registered["model_version"]
+        promoted = wait_for_phase(
+            api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, 300, target_version=v2
+        )
+        assert promoted["phase"] == "COMPLETED" and promoted["active_version"] == v2
+        assert api.call("GET", f"/models/{model}/versions/{v2}")["aliases"] == ["production"]
         switched_at = time.time()
         time.sleep(3)
 
-        outcome = alert_rollback(platform, api, traffic, deployment, bad_version=2)
+        outcome = alert_rollback(platform, api, traffic, deployment, bad_version=v2)
         time.sleep(3)
     finally:
         samples = traffic.stop()
@@ -57,8 +67,8 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
     assert outcome["back_at"] - outcome["fault_at"] < 60
     active = samples[deployment]
     assert served_by(active, after=outcome["back_at"] + 1) == {"1"}
-    assert "2" in served_by(active, after=switched_at)
-    result = report(samples, deployment, outcome["fault_at"], bad_version=2)
+    assert str(v2) in served_by(active, after=switched_at)
+    result = report(samples, deployment, outcome["fault_at"], bad_version=v2)
     assert result["platform_failures"] == 0, result
     assert api.call("GET", f"/models/{model}/versions/1")["aliases"] == ["production"]
     history = api.call("GET", f"/models/{model}/history")["history"]
