@@ -63,7 +63,11 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
         for name, value in platform.endpoints().items():
             if name != "api_token":
                 console.print(f"  {name}: {value}")
-        stop.wait()
+        written = platform.endpoints()
+        while not stop.wait(2):  # deployments appear as they are rolled out: keep the file current
+            if (current := platform.endpoints()) != written:
+                platform.write_endpoints(endpoints_file)
+                written = current
     finally:
         console.print("stopping every process the platform started ...")
         platform.stop()

@@ -420,7 +420,8 @@ def test_default_checks_render_to_promql_with_the_contract_metric_names() -> Non
     status = replace(start_rollout(spec, at(0)), phase=Phase.BAKING)
     queries = analysis_request(spec, status).queries
     assert set(queries) == {"error-ratio", "latency-p99"}
-    assert 'mlcp_inference_requests_total{deployment="iris-classifier",model="iris",version="3",code=~"5.."}' in queries["error-ratio"]
+    selector = 'deployment="iris-classifier",model="iris",version="3"'
+    assert f'mlcp_inference_requests_total{{{selector},code=~"5.."}}' in queries["error-ratio"]
     assert "mlcp_inference_request_duration_seconds_bucket" in queries["latency-p99"]
 
 
