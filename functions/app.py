@@ -15,10 +15,36 @@ from pathlib import Path  # noqa: E402
 
 from chalice import Chalice, Response  # noqa: E402
 from chalicelib.deployments_api import deployments_api  # noqa: E402
-from chalicelib.events import events  # noqa: E402
+from chalicelib.events import events, on_alert_notification, on_dataset_uploaded  # noqa: E402
 from chalicelib.models_api import models_api  # noqa: E402
-from chalicelib.tasks import tasks  # noqa: E402
+from chalicelib.tasks import (  # noqa: E402
+    check_training,
+    evaluate_model,
+    launch_training,
+    reconcile_rollout,
+    record_run_failure,
+    register_model,
+    start_rollout,
+    tasks,
+    validate_dataset,
+)
 from chalicelib.training_api import training_api  # noqa: E402
+
+# Lambda's handler strings are `app.<name>` (terraform/modules/functions/main.tf): every event and
+# task handler is an attribute of this module, the REST API is `app.app`.
+__all__ = [
+    "app",
+    "check_training",
+    "evaluate_model",
+    "launch_training",
+    "on_alert_notification",
+    "on_dataset_uploaded",
+    "reconcile_rollout",
+    "record_run_failure",
+    "register_model",
+    "start_rollout",
+    "validate_dataset",
+]
 
 OPENAPI = Path(_here) / "chalicelib" / "openapi.json"
 app = Chalice(app_name="mlcp")

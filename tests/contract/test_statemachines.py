@@ -78,3 +78,16 @@ def test_every_task_function_is_a_handler_of_the_chalice_app():
 
 def test_node_is_available_for_the_validator():
     assert shutil.which("node"), "Node.js is needed for asl-validator"
+
+
+def test_every_terraform_handler_string_resolves_in_the_app_module():
+    """Lambda imports `app` and looks up the attribute the handler string names."""
+    import app
+
+    text = (REPO / "terraform" / "modules" / "functions" / "main.tf").read_text()
+    handlers = dict(re.findall(r"^\s*(\w+)\s*=\s*\{\s*handler\s*=\s*\"([\w.]+)\"", text, re.MULTILINE))
+    assert set(handlers) == set(ALL_FUNCTIONS)
+    for name, handler in handlers.items():
+        module, _, attribute = handler.partition(".")
+        assert module == "app", handler
+        assert callable(getattr(app, attribute, None)), f"{name}: app.{attribute} is not a handler"
