@@ -27,7 +27,8 @@ def steps_from_history(events: list[dict[str, Any]]) -> list[Step]:
             steps.append(Step(at, current, "entered"))
         elif kind.endswith("Failed") and kind != "ExecutionFailed":
             details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
-            steps.append(Step(at, current, "failed", f"{details.get('error', '')}: {_cause(details.get('cause', ''))}"))
+            cause = readable_cause(details.get("cause", ""))
+            steps.append(Step(at, current, "failed", f"{details.get('error', '')}: {cause}"))
         elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
             details = event.get("executionFailedEventDetails", {})
             detail = f"{details.get('error', '')}: {details.get('cause', '')}" if details else ""
@@ -35,9 +36,12 @@ def steps_from_history(events: list[dict[str, Any]]) -> list[Step]:
     return steps
 
 
-def _cause(cause: str) -> str:
+def readable_cause(cause: Any) -> str:
+    """A Lambda error's Cause is JSON {errorType, errorMessage, stackTrace}: keep the message."""
+    if not isinstance(cause, str):
+        return str(cause)
     try:
         parsed = json.loads(cause)
-    except (TypeError, json.JSONDecodeError):
+    except json.JSONDecodeError:
         return cause
     return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause

@@ -36,6 +36,7 @@ from control.domain.training import (
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.training import render_mpijob
+from control.timeline import readable_cause
 
 MAX_MANIFEST_FILES = 1000
 HEADER_PROBE_BYTES = 64 * 1024
@@ -330,24 +331,10 @@ def record_run_failure(platform: Platform, state: Mapping[str, Any]) -> dict[str
         state["run_id"],
         status="FAILED",
         error=str(error.get("Error", "")),
-        cause=_readable_cause(error.get("Cause", "")),
+        cause=readable_cause(error.get("Cause", "")),
         failed_at=iso(platform.clock()),
     )
-    return {"error": error.get("Error", ""), "cause": _readable_cause(error.get("Cause", ""))}
-
-
-def _readable_cause(cause: Any) -> str:
-    """A Lambda error's Cause is JSON {errorType, errorMessage, ...}: keep the message."""
-    import json
-
-    if isinstance(cause, str):
-        try:
-            parsed = json.loads(cause)
-        except json.JSONDecodeError:
-            return cause
-        if isinstance(parsed, Mapping) and "errorMessage" in parsed:
-            return str(parsed["errorMessage"])
-    return str(cause)
+    return {"error": error.get("Error", ""), "cause": readable_cause(error.get("Cause", ""))}
 
 
 def get_training_run(platform: Platform, run_id: str) -> dict[str, Any]:
