@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import model_server_mms as mms  # noqa: E402
+from control.local.cluster import free_port  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 N_FEATURES = 8
@@ -74,12 +75,6 @@ class ServerRun:
     rss_mib: float = float("nan")
     rss_note: str = ""
     startup_s: float = float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def free_port_pair() -> int:

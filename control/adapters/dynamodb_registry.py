@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -41,8 +42,6 @@ def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _dynamo_safe(value: Any) -> Any:
-    from decimal import Decimal
-
     if isinstance(value, float):
         return Decimal(repr(value)) if value == value else "NaN"
     if isinstance(value, Mapping):
@@ -53,8 +52,6 @@ def _dynamo_safe(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, Mapping):

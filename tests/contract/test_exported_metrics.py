@@ -4,11 +4,11 @@ model server's /metrics (after a prediction) and from the training job's metrics
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from control.local.cluster import free_port
 from tests.dashboards.test_metric_inventory import recorded, used_metrics
 from tests.workloads.inference.inference_artifact import FEATURES, write_artifact
 from tests.workloads.inference.inference_http import asgi_call
@@ -37,9 +37,7 @@ def scrape_model_server(tmp_path) -> set[str]:
 
 
 def scrape_training_job() -> set[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     metrics = TrainingMetrics(model="m", run_id="r")
     metrics.serve(port, "127.0.0.1")
     metrics.steps_taken(3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import threading
 import time
@@ -14,15 +13,10 @@ import pytest
 import requests
 import yaml
 
+from control.local.cluster import free_port
 from dashboards.preview import render_previews
 from dashboards.rules import render_rules
 from tests.dashboards.conftest import require_binary
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control.local.cluster import free_port
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -78,12 +80,6 @@ def asgi_call(
         )
 
     return asyncio.run(run())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_call(

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 from prometheus_client import generate_latest
 
+from control.local.cluster import free_port
 from workloads.training.metrics import TrainingMetrics
 
 RECORD = {
@@ -16,12 +16,6 @@ RECORD = {
     "samples_per_second": 1234.0,
     "epoch_seconds": 0.7,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_contract_names_with_model_and_run_labels():
