@@ -80,7 +80,7 @@ def run_training_demo(
         time.sleep(1)
     console.print(f"   the pipeline polled the training job {polls} times")
     if status != "SUCCEEDED":
-        run = _api(endpoints, f"/training-runs/{execution['name']}")
+        run = Api(endpoints).call("GET", f"/training-runs/{execution['name']}")
         result.reason = f"pipeline {status}: {run.get('cause') or run.get('execution', {}).get('cause', '')}"
         return result
 
@@ -108,16 +108,21 @@ def _clients(endpoints: dict[str, Any]) -> dict[str, Any]:
     return {"s3": make("s3"), "sfn": make("stepfunctions")}
 
 
-def _api(endpoints: dict[str, Any], path: str) -> Any:
-    response = requests.get(
-        endpoints["api_url"] + path, headers={"Authorization": f"Bearer {endpoints['api_token']}"}, timeout=30
-    )
-    response.raise_for_status()
-    return response.json()
+class Api:
+    def __init__(self, endpoints: dict[str, Any]) -> None:
+        self.url = endpoints["api_url"]
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {endpoints['api_token']}"
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, self.url + path, json=body, timeout=30)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
 
 
 def _version_of_run(endpoints: dict[str, Any], model: str, run_id: str) -> dict[str, Any]:
-    versions = _api(endpoints, f"/models/{model}/versions")["versions"]
+    versions = Api(endpoints).call("GET", f"/models/{model}/versions")["versions"]
     return next(v for v in versions if v["lineage"]["training_run_id"] == run_id)
 
 

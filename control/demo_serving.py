@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from control.demo import console
+from control.demo import Api, console
 from control.kubernetes.serving import deployment_name, preview_service_name
 from control.local.loadgen import LoadGenerator, Sample, summarize
 from control.local.platform import EmbeddedPlatform
@@ -36,19 +34,6 @@ class Traffic:
 
     def stop(self) -> dict[str, list[Sample]]:
         return {service: generator.stop() for service, generator in self.generators.items()}
-
-
-class Api:
-    def __init__(self, endpoints: dict[str, Any]) -> None:
-        self.url = endpoints["api_url"]
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {endpoints['api_token']}"
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, self.url + path, json=body, timeout=30)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
-        return response.json()
 
 
 def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int, timeout: float = 240) -> dict:
