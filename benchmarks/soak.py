@@ -23,6 +23,7 @@ import json
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,11 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=0.0, help="stop after the cycle that crosses this")
     parser.add_argument("--rate", type=float, default=10.0, help="requests/s on each endpoint")
     parser.add_argument("--rows", type=int, default=1500)
+    parser.add_argument("--trace-memory", action="store_true", help="print where this process's memory grew")
     args = parser.parse_args()
+    if args.trace_memory:
+        tracemalloc.start(1)
+    baseline: tracemalloc.Snapshot | None = None
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlcp-soak-") as state, EmbeddedPlatform(Path(state)) as platform:
@@ -168,6 +173,8 @@ def main() -> int:
                     flush=True,
                 )
                 sent_before, failed_before, preview_before = len(active), failed, preview_failed
+                if args.trace_memory and baseline is None:
+                    baseline = tracemalloc.take_snapshot()
                 if args.minutes and time.monotonic() - started >= args.minutes * 60:
                     break
         finally:
@@ -177,6 +184,10 @@ def main() -> int:
         failed_outside = [s for s in total if s.status != 200 and not in_fault(s, windows)]
         in_faults = sum(1 for s in total if s.status != 200) - len(failed_outside)
         lost += dead_letters(endpoints)
+        if baseline is not None:
+            print("\nthis process's memory growth since cycle 1 (tracemalloc, top 15 lines):")
+            for stat in tracemalloc.take_snapshot().compare_to(baseline, "lineno")[:15]:
+                print(f"  {stat}")
     print(
         f"\n{len(rows)} cycles in {time.monotonic() - started:.0f} s "
         f"(a cycle: median {sorted(r['seconds'] for r in rows)[len(rows) // 2] if rows else 0:.0f} s); "

@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import requests.adapters
+from urllib3.util.retry import Retry
 
 ENDPOINTS_ENV = "MLCP_ENDPOINTS"
 API_URL_ENV = "MLCP_API_URL"
@@ -30,6 +32,7 @@ API_TOKEN_ENV = "MLCP_API_TOKEN"
 PROMETHEUS_URL_ENV = "MLCP_PROMETHEUS_URL"
 REGION_ENVS = ("MLCP_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
 REQUEST_TIMEOUT_SECONDS = 30.0
+THROTTLE_RETRIES = 4  # 429s waited out (Retry-After) before the CLI gives up
 EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 
 
@@ -48,6 +51,7 @@ class ExitCode(enum.IntEnum):
 
 STATUS_EXIT_CODES = {400: ExitCode.INVALID, 413: ExitCode.INVALID, 422: ExitCode.INVALID, 401: ExitCode.UNAUTHORIZED}
 STATUS_EXIT_CODES |= {403: ExitCode.UNAUTHORIZED, 404: ExitCode.NOT_FOUND, 409: ExitCode.CONFLICT}
+STATUS_EXIT_CODES |= {429: ExitCode.UNAVAILABLE}  # still throttled after THROTTLE_RETRIES waits
 
 
 class ClientError(Exception):
@@ -223,12 +227,31 @@ def _segment(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
+def throttle_retrying_session() -> requests.Session:
+    """A session that waits and retries when the API throttles (429 + Retry-After), for every
+    method: a throttled request never reached a handler, so trying it again is safe."""
+    retry = Retry(
+        total=THROTTLE_RETRIES,
+        connect=0,
+        read=0,
+        status_forcelist=(429,),
+        allowed_methods=None,
+        backoff_factor=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=retry))
+    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+    return session
+
+
 class ApiClient:
     """One method per API route; each returns the API's JSON."""
 
     def __init__(self, settings: Settings, *, session: requests.Session | None = None) -> None:
         self.settings = settings
-        self._session = session or requests.Session()
+        self._session = session or throttle_retrying_session()
         self._auth: requests.auth.AuthBase | None = None
 
     @property

@@ -59,6 +59,13 @@ class PreconditionFailed(Conflict):
     retryable = True
 
 
+class TooManyRequests(ControlError):
+    """The caller went over the API's request rate; retry after the Retry-After seconds."""
+
+    http_status = 429
+    retryable = True
+
+
 class TransientError(ControlError):
     """A dependency is throttling, unavailable or slow; retry after `retry_after` seconds."""
 

@@ -1,7 +1,8 @@
 """Deployment state on DynamoDB: one item per deployment, written only if its revision is unchanged.
 
-The item holds the rollout spec, the recorded status (with its revision), the alert policy and
-the idempotency keys of the alerts already acted on. Two actors cannot both act: the loser of
+The item holds the rollout spec, the recorded status (with its revision), the alert policy, the
+idempotency keys of the alerts already acted on, and the name of the reconcile loop that owns the
+deployment (a newer loop retires an older one). Two actors cannot both act: the loser of
 a conditional write gets PreconditionFailed, re-reads and decides again.
 """
 
@@ -27,6 +28,7 @@ class DeploymentRecord:
     status: RolloutStatus
     policy: AlertPolicy = DEFAULT_POLICY
     handled_alerts: tuple[str, ...] = field(default_factory=tuple)
+    loop: str = ""  # the reconcile loop (state machine execution name) that steps this deployment
 
 
 class DynamoDbDeployments:
@@ -47,6 +49,7 @@ class DynamoDbDeployments:
             status=RolloutStatus.from_dict(item["status"]),
             policy=AlertPolicy.parse(item.get("policy")),
             handled_alerts=tuple(item.get("handled_alerts", [])),
+            loop=item.get("loop", ""),
         )
 
     @aws_call("list deployments")
@@ -76,6 +79,7 @@ class DynamoDbDeployments:
             "status": record.status.to_dict(),
             "policy": record.policy.to_dict(),
             "handled_alerts": list(record.handled_alerts[-MAX_HANDLED_KEYS:]),
+            "loop": record.loop,
         }
         try:
             self._db.put_item(

@@ -27,7 +27,7 @@ import yaml
 
 from control.errors import DependencyError
 from control.local.cluster import kill_tree, process_alive, read_json, write_json_atomic
-from control.local.serving_state import server_port, spawn_detached
+from control.local.serving_state import port_free, server_port, spawn_detached
 from dashboards.alertmanager import render_local_config
 from dashboards.rules import render_rules
 
@@ -69,30 +69,33 @@ class LocalObservability:
         return f"http://127.0.0.1:{self._process('alertmanager')['port']}"
 
     def start(self) -> LocalObservability:
-        """Write the configs, start both (or reload them if they already run), wait until ready."""
+        """Write the configs, start whichever of the two is not running (on its recorded port when
+        that is still free, so the other keeps finding it), reload the one that runs, wait until
+        both are ready. Calling it again after Alertmanager died brings back Alertmanager alone:
+        Prometheus holds its firing alerts meanwhile and re-sends them every 2 s."""
         executables = {name: self._executable(name) for name in self.binaries}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         processes = self._processes()
-        if all(self._alive(processes.get(name)) for name in self.binaries):
-            self._write_configs(processes["alertmanager"]["port"])
-            for name in self.binaries:  # both reload their configuration on SIGHUP
-                os.kill(processes[name]["pid"], signal.SIGHUP)
-        else:
-            self._stop(processes)
-            processes = {"prometheus": {"port": server_port()}, "alertmanager": {"port": server_port()}}
-            self._write_configs(processes["alertmanager"]["port"])
-            for name in ("alertmanager", "prometheus"):
-                argv = [executables[name], *self._arguments(name, processes[name]["port"])]
-                pid, start = spawn_detached(
-                    argv,
-                    env=os.environ,
-                    cwd=self.state_dir,
-                    log_path=self.state_dir / "logs" / f"{name}.log",
-                    python=sys.executable,
-                )
-                processes[name].update({"pid": pid, "start": start})
-                write_json_atomic(self.state_dir / PROCESSES_FILE, processes)
+        dead = [name for name in ("alertmanager", "prometheus") if not self._alive(processes.get(name))]
+        for name in dead:
+            recorded = processes.get(name, {}).get("port")
+            processes[name] = {"port": recorded if recorded and port_free(recorded) else server_port()}
+        self._write_configs(processes["alertmanager"]["port"])
+        for name in ("alertmanager", "prometheus"):
+            if name not in dead:
+                os.kill(processes[name]["pid"], signal.SIGHUP)  # both reload their configuration
+                continue
+            argv = [executables[name], *self._arguments(name, processes[name]["port"])]
+            pid, start = spawn_detached(
+                argv,
+                env=os.environ,
+                cwd=self.state_dir,
+                log_path=self.state_dir / "logs" / f"{name}.log",
+                python=sys.executable,
+            )
+            processes[name].update({"pid": pid, "start": start})
+            write_json_atomic(self.state_dir / PROCESSES_FILE, processes)
         for name in ("alertmanager", "prometheus"):
             self._wait_ready(name, processes[name])
         return self

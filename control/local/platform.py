@@ -107,10 +107,9 @@ class EmbeddedPlatform:
         return self
 
     def _start_api(self, app: Any) -> None:
-        from chalice.config import Config
-        from chalice.local import create_local_server
+        from control.local.api_gateway import create_api_server
 
-        self._api_server = create_local_server(app, Config.create(), "127.0.0.1", self.api_port)
+        self._api_server = create_api_server(app, "127.0.0.1", self.api_port)
         self._api_thread = threading.Thread(target=self._api_server.server.serve_forever, daemon=True)
         self._api_thread.start()
 

@@ -206,13 +206,21 @@ def server_port() -> int:
     candidates = range(max(1024, low - 12000), low)
     for _ in range(200):
         port = random.choice(candidates)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if port_free(port):
             return port
     raise OSError(f"no free port found in {candidates.start}-{candidates.stop - 1}")
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (bound as servers bind it: with SO_REUSEADDR, so the
+    connections a dead listener left in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def ping(port: int, timeout: float = 0.5) -> bool:

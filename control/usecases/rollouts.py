@@ -105,31 +105,47 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
     if record is not None:
         status = replace(status, revision=record.status.revision + 1)
     platform.deployments.put(
-        DeploymentRecord(spec, status, policy, record.handled_alerts if record else ()),
+        DeploymentRecord(
+            spec, status, policy, record.handled_alerts if record else (), loop_name(deployment, status.revision)
+        ),
         expected_revision=None if record is None else record.status.revision,
     )
     _history(platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous})", actor)
-    started = _run_loop(platform, deployment, status.revision)
+    started = _run_loop(platform, deployment, loop_name(deployment, status.revision))
     return {"deployment": deployment, "status": status.to_dict(), "execution_arn": started}
 
 
-def _run_loop(platform: Platform, deployment: str, revision: int) -> str:
-    """Start the rollout state machine's reconcile loop; its name makes a repeat a no-op."""
-    started = platform.pipelines.start(
-        platform.settings.rollout_state_machine_arn,
-        f"{deployment}-r{revision}",
-        {"deployment": deployment, "revision": revision},
-    )
+def loop_name(deployment: str, revision: int) -> str:
+    """The reconcile loop started at `revision`: its execution name, so a repeat start is a no-op."""
+    return f"{deployment}-r{revision}"
+
+
+def _run_loop(platform: Platform, deployment: str, loop: str) -> str:
+    """Start the reconcile loop the record names as its owner (a no-op if it was started)."""
+    started = platform.pipelines.start(platform.settings.rollout_state_machine_arn, loop, {"deployment": deployment})
     return started.execution_arn
 
 
 # -- one reconcile step ---------------------------------------------------------------------------
 
 
-def reconcile_step(platform: Platform, deployment: str) -> dict[str, Any]:
-    """Measure, observe, decide, act, record. Safe to repeat and to crash anywhere in between."""
+def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[str, Any]:
+    """Measure, observe, decide, act, record. Safe to repeat and to crash anywhere in between.
+
+    `loop` is the calling loop's name; a loop the record no longer names (a rollback or a new
+    rollout started a newer one) stops here, so one deployment is stepped by one loop at a time."""
     record = _get(platform, deployment)
     spec, status = record.spec, record.status
+    if loop and record.loop and loop != record.loop:
+        _run_loop(platform, deployment, record.loop)  # the owner runs even if its starter crashed
+        return {
+            "deployment": deployment,
+            "phase": status.phase.value,
+            "active_version": status.active_version,
+            "reason": f"superseded by loop {record.loop}",
+            "done": True,
+            "requeue_after": 0,
+        }
     now = platform.clock()
     observed = _observe(platform, spec, status)
     decision = reconcile(spec, status, observed, now)
@@ -359,7 +375,12 @@ def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5
             return status  # the same intent was recorded before
         try:
             platform.deployments.put(
-                replace(record, status=status, handled_alerts=record.handled_alerts + (intent.key,)),
+                replace(
+                    record,
+                    status=status,
+                    handled_alerts=record.handled_alerts + (intent.key,),
+                    loop=loop_name(intent.deployment, status.revision),
+                ),
                 expected_revision=record.status.revision,
             )
         except PreconditionFailed:
@@ -372,7 +393,7 @@ def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5
             intent.source.value,
             details={"intent": intent.to_dict()},
         )
-        _run_loop(platform, intent.deployment, status.revision)
+        _run_loop(platform, intent.deployment, loop_name(intent.deployment, status.revision))
         return status
     raise TransientError(f"{intent.deployment} kept changing; try the rollback again", retry_after=2)
 

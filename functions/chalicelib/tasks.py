@@ -58,4 +58,4 @@ def start_rollout(platform: Platform, state: dict[str, Any], execution_arn: str)
 @tasks.lambda_function(name="reconcile_rollout")
 @task
 def reconcile_rollout(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
-    return rollouts.reconcile_step(platform, state["deployment"])
+    return rollouts.reconcile_step(platform, state["deployment"], loop=state.get("loop", ""))

@@ -91,3 +91,12 @@ def test_every_terraform_handler_string_resolves_in_the_app_module():
         module, _, attribute = handler.partition(".")
         assert module == "app", handler
         assert callable(getattr(app, attribute, None)), f"{name}: app.{attribute} is not a handler"
+
+
+def test_the_rollout_loop_tells_each_step_its_own_name():
+    """reconcile_step retires a loop the deployment no longer names: it must know which loop it is."""
+    definition = json.loads((REPO / "statemachines" / "rollout.asl.json").read_text())
+    assert definition["States"]["Reconcile"]["Parameters"]["state"] == {
+        "deployment.$": "$.deployment",
+        "loop.$": "$$.Execution.Name",
+    }

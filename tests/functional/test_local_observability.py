@@ -33,12 +33,15 @@ needs_binaries = pytest.mark.skipif(
 
 
 class Catcher(ThreadingHTTPServer):
-    """Records every webhook delivery: (arrival time, Authorization header, JSON body)."""
+    """Records every webhook delivery: (arrival time, Authorization header, JSON body). While
+    `refuse_with` holds a status code it answers that instead, records nothing, counts `refused`."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         self.deliveries: list[tuple[float, str, dict[str, Any]]] = []
+        self.refuse_with: int | None = None
+        self.refused = 0
         super().__init__(("127.0.0.1", 0), _CatcherHandler)
 
     @property
@@ -62,8 +65,12 @@ class _CatcherHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.deliveries.append((time.monotonic(), self.headers.get("Authorization", ""), body))
-        self.send_response(200)
+        refuse = self.server.refuse_with
+        if refuse is None:
+            self.server.deliveries.append((time.monotonic(), self.headers.get("Authorization", ""), body))
+        else:
+            self.server.refused += 1
+        self.send_response(refuse or 200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 

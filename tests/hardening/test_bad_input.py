@@ -213,6 +213,92 @@ def test_the_model_server_refuses_a_body_over_its_limit(tmp_path, ledger):
     ledger.add("size limits", bad_inputs_tried=1, requests_sent=2)
 
 
+def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits_it_out(platform, endpoints, ledger):
+    import threading
+    import time
+
+    from control.client import ApiClient, Settings
+    from control.local.api_gateway import create_api_server
+    from control.local.moto_server import free_port
+    from control.local.platform import load_chalice_app
+
+    port = free_port()
+    gateway = create_api_server(load_chalice_app().app, "127.0.0.1", port, rate=4, burst=6)
+    threading.Thread(target=gateway.server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {endpoints['api_token']}"}
+    try:
+        with requests.Session() as session:
+            replies = [session.get(f"{url}/models", headers=auth, timeout=10) for _ in range(12)]
+            codes = [r.status_code for r in replies]
+            assert codes[:6] == [200] * 6 and 429 in codes[6:], codes
+            throttled = next(r for r in replies if r.status_code == 429)
+            assert throttled.json() == {
+                "error": "TooManyRequests",
+                "message": "the API allows 4 requests/s (bursts of 6)",
+            }
+            assert int(throttled.headers["Retry-After"]) >= 1
+            # Unauthenticated or bad requests are throttled too (before any handler runs).
+            refused = [session.post(f"{url}/training-runs", data=b"{", timeout=10).status_code for _ in range(4)]
+            assert refused.count(429) >= 3, refused
+            time.sleep(0.6)  # two tokens come back: the same session gets through again
+            assert session.get(f"{url}/models", headers=auth, timeout=10).status_code == 200
+
+        client = ApiClient(Settings(api_url=url, api_token=endpoints["api_token"], region=endpoints["region"]))
+        started = time.monotonic()
+        answers = [client.list_models() for _ in range(12)]  # over the burst: the client waits, never fails
+        assert len(answers) == 12 and time.monotonic() - started >= 1.0
+    finally:
+        gateway.server.shutdown()
+        gateway.server.server_close()
+    ledger.add("rate limits", bad_inputs_tried=16, requests_sent=29)
+
+
+def test_the_model_server_answers_429_over_its_concurrency_limit_and_ping_never_waits(tmp_path, ledger):
+    import asyncio
+
+    from tests.workloads.inference.inference_artifact import write_artifact
+    from tests.workloads.inference.inference_http import asgi_request
+    from workloads.inference.app import create_app
+    from workloads.inference.settings import ServerSettings
+
+    artifact = write_artifact(tmp_path / "run")
+    settings_ = ServerSettings(
+        model_uri=str(artifact.folder),
+        model_name="m",
+        model_version="1",
+        model_load_attempts=1,
+        fault_injection_enabled=True,
+        max_concurrent_invocations=2,
+    )
+    server = create_app(settings_)
+    server.slot.start_loading()
+    assert server.slot.wait_settled(60)
+    server.faults.update({"latency_ms": 300})  # two slow invocations hold both slots
+    row = b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+    json_type = {"content-type": "application/json"}
+
+    async def burst():
+        calls = [asgi_request(server.data_app, "POST", "/invocations", row, json_type) for _ in range(5)]
+        return await asyncio.gather(*calls, asgi_request(server.data_app, "GET", "/ping"))
+
+    try:
+        *invocations, ping = asyncio.run(burst())
+        assert sorted(r.status for r in invocations) == [200, 200, 429, 429, 429]
+        throttled = next(r for r in invocations if r.status == 429)
+        assert throttled.json()["error"] == "too_many_requests" and "2 invocations" in throttled.json()["message"]
+        assert throttled.headers["retry-after"] == "1" and throttled.headers["x-model-version"] == "1"
+        assert ping.status == 200
+        server.faults.reset()
+        again = asyncio.run(asgi_request(server.data_app, "POST", "/invocations", row, json_type))
+        assert again.status == 200  # the slots came back
+        metrics = asyncio.run(asgi_request(server.data_app, "GET", "/metrics")).body.decode()
+        assert 'mlcp_inference_requests_total{code="429",model="m",version="1"} 3.0' in metrics
+    finally:
+        server.start_draining()
+    ledger.add("rate limits", bad_inputs_tried=3, requests_sent=7)
+
+
 # -- S3 events -------------------------------------------------------------------------------------
 
 ODD_KEYS = st.one_of(

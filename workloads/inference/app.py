@@ -35,6 +35,7 @@ from workloads.inference.errors import (
     ModelNotReady,
     PayloadTooLarge,
     RouteNotFound,
+    TooManyRequests,
     http_status,
 )
 from workloads.inference.faults import Fault, FaultInjector
@@ -115,13 +116,10 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if status in (429, 503):
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -158,6 +156,7 @@ class DataApp:
         self._plane = plane
         self._metrics = metrics
         self._faults = faults
+        self._in_flight = 0  # one event loop: a plain counter
         self._executor = (
             ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="predict")
             if settings.inference_threads > 0
@@ -221,9 +220,13 @@ class DataApp:
         metrics = self._metrics
         started = time.perf_counter()
         metrics.in_flight.inc()
+        self._in_flight += 1
         status = 500
         try:
             try:
+                limit = self._settings.max_concurrent_invocations
+                if limit and self._in_flight > limit:
+                    raise TooManyRequests(f"{limit} invocations are already in flight; retry after 1 s")
                 _check_method(scope, "POST")
                 body = await _read_body(receive, self._settings.max_body_bytes)
                 model = self._slot.model
@@ -253,6 +256,7 @@ class DataApp:
             status = 200
             await _respond(send, 200, result.body, result.content_type.encode())
         finally:
+            self._in_flight -= 1
             metrics.in_flight.dec()
             metrics.request_done(status, time.perf_counter() - started)
 

@@ -42,6 +42,12 @@ class MethodNotAllowed(InferenceServerError):
     reason = "method_not_allowed"
 
 
+class TooManyRequests(InferenceServerError):
+    """More invocations in flight than MLCP_MAX_CONCURRENT_INVOCATIONS: back off and retry."""
+
+    reason = "too_many_requests"
+
+
 # --- Server state ------------------------------------------------------------------------------
 
 
@@ -109,6 +115,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     UnsupportedContentType: 415,
     # What sagemaker_inference's decoder/encoder raise for a type they do not know.
     UnsupportedFormatError: 415,
+    TooManyRequests: 429,
     InjectedFault: 500,
     PredictionFailed: 500,
     ModelNotReady: 503,

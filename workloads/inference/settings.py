@@ -35,6 +35,9 @@ class ServerSettings:
     # Just under Kubernetes' default terminationGracePeriodSeconds (30).
     drain_timeout_s: float = 25.0
     max_body_bytes: int = 6 * 1024 * 1024
+    # Invocations answered at once; the next gets 429 + Retry-After (0: no limit). /ping, /metrics
+    # never wait behind them. 100 is MMS's default job queue size.
+    max_concurrent_invocations: int = 100
     torch_threads: int = 1
     # 0: predict on the event loop (fastest for small models); N: a pool of N threads.
     inference_threads: int = 0
@@ -61,6 +64,7 @@ class ServerSettings:
             initial_latency_ms=_float(env, "MLCP_FAULT_LATENCY_MS", 0.0, low=0.0, high=60_000.0),
             drain_timeout_s=_float(env, "MLCP_DRAIN_TIMEOUT_S", 25.0, low=0.0, high=3600.0),
             max_body_bytes=int(_float(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6.0, low=0.001, high=1024.0) * 2**20),
+            max_concurrent_invocations=_int(env, "MLCP_MAX_CONCURRENT_INVOCATIONS", 100, low=0, high=100_000),
             torch_threads=_int(env, "MLCP_TORCH_THREADS", 1, low=1, high=256),
             inference_threads=_int(env, "MLCP_INFERENCE_THREADS", 0, low=0, high=256),
             model_load_attempts=_int(env, "MLCP_MODEL_LOAD_ATTEMPTS", 5, low=1, high=1000),

@@ -40,46 +40,54 @@ def asgi_call(
     server: tuple[str, int] = ("127.0.0.1", 8080),
 ) -> Reply:
     """One request through an ASGI app, the way uvicorn would deliver it (body in two chunks)."""
+    return asyncio.run(asgi_request(app, method, path, body, headers, server))
 
-    async def run() -> Reply:
-        chunks = [body[: len(body) // 2], body[len(body) // 2 :]] if body else [b""]
-        messages = [
-            {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)
-        ]
-        sent: list[dict[str, Any]] = []
 
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop(0)
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
+async def asgi_request(
+    app: Any,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    server: tuple[str, int] = ("127.0.0.1", 8080),
+) -> Reply:
+    """asgi_call on the caller's event loop (several at once share the app's in-flight state)."""
+    chunks = [body[: len(body) // 2], body[len(body) // 2 :]] if body else [b""]
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)
+    ]
+    sent: list[dict[str, Any]] = []
 
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-            "client": ("127.0.0.1", 50000),
-            "server": server,
-        }
-        await app(scope, receive, send)
-        start = next(m for m in sent if m["type"] == "http.response.start")
-        payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-        return Reply(
-            status=start["status"],
-            headers={k.decode(): v.decode() for k, v in start["headers"]},
-            body=payload,
-        )
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
 
-    return asyncio.run(run())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 50000),
+        "server": server,
+    }
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Reply(
+        status=start["status"],
+        headers={k.decode(): v.decode() for k, v in start["headers"]},
+        body=payload,
+    )
 
 
 def http_call(
