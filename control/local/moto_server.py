@@ -6,9 +6,13 @@ import copy
 import logging
 import os
 import threading
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import requests
+from moto.core.common_models import BaseModel
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.models import StateMachineInstance
@@ -59,6 +63,39 @@ def _clone_state_machines_without_executions() -> None:
     StateMachineInstance.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
 
 
+class WeakInstances(list):  # type: ignore[type-arg]
+    """What moto's `instances_tracked` holds, without keeping the instances alive."""
+
+    def append(self, instance: object) -> None:
+        if len(self) >= 1024 and len(self) % 1024 == 0:
+            self[:] = [ref for ref in super().__iter__() if ref() is not None]
+        super().append(weakref.ref(instance))
+
+    def __iter__(self) -> Iterator[Any]:
+        return (instance for ref in list(super().__iter__()) if (instance := ref()) is not None)
+
+
+def _track_instances_weakly() -> None:
+    """moto's BaseModel appends every instance it creates to a class-level list, for its dashboard
+    and `reset`, and nothing ever removes one. Deep copies count: a DynamoDB transaction copies
+    the whole table first (and every update_item copies the item), so a long-running embedded
+    platform grows by a table's worth of objects per conditional write that fails. Keep the
+    list, hold the instances weakly."""
+    if getattr(BaseModel.__new__, "weak", False):
+        return
+
+    def __new__(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
+        instance = super(BaseModel, cls).__new__(cls)
+        tracked = cls.instances_tracked  # type: ignore[attr-defined]
+        if not isinstance(tracked, WeakInstances):  # a new class, or moto's reset put a plain list
+            tracked = cls.instances_tracked = WeakInstances()  # type: ignore[attr-defined]
+        tracked.append(instance)
+        return instance
+
+    __new__.weak = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = __new__  # type: ignore[method-assign,assignment]
+
+
 @dataclass
 class EmbeddedAws:
     """A running moto server; `endpoint_url` is what boto3 and the AWS CLI are pointed at."""
@@ -98,6 +135,7 @@ def start_embedded_aws(region: str = "us-east-1", port: int | None = None) -> Em
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     _serialize_dynamodb_calls()
     _clone_state_machines_without_executions()
+    _track_instances_weakly()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Failed executions are logged by moto as exceptions; their history already says why.
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
