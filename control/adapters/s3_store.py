@@ -27,8 +27,8 @@ class S3Store:
         self._s3 = s3_client
 
     @aws_call("read object metadata")
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        response = self._s3.head_object(Bucket=bucket, Key=key)
+    def head(self, bucket: str, key: str, version_id: str = "") -> ObjectInfo:
+        response = self._s3.head_object(Bucket=bucket, Key=key, **_version(version_id))
         return ObjectInfo(
             bucket=bucket,
             key=key,
@@ -38,12 +38,12 @@ class S3Store:
         )
 
     @aws_call("read object")
-    def read_bytes(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+    def read_bytes(self, bucket: str, key: str, max_bytes: int | None = None, version_id: str = "") -> bytes:
         extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
-        return bytes(self._s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read())
+        return bytes(self._s3.get_object(Bucket=bucket, Key=key, **extra, **_version(version_id))["Body"].read())
 
-    def read_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Any:
-        raw = self.read_bytes(bucket, key)
+    def read_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024, version_id: str = "") -> Any:
+        raw = self.read_bytes(bucket, key, version_id=version_id)
         if len(raw) > max_bytes:
             raise InvalidInput(f"s3://{bucket}/{key} is larger than {max_bytes} bytes", field="key")
         try:
@@ -74,3 +74,8 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
         raise InvalidInput(f"{uri!r} is not an s3:// URI", field="uri")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+def _version(version_id: str) -> dict[str, str]:
+    """One object version (an S3 event's versionId), or the latest when empty."""
+    return {"VersionId": version_id} if version_id else {}

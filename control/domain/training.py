@@ -126,9 +126,11 @@ class TrainingJobSpec:
     workers: int = 2
     gpus_per_worker: int = 1
     deadline_seconds: int = 3600
+    dataset_version_id: str = ""  # the S3 version the event named: an overwrite cannot change the run
 
     def training_args(self, checkpoint_dir: str, metrics_port: int = 9100) -> list[str]:
         hp = self.hyperparameters
+        pinned = ["--dataset-version-id", self.dataset_version_id] if self.dataset_version_id else []
         return [
             "--dataset-uri", self.dataset_uri,
             "--output-uri", self.output_uri,
@@ -141,6 +143,7 @@ class TrainingJobSpec:
             "--hidden-units", str(hp.hidden_units),
             "--seed", str(hp.seed),
             "--metrics-port", str(metrics_port),
+            *pinned,
         ]  # fmt: skip
 
 

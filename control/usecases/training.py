@@ -170,15 +170,20 @@ def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, 
         created_at=iso(platform.clock()),
     )
     bucket, key = dataset["bucket"], dataset["key"]
+    # The object version the event named (an overwrite since then must not change this run);
+    # a manifest's parts are read as they are now.
+    pinned = {key: dataset.get("version_id", "")}
     files = [key]
     if key.endswith("/" + MANIFEST_FILE):
-        files = _manifest_files(platform, bucket, key)
+        files = _manifest_files(platform, bucket, key, pinned[key])
     total = 0
     columns: list[str] = []
     for file_key in files:
-        info = platform.s3.head(bucket, file_key)
+        version = pinned.get(file_key, "")
+        info = platform.s3.head(bucket, file_key, version_id=version)
         total += info.size
-        header = _csv_header(platform.s3.read_bytes(bucket, file_key, HEADER_PROBE_BYTES), file_key)
+        probe = platform.s3.read_bytes(bucket, file_key, HEADER_PROBE_BYTES, version_id=version)
+        header = _csv_header(probe, file_key)
         if columns and header != columns:
             raise InvalidInput(f"{file_key} has columns {header}, unlike the first file's {columns}", field="dataset")
         columns = header
@@ -190,8 +195,8 @@ def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, 
     return {"files": [f"s3://{bucket}/{k}" for k in files], "bytes": total, "columns": columns}
 
 
-def _manifest_files(platform: Platform, bucket: str, key: str) -> list[str]:
-    manifest = platform.s3.read_json(bucket, key)
+def _manifest_files(platform: Platform, bucket: str, key: str, version_id: str) -> list[str]:
+    manifest = platform.s3.read_json(bucket, key, version_id=version_id)
     files = manifest.get("files") if isinstance(manifest, Mapping) else None
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
         raise InvalidInput(f'{key} must be {{"files": ["part-0.csv", ...]}}', field="manifest.files")
@@ -224,6 +229,7 @@ def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
         run_id=run_id,
         model_name=state["model_name"],
         dataset_uri=state["dataset"]["uri"],
+        dataset_version_id=state["dataset"].get("version_id", ""),
         output_uri=artifact_prefix(platform, state["model_name"], run_id),
         hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
         workers=int(state.get("workers", 2)),

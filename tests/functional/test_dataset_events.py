@@ -4,6 +4,8 @@ import json
 import threading
 import uuid
 
+import pytest
+
 from tests.support import wait_for
 
 
@@ -99,3 +101,27 @@ def test_a_malformed_event_is_dead_lettered_with_its_payload(aws, endpoints):
         what="the dead letter",
     )
     assert letters[0]["error"] == "InvalidInput" and "eventName" in letters[0]["reason"]
+
+
+def test_validation_reads_the_version_the_event_named_not_a_later_overwrite(aws, endpoints):
+    from chalicelib.runtime import current_platform
+
+    from control.errors import InvalidInput
+    from control.usecases.training import validate_dataset
+
+    model = f"late-{uuid.uuid4().hex[:6]}"
+    key = f"datasets/{model}/v1/data.csv"
+    s3 = aws("s3")
+    first = s3.put_object(Bucket=endpoints["data_bucket"], Key=key, Body=b"x,label\n1,0\n2,1\n")["VersionId"]
+    later = s3.put_object(Bucket=endpoints["data_bucket"], Key=key, Body=b"x,y\n1,0\n")["VersionId"]
+
+    def state(version_id: str) -> dict:
+        bucket = endpoints["data_bucket"]
+        dataset = {"bucket": bucket, "key": key, "uri": f"s3://{bucket}/{key}", "version_id": version_id}
+        return {"run_id": f"{model}-{version_id[:6]}", "model_name": model, "dataset": dataset}
+
+    # The late event for the first upload still validates the first upload's bytes ...
+    assert validate_dataset(current_platform(), state(first))["columns"] == ["x", "label"]
+    # ... and the overwrite's own event sees its own bytes (no label column).
+    with pytest.raises(InvalidInput, match="no 'label' column"):
+        validate_dataset(current_platform(), state(later))

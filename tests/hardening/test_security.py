@@ -185,12 +185,14 @@ def code_actions() -> dict[str, set[str]]:
     used = _methods_called_through_the_platform()
     calls: dict[str, set[str]] = {}
 
-    def add(service: str, method: str, where: str, node: ast.AST) -> None:
+    def add(service: str, method: str, where: str, node: ast.AST, call: ast.AST | None = None) -> None:
         operation = _operation(service, method)
         action = f"{_iam_prefix(service)}:{operation}"
         action = IAM_NAME.get(action, action)
         if action:
             calls.setdefault(action, set()).add(where)
+        if action == "s3:GetObject" and call is not None and _names_a_version(call):
+            calls.setdefault("s3:GetObjectVersion", set()).add(where + " (VersionId)")
         if operation == "TransactWriteItems":
             for kind in _transact_kinds(node):
                 calls.setdefault(f"dynamodb:{TRANSACT_ITEM_ACTIONS[kind]}", set()).add(where + " (transaction)")
@@ -210,7 +212,7 @@ def code_actions() -> dict[str, set[str]]:
                 for node in ast.walk(function):
                     method = _method_on(node, attribute)
                     if method:
-                        add(service, method, f"{where}:{cls.name}.{function.name}", tree)
+                        add(service, method, f"{where}:{cls.name}.{function.name}", tree, node)
         # clients built in place: `x = <something>.client("svc", ...)` then `x.method(...)`
         for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
             local = {}
@@ -330,6 +332,13 @@ def _operation(service: str, method: str) -> str:
 
 def _iam_prefix(service: str) -> str:
     return {"stepfunctions": "states"}.get(service, service)
+
+
+def _names_a_version(call: ast.AST) -> bool:
+    """A GetObject/HeadObject that passes VersionId (directly or through `**_version(...)`) needs
+    s3:GetObjectVersion as well."""
+    keywords = call.keywords if isinstance(call, ast.Call) else []
+    return any(k.arg == "VersionId" or (k.arg is None and "_version(" in ast.unparse(k.value)) for k in keywords)
 
 
 def _transact_kinds(tree: ast.AST) -> set[str]:

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -67,3 +68,6 @@ def test_training_args_carry_every_hyperparameter():
     pairs = dict(zip(args[::2], args[1::2], strict=True))
     assert pairs["--epochs"] == "7" and pairs["--batch-size"] == "16" and pairs["--checkpoint-dir"] == "/ckpt"
     assert pairs["--learning-rate"] == "0.2" and pairs["--hidden-units"] == "8" and pairs["--seed"] == "1"
+    assert "--dataset-version-id" not in pairs  # no version known (an unversioned bucket): the latest
+    pinned = dict(zip(*[iter(replace(spec, dataset_version_id="v-123").training_args("/ckpt"))] * 2, strict=True))
+    assert pinned["--dataset-version-id"] == "v-123"

@@ -27,6 +27,7 @@ class TrainingConfig:
     hidden_units: int = 64
     seed: int = 42
     metrics_port: int = 0  # 0 = off
+    dataset_version_id: str = ""  # the S3 object version of --dataset-uri to read ("" = latest)
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hidden-units", type=int, default=defaults["hidden_units"].default)
     parser.add_argument("--seed", type=int, default=defaults["seed"].default)
     parser.add_argument("--metrics-port", type=int, default=defaults["metrics_port"].default, help="0 = off")
+    parser.add_argument("--dataset-version-id", default="", help="S3 version of --dataset-uri (default: latest)")
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,18 @@ def parent(uri: str) -> str:
 
 @dataclass
 class Storage:
-    """Whole-object reads and writes; `s3_client` may be injected (tests), else built lazily."""
+    """Whole-object reads and writes; `s3_client` may be injected (tests), else built lazily.
+
+    `pinned` maps s3:// URIs to the object version to read (the version the S3 event named), so
+    an object overwritten after the event still trains on the bytes the run was started for."""
 
     s3_client: Any = None
+    pinned: Mapping[str, str] = field(default_factory=dict)
     _client: Any = field(default=None, init=False, repr=False)
+
+    def _version(self, uri: str) -> dict[str, str]:
+        version = self.pinned.get(uri)
+        return {"VersionId": version} if version else {}
 
     def _s3(self) -> Any:
         if self.s3_client is not None:
@@ -63,7 +72,7 @@ class Storage:
         try:
             if is_s3(uri):
                 bucket, key = split_s3(uri)
-                return int(self._s3().head_object(Bucket=bucket, Key=key)["ContentLength"])
+                return int(self._s3().head_object(Bucket=bucket, Key=key, **self._version(uri))["ContentLength"])
             path = Path(uri)
             if not path.is_file():
                 raise FileNotFoundError(uri)
@@ -85,7 +94,7 @@ class Storage:
         try:
             if is_s3(uri):
                 bucket, key = split_s3(uri)
-                return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+                return self._s3().get_object(Bucket=bucket, Key=key, **self._version(uri))["Body"].read()
             return Path(uri).read_bytes()
         except StorageError:
             raise

@@ -64,6 +64,7 @@ def run(config: Any) -> int:
     from workloads.training.loop import share_dataset, train
     from workloads.training.metrics import TrainingMetrics
     from workloads.training.model import export_torchscript
+    from workloads.training.storage import Storage
 
     hvd.init()
     rank, size = hvd.rank(), hvd.size()
@@ -76,7 +77,8 @@ def run(config: Any) -> int:
         metrics = TrainingMetrics(model=config.model_name, run_id=config.run_id)
         metrics.serve(config.metrics_port)
 
-    dataset = share_dataset(hvd, lambda: load_dataset(config.dataset_uri))
+    pinned = {config.dataset_uri: config.dataset_version_id} if config.dataset_version_id else {}
+    dataset = share_dataset(hvd, lambda: load_dataset(config.dataset_uri, Storage(pinned=pinned)))
     log("dataset", rows=dataset.rows, features=len(dataset.feature_names), classes=len(dataset.classes))
     result = train(config, dataset, hvd, metrics=metrics, log=log, device=device)
 

@@ -26,9 +26,10 @@ locals {
         Resource = ["*"]
       },
       {
+        # The version an S3 event named: a dataset overwritten after its event is still validated as it was.
         Sid      = "ReadDatasets"
         Effect   = "Allow"
-        Action   = ["s3:GetObject"]
+        Action   = ["s3:GetObject", "s3:GetObjectVersion"]
         Resource = ["${var.data_bucket.arn}/datasets/*"]
       },
       {

@@ -57,3 +57,20 @@ def test_artifact_lands_in_s3_with_its_sha256(s3):
     stored = s3.get_object(Bucket="artifacts", Key="models/blobs/runs/run-1/model.pt")["Body"].read()
     metadata = json.loads(s3.get_object(Bucket="artifacts", Key="models/blobs/runs/run-1/metadata.json")["Body"].read())
     assert metadata["sha256"] == hashlib.sha256(stored).hexdigest()
+
+
+def test_a_pinned_version_is_read_even_after_the_object_was_overwritten(s3):
+    from workloads.training.storage import Storage
+
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    key, uri = "datasets/blobs/v1/data.csv", "s3://versioned/datasets/blobs/v1/data.csv"
+    try:
+        first = s3.put_object(Bucket="versioned", Key=key, Body=synthetic_csv(30, seed=1).encode())["VersionId"]
+        s3.put_object(Bucket="versioned", Key=key, Body=synthetic_csv(80, seed=2).encode())
+        assert load_dataset(uri).rows == 80  # latest
+        assert load_dataset(uri, Storage(pinned={uri: first})).rows == 30  # what the event named
+    finally:
+        for version in s3.list_object_versions(Bucket="versioned").get("Versions", []):
+            s3.delete_object(Bucket="versioned", Key=version["Key"], VersionId=version["VersionId"])
+        s3.delete_bucket(Bucket="versioned")
