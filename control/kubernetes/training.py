@@ -2,10 +2,17 @@
 
 The launcher runs `mpirun` the way mpi-operator's own v2beta1 Horovod example does
 (examples/v2beta1/horovod/tensorflow-mnist.yaml at v0.8.0): the operator mounts the hostfile
-and points OpenMPI at it (`OMPI_MCA_orte_default_hostfile`), and starts `sshd` in every worker
-whose container has no command. Processes that mpirun starts over ssh do not inherit the
-worker container's environment, so everything the training script needs is exported with
-`-x` (including the IRSA variables the EKS webhook injects).
+and points OpenMPI at it (`OMPI_MCA_orte_default_hostfile`). Processes that mpirun starts over
+ssh do not inherit the worker container's environment, so everything the training script needs
+is exported with `-x` (including the IRSA variables the EKS webhook injects).
+
+Every pod runs as the image's `mpiuser` (uid/gid 1000) and meets Pod Security `restricted`,
+following the operator's non-root recipe (examples/v2beta1/pi/pi.yaml at v0.8.0): the SSH keys
+are mounted at `sshAuthMountPath` in mpiuser's home (the operator then leaves the key files
+readable, mode 0644, instead of root's 0600), and each worker runs `sshd` itself, as mpiuser,
+with the config the image ships (/home/mpiuser/.sshd_config: unprivileged port 2222, pid file
+and host key in the home directory). The operator's default worker command, `sshd -De` with
+the system config, needs root.
 """
 
 from __future__ import annotations
@@ -60,12 +67,18 @@ FORWARDED_ENV = (
     "AWS_WEB_IDENTITY_TOKEN_FILE",
 )
 MPIRUN_OPTIONS = (
-    "--allow-run-as-root",
     "-bind-to", "none",
     "-map-by", "slot",
     "-mca", "pml", "ob1",
     "-mca", "btl", "^openib",
 )  # fmt: skip
+
+# mpiuser in workloads/training/Dockerfile; the EFS access point (terraform/modules/storage)
+# writes checkpoints as the same uid/gid.
+RUN_AS_USER = 1000
+SSH_AUTH_MOUNT_PATH = "/home/mpiuser/.ssh"
+SSHD_CONFIG = "/home/mpiuser/.sshd_config"
+WORKER_COMMAND = ("/usr/sbin/sshd", "-De", "-f", SSHD_CONFIG)
 
 LAUNCHER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 TTL_SECONDS_AFTER_FINISHED = 86400
@@ -115,6 +128,24 @@ def _labels(spec: TrainingJobSpec, name: str) -> dict[str, str]:
     }
 
 
+def _pod_security_context() -> dict[str, Any]:
+    """Pod Security `restricted` (v1.31) for launcher and workers: non-root, RuntimeDefault seccomp."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        # The SSH key Secret and the volumes are group-readable by mpiuser. EFS checkpoints are
+        # owned by the access point's uid/gid 1000 already: skip the recursive chown.
+        "fsGroup": RUN_AS_USER,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container_security_context() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def _launcher(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str]) -> dict[str, Any]:
     env = [
         {"name": "PYTHONUNBUFFERED", "value": "1"},
@@ -129,6 +160,7 @@ def _launcher(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, s
             "metadata": {"labels": {**labels, "mlcp.dev/role": "launcher"}},
             "spec": {
                 "serviceAccountName": config.training_service_account,
+                "securityContext": _pod_security_context(),
                 "containers": [
                     {
                         "name": "launcher",
@@ -137,6 +169,7 @@ def _launcher(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, s
                         "command": launcher_command(spec),
                         "env": env,
                         "resources": LAUNCHER_RESOURCES,
+                        "securityContext": _container_security_context(),
                     }
                 ],
             },
@@ -155,12 +188,14 @@ def _worker(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str
                 "serviceAccountName": config.training_service_account,
                 "nodeSelector": {NODE_POOL_LABEL: config.gpu_pool},
                 "tolerations": [GPU_TAINT],
-                # No command: mpi-operator starts `/usr/sbin/sshd -De` for the launcher to reach.
+                "securityContext": _pod_security_context(),
                 "containers": [
                     {
                         "name": "worker",
                         "image": config.training_image,
                         "imagePullPolicy": "IfNotPresent",
+                        # sshd as mpiuser, for the launcher's mpirun to reach (port 2222).
+                        "command": list(WORKER_COMMAND),
                         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
                         "resources": {
                             "requests": {"cpu": "2", "memory": "8Gi", GPU_RESOURCE: gpus},
@@ -170,6 +205,7 @@ def _worker(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str
                             {"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT},
                             {"name": "dshm", "mountPath": "/dev/shm"},
                         ],
+                        "securityContext": _container_security_context(),
                     }
                 ],
                 "volumes": [
@@ -197,6 +233,7 @@ def render_mpijob(spec: TrainingJobSpec, config: ManifestConfig) -> dict[str, An
         },
         "spec": {
             "slotsPerWorker": spec.gpus_per_worker,
+            "sshAuthMountPath": SSH_AUTH_MOUNT_PATH,
             "mpiImplementation": "OpenMPI",
             "launcherCreationPolicy": "WaitForWorkersReady",
             "runLauncherAsWorker": False,

@@ -167,6 +167,7 @@ resource "helm_release" "mlcp_platform" {
       claimName    = local.platform.checkpoints.claim_name
       volumeHandle = local.platform.checkpoints.volume_handle
     }
+    network         = { vpcCidr = local.platform.vpc_cidr }
     prometheusRules = { groups = local.rule_groups }
   })]
 

@@ -66,8 +66,30 @@ def test_workers_land_on_the_tainted_gpu_pool_with_checkpoints_on_efs() -> None:
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["checkpoints"] == "/mnt/checkpoints"
     assert pod["serviceAccountName"] == "training"
-    # mpi-operator starts sshd in a worker whose container has no command.
-    assert "command" not in pod["containers"][0]
+
+
+def test_every_pod_runs_as_mpiuser_with_sshd_on_its_own_config() -> None:
+    """mpi-operator's non-root recipe (examples/v2beta1/pi/pi.yaml at v0.8.0), with the image's
+    mpiuser (workloads/training/Dockerfile): keys in its home, sshd started as mpiuser."""
+    manifest = render_mpijob(spec(), CONFIG)
+    assert manifest["spec"]["sshAuthMountPath"] == "/home/mpiuser/.ssh"
+    for role in ("Launcher", "Worker"):
+        pod = replica(manifest, role)["template"]["spec"]
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        assert container(manifest, role)["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
+    # Without a command the operator would start `sshd -De` with the system config, as root.
+    assert container(manifest, "Worker")["command"] == ["/usr/sbin/sshd", "-De", "-f", "/home/mpiuser/.sshd_config"]
+    assert "--allow-run-as-root" not in container(manifest, "Launcher")["command"]
 
 
 def test_run_policy_carries_the_deadline_and_clean_up() -> None:

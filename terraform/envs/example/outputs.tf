@@ -109,6 +109,11 @@ output "vpc_id" {
   value       = module.network.vpc_id
 }
 
+output "vpc_cidr" {
+  description = "IPv4 range of the VPC (the mlcp-platform chart's NetworkPolicies: EFS and interface endpoints)."
+  value       = module.network.vpc_cidr
+}
+
 output "region" {
   description = "CONTROL_REGION."
   value       = var.region

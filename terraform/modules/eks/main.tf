@@ -93,11 +93,14 @@ resource "aws_eks_access_entry" "control_plane" {
 }
 
 # Networking add-ons come up with the cluster; the rest wait for nodes (modules/eks_addons).
+# The VPC CNI enforces NetworkPolicies only with its network policy agent switched on: without
+# it the platform's default-deny policies would be accepted by the API server and ignored.
 resource "aws_eks_addon" "networking" {
   for_each = toset(["vpc-cni", "kube-proxy"])
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.key
+  configuration_values        = each.key == "vpc-cni" ? jsonencode({ enableNetworkPolicy = "true" }) : null
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
