@@ -33,6 +33,7 @@ class Settings:
     checkpoint_claim: str = "training-checkpoints"
     training_service_account: str = "training"
     inference_service_account: str = "inference"
+    vpc_cidr: str = "10.0.0.0/16"  # the ALB's addresses, allowed into the model servers (NetworkPolicy)
     local_state_dir: str = ""
     prometheus_url: str = ""
     api_token: str = ""
@@ -78,6 +79,7 @@ class Settings:
             checkpoint_claim=get("CHECKPOINT_CLAIM", "training-checkpoints"),
             training_service_account=get("TRAINING_SERVICE_ACCOUNT", "training"),
             inference_service_account=get("INFERENCE_SERVICE_ACCOUNT", "inference"),
+            vpc_cidr=get("VPC_CIDR", "10.0.0.0/16"),
             local_state_dir=get("LOCAL_STATE_DIR"),
             prometheus_url=get("PROMETHEUS_URL"),
             api_token=get("API_TOKEN"),

@@ -57,4 +57,5 @@ class ManifestConfig:
             training_service_account=settings.training_service_account,
             inference_service_account=settings.inference_service_account,
             region=settings.region,
+            vpc_cidr=settings.vpc_cidr,
         )

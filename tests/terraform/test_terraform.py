@@ -41,26 +41,6 @@ ROOTS = {"example": TF / "envs" / "example", "bootstrap": TF / "bootstrap"}
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 HELM_PYTHON = REPO / ".venv-helm" / "bin" / "python"
 STATE_MACHINES = ("training_pipeline.asl.json", "rollout.asl.json")
-CONTROL_SETTINGS = {
-    "CONTROL_REGION",
-    "CONTROL_DATA_BUCKET",
-    "CONTROL_ARTIFACTS_BUCKET",
-    "CONTROL_REGISTRY_TABLE",
-    "CONTROL_TRAINING_STATE_MACHINE_ARN",
-    "CONTROL_ROLLOUT_STATE_MACHINE_ARN",
-    "CONTROL_DEAD_LETTER_QUEUE_URL",
-    "CONTROL_CLUSTER",
-    "CONTROL_EKS_CLUSTER_NAME",
-    "CONTROL_TRAINING_NAMESPACE",
-    "CONTROL_SERVING_NAMESPACE",
-    "CONTROL_TRAINING_IMAGE",
-    "CONTROL_INFERENCE_IMAGE",
-    "CONTROL_CHECKPOINT_CLAIM",
-    "CONTROL_PROMETHEUS_URL",
-    "CONTROL_API_TOKEN",
-    "CONTROL_ALERT_TOKEN_SECRET_ARN",
-    "CONTROL_CODE_VERSION",
-}
 
 TERRAFORM = shutil.which("terraform")
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not on PATH")

@@ -84,6 +84,15 @@ def test_network_policy_lets_in_the_alb_and_prometheus_and_out_dns_and_https_onl
     assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443)}
 
 
+def test_the_policy_lets_in_the_vpc_the_settings_name() -> None:
+    from control.settings import Settings
+
+    env = {"CONTROL_DATA_BUCKET": "d", "CONTROL_ARTIFACTS_BUCKET": "a", "CONTROL_REGISTRY_TABLE": "t"}
+    config = ManifestConfig.from_settings(Settings.from_env(env | {"CONTROL_VPC_CIDR": "10.40.0.0/16"}))
+    sources = [peer for rule in render_network_policy("churn", config)["spec"]["ingress"] for peer in rule["from"]]
+    assert {"ipBlock": {"cidr": "10.40.0.0/16"}} in sources
+
+
 def test_a_certificate_switches_the_listener_to_https() -> None:
     config = ManifestConfig(certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/x")
     ingress = render_routing("churn", config, active_version=1)[-1]

@@ -39,6 +39,7 @@ locals {
     CONTROL_PROMETHEUS_URL             = var.prometheus_url
     CONTROL_API_TOKEN                  = var.api_token
     CONTROL_CODE_VERSION               = var.code_version
+    CONTROL_VPC_CIDR                   = module.network.vpc_cidr
   }
 }
 
