@@ -106,7 +106,11 @@ def run(config: Any) -> int:
         except Exception as exc:
             error = exc
     # Every rank exits with the same outcome: none reports success before metadata.json exists.
-    outcome = hvd.broadcast_object(None if error is None else f"{type(error).__name__}: {error}", root_rank=0)
+    # Named: an unnamed broadcast_object is named after the object's type, so rank 0's error (a str)
+    # and the others' None would be two different collectives and the job would hang, not fail.
+    outcome = hvd.broadcast_object(
+        None if error is None else f"{type(error).__name__}: {error}", root_rank=0, name="artifact.outcome"
+    )
     if error is not None:
         raise error
     if outcome is not None:

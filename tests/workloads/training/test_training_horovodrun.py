@@ -107,3 +107,15 @@ def test_bad_data_fails_every_worker_with_the_reason(tmp_path):
     assert len(reasons) == 2 and all("'label' has a single class (7)" in line for line in reasons)
     assert not (tmp_path / "out").exists()
     shutil.rmtree(tmp_path / "ckpt", ignore_errors=True)
+
+
+def test_an_artifact_rank_0_cannot_write_fails_every_worker_instead_of_hanging(tmp_path, blobs_csv):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the output folder's parent should be")
+    finished, events = horovodrun(
+        tmp_path, "--dataset-uri", str(blobs_csv(200, seed=3)), "--output-uri", str(blocked / "out"),
+        "--checkpoint-dir", str(tmp_path / "ckpt"), "--run-id", "r4", "--epochs", "1",
+    )  # fmt: skip
+    assert finished.returncode != 0
+    assert "rank 0 could not write the artifact" in finished.stderr  # rank 1 learns why
+    assert not [event for _, event in events if event["event"] in ("artifact", "done")]
