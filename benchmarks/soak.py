@@ -142,16 +142,18 @@ def main() -> int:
                 f"{name} MiB/fds" for name in watched(platform)
             )
             print(header, flush=True)
+            registered = int(trained.version["version"])
             for cycle in range(1, args.cycles + 1):
                 cycle_start = time.monotonic()
-                version = cycle + 1
+                version = registered + 1
                 trained = run_training_demo(
-                    platform, model=MODEL, rows=args.rows, seed=100 + version, dataset_version=f"v{version}"
+                    platform, model=MODEL, rows=args.rows, seed=100 + cycle, dataset_version=f"d{cycle + 1}"
                 )
                 if not trained.ok or trained.version["version"] != version:
                     lost += 1  # the dataset event did not become exactly the next version
                     print(f"cycle {cycle}: training v{version}: {trained.reason}", flush=True)
                     continue
+                registered = version
                 status = deploy(api, traffic, DEPLOYMENT, MODEL, version)
                 if status["phase"] != "COMPLETED":
                     raise SystemExit(f"cycle {cycle}: rollout of v{version} ended {status['phase']}")
