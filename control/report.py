@@ -30,7 +30,7 @@ class Event:
 class DemoReport:
     title: str
     events: list[Event] = field(default_factory=list)
-    loss_curves: dict[str, list[Mapping[str, float]]] = field(default_factory=dict)  # label → epoch records
+    loss_curves: dict[str, Sequence[Mapping[str, float]]] = field(default_factory=dict)  # label → epoch records
     samples: list[Sample] = field(default_factory=list)  # requests to the active endpoint
     markers: dict[str, float] = field(default_factory=dict)  # label → epoch seconds
     figures: dict[str, float] = field(default_factory=dict)

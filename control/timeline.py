@@ -26,7 +26,7 @@ def steps_from_history(events: list[dict[str, Any]]) -> list[Step]:
             current = event["stateEnteredEventDetails"]["name"]
             steps.append(Step(at, current, "entered"))
         elif kind.endswith("Failed") and kind != "ExecutionFailed":
-            details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
             cause = readable_cause(details.get("cause", ""))
             steps.append(Step(at, current, "failed", f"{details.get('error', '')}: {cause}"))
         elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):

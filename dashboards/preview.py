@@ -46,11 +46,8 @@ def legend(template: str, metric: dict[str, str]) -> str:
 
 
 def query_range(prometheus: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-    response = requests.get(
-        f"{prometheus.rstrip('/')}/api/v1/query_range",
-        params={"query": expr, "start": start, "end": end, "step": step},
-        timeout=30,
-    )
+    params: dict[str, str | float] = {"query": expr, "start": start, "end": end, "step": step}
+    response = requests.get(f"{prometheus.rstrip('/')}/api/v1/query_range", params=params, timeout=30)
     body = response.json()
     if body.get("status") != "success":
         raise RuntimeError(body.get("error", response.text))

@@ -409,7 +409,7 @@ class DynamoDbRegistry:
 
     def _query(self, pk: str, sk_prefix: str) -> list[dict[str, Any]]:
         paginator = self._db.get_paginator("query")
-        items = []
+        items: list[dict[str, Any]] = []
         for page in paginator.paginate(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",

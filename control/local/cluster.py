@@ -113,13 +113,15 @@ def last_error_line(stderr_text: str) -> str:
     fallback = ""
     for line in stderr_text.splitlines():
         match = _RANK_STDERR.match(line)
-        text = match.group(2).strip() if match else ""
+        if match is None:
+            if line.strip():
+                fallback = line.strip()
+            continue
+        text = match.group(2).strip()
         if text.lower().startswith("error:"):
             return text
         if text and text not in _KILLED:
             by_rank[int(match.group(1))] = text
-        elif not match and line.strip():
-            fallback = line.strip()
     return by_rank[min(by_rank)] if by_rank else fallback
 
 

@@ -40,7 +40,10 @@ def invoke(handlers: Mapping[str, Handler], function_name: str, event: Any) -> t
     """(payload JSON, errored, logs) for one invocation, as moto expects from a container."""
     handler = handlers.get(function_name.rsplit("-", 1)[-1])  # mlcp-<stage>-<name>
     if handler is None:
-        body = {"errorType": "ResourceNotFoundException", "errorMessage": f"no handler for {function_name}"}
+        body: dict[str, Any] = {
+            "errorType": "ResourceNotFoundException",
+            "errorMessage": f"no handler for {function_name}",
+        }
         return json.dumps(body), True, ""
     if isinstance(event, str):
         event = json.loads(event) if event else {}

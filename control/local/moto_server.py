@@ -63,7 +63,7 @@ def _clone_state_machines_without_executions() -> None:
     StateMachineInstance.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
 
 
-class WeakInstances(list):  # type: ignore[type-arg]
+class WeakInstances(list):
     """What moto's `instances_tracked` holds, without keeping the instances alive."""
 
     def append(self, instance: object) -> None:
@@ -93,7 +93,7 @@ def _track_instances_weakly() -> None:
         return instance
 
     __new__.weak = True  # type: ignore[attr-defined]
-    BaseModel.__new__ = __new__  # type: ignore[method-assign,assignment]
+    BaseModel.__new__ = __new__  # type: ignore[method-assign]
 
 
 @dataclass

@@ -193,7 +193,7 @@ class LocalObservability:
 
     @staticmethod
     def _alive(process: dict[str, Any] | None) -> bool:
-        return bool(process and process.get("pid")) and process_alive(process["pid"], process.get("start"))
+        return process is not None and bool(process.get("pid")) and process_alive(process["pid"], process.get("start"))
 
     def _stop(self, processes: dict[str, dict[str, Any]]) -> None:
         for process in processes.values():

@@ -231,7 +231,8 @@ class LocalServing:
         """Forget dead processes, keep up to `replicas` live ones of the current template, start the
         missing ones; record it all. Returns the processes to stop (after the state says so, so a
         router no longer picks them)."""
-        live, stopping = [], []
+        live: list[Pod] = []
+        stopping: list[Pod] = []
         for pod in recorded_pods(state):
             if not pod.alive:
                 continue

@@ -57,7 +57,8 @@ def alertmanager_webhook() -> tuple[int, Any]:
     try:
         payload = parse_webhook(request.raw_body or b"")
     except ControlError as error:  # recorded, never dropped: Alertmanager will not resend it
-        body = (request.raw_body or b"").decode("utf-8", "replace")[:100_000]
+        raw = request.raw_body or b""  # chalice types it str | bytes; it is bytes once read
+        body = (raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))[:100_000]
         platform.dead_letters.send(
             source="alertmanager-webhook", error=error.code, reason=error.message, payload=body, now=platform.clock()
         )

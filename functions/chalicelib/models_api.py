@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint
@@ -50,5 +51,5 @@ def decide(name: str, version: str, decision: str) -> tuple[int, Any]:
 @json_route
 def history(name: str) -> tuple[int, Any]:
     _authorize()
-    params = models_api.current_request.query_params or {}
+    params: Mapping[str, str] = models_api.current_request.query_params or {}
     return 200, models.history(current_platform(), name, params.get("at"))

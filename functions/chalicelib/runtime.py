@@ -15,7 +15,8 @@ from control.errors import ControlError, FatalTaskError, InvalidInput, PayloadTo
 
 logger = Logger(service="mlcp")
 metrics = Metrics(namespace="MLPlatform", service="mlcp")
-JSON_HEADERS = {"Content-Type": "application/json"}
+# Typed as chalice.Response takes headers (dict is invariant in its value type).
+JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # The API's JSON bodies are a few hundred bytes; API Gateway would accept 10 MB. The alert webhook
 # reads its raw body with its own limit (control.domain.alerts.MAX_PAYLOAD_BYTES).
 MAX_REQUEST_BYTES = 64 * 1024

@@ -4,6 +4,7 @@ ratio alert, which Alertmanager delivers to a webhook with the bearer token."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -140,9 +141,10 @@ def test_configs_and_processes(tmp_path: Path) -> None:
     assert not any(process_alive(p["pid"], p["start"]) for p in processes.values())
 
 
-@needs_binaries
-@pytest.mark.slow
-def test_fault_fires_the_error_ratio_alert_and_alertmanager_delivers_it(tmp_path: Path, catcher: Catcher) -> None:
+@contextlib.contextmanager
+def iris_observed(tmp_path: Path, catcher: Catcher) -> Iterator[tuple[LocalServing, LocalObservability]]:
+    """A ready model server (iris v1 behind its router), scraped by the real Prometheus, whose
+    Alertmanager delivers to `catcher`; both stopped on exit."""
     serving = LocalServing(tmp_path / "serving", repo_root=ROOT, grace_seconds=10.0)
     observability = LocalObservability(
         tmp_path / "observability",
@@ -156,6 +158,16 @@ def test_fault_fires_the_error_ratio_alert_and_alertmanager_delivers_it(tmp_path
         serving.apply(render_service("iris", 1, CONFIG))
         observability.start()
         wait_ready(serving, "iris-v1")
+        yield serving, observability
+    finally:
+        observability.stop()
+        serving.stop_all()
+
+
+@needs_binaries
+@pytest.mark.slow
+def test_fault_fires_the_error_ratio_alert_and_alertmanager_delivers_it(tmp_path: Path, catcher: Catcher) -> None:
+    with iris_observed(tmp_path, catcher) as (serving, observability):
         up = 'up{job="mlcp-serving", deployment="iris", model="iris", version="1", namespace="ml-serving"}'
         wait_for(
             lambda: [s for s in query(observability.prometheus_url, up) if s["value"][1] == "1"],
@@ -181,6 +193,3 @@ def test_fault_fires_the_error_ratio_alert_and_alertmanager_delivers_it(tmp_path
             "severity": "critical",
         }
         assert {auth for _, auth, _ in catcher.deliveries} == {f"Bearer {TOKEN}"}
-    finally:
-        observability.stop()
-        serving.stop_all()

@@ -16,12 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from control.kubernetes.serving import render_deployment, render_service
 from control.local.cluster import kill_tree
-from control.local.observability import LocalObservability
-from control.local.serving import LocalServing
-from tests.functional.test_local_observability import TOKEN, Catcher, catcher, query  # noqa: F401  (fixture)
-from tests.functional.test_local_serving import CONFIG, ROOT, Load, router_port, serving_version, wait_ready
+from tests.functional.test_local_observability import TOKEN, Catcher, catcher, iris_observed, query  # noqa: F401
+from tests.functional.test_local_serving import Load, router_port
 from tests.support import wait_for
 
 pytestmark = [
@@ -44,20 +41,8 @@ def test_alerts_raised_while_alertmanager_and_then_the_webhook_are_down_arrive_w
     catcher: Catcher,  # noqa: F811  (the fixture imported above)
     ledger,
 ) -> None:
-    serving = LocalServing(tmp_path / "serving", repo_root=ROOT, grace_seconds=10.0)
-    observability = LocalObservability(
-        tmp_path / "observability",
-        serving_targets_file=serving.targets_file,
-        training_targets_file=tmp_path / "training-targets.json",
-        webhook_url=catcher.url,
-        webhook_token=TOKEN,
-    )
-    try:
-        serving.apply(render_deployment(serving_version(tmp_path, 1), CONFIG))
-        serving.apply(render_service("iris", 1, CONFIG))
-        observability.start()
+    with iris_observed(tmp_path, catcher) as (serving, observability):
         processes = json.loads((observability.state_dir / "processes.json").read_text())
-        wait_ready(serving, "iris-v1")
         alertmanager_url = observability.alertmanager_url
 
         kill_tree(processes["alertmanager"]["pid"], group=True, grace_seconds=5)
@@ -86,6 +71,3 @@ def test_alerts_raised_while_alertmanager_and_then_the_webhook_are_down_arrive_w
         assert fired[0][1]["labels"]["deployment"] == "iris"
         assert {auth for _, auth, _ in catcher.deliveries} == {f"Bearer {TOKEN}"}
         ledger.add("observability down", faults_injected=3, events_delivered=len(catcher.deliveries), lost=0)
-    finally:
-        observability.stop()
-        serving.stop_all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -29,6 +30,10 @@ class MLP(nn.Module):
 
 class Normaliser(nn.Module):
     """(x - mean) / std with the training split's statistics as buffers (saved with the model)."""
+
+    if TYPE_CHECKING:  # the registered buffers' type, for mypy only: TorchScript cannot read
+        mean: torch.Tensor  # string annotations on a module's class (this file's __future__ import)
+        std: torch.Tensor
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
@@ -61,7 +66,8 @@ class RawFeatureClassifier(nn.Module):
 def export_torchscript(normaliser: Normaliser, mlp: MLP) -> bytes:
     """TorchScript bytes of the model in eval mode on the CPU (loadable without this code)."""
     normaliser_cpu = Normaliser(normaliser.mean.cpu(), normaliser.std.cpu())
-    mlp_cpu = MLP(mlp.layers[0].in_features, mlp.layers[-1].out_features, mlp.layers[0].out_features)
+    first, last = cast(nn.Linear, mlp.layers[0]), cast(nn.Linear, mlp.layers[-1])  # as MLP builds them
+    mlp_cpu = MLP(first.in_features, last.out_features, first.out_features)
     mlp_cpu.load_state_dict({name: tensor.detach().cpu() for name, tensor in mlp.state_dict().items()})
     scripted = torch.jit.script(RawFeatureClassifier(normaliser_cpu, mlp_cpu).eval())
     buffer = io.BytesIO()

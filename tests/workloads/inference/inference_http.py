@@ -31,16 +31,9 @@ class Reply:
         return json.loads(self.body)
 
 
-def asgi_call(
-    app: Any,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    headers: Mapping[str, str] | None = None,
-    server: tuple[str, int] = ("127.0.0.1", 8080),
-) -> Reply:
+def asgi_call(app: Any, method: str, path: str, *args: Any, **kwargs: Any) -> Reply:
     """One request through an ASGI app, the way uvicorn would deliver it (body in two chunks)."""
-    return asyncio.run(asgi_request(app, method, path, body, headers, server))
+    return asyncio.run(asgi_request(app, method, path, *args, **kwargs))
 
 
 async def asgi_request(
