@@ -272,11 +272,12 @@ def test_the_good_pod_passes_so_each_broken_pod_fails_for_its_own_reason() -> No
 
 
 @pytest.mark.parametrize(("what", "control", "breaks"), BROKEN_PODS, ids=[row[0] for row in BROKEN_PODS])
-def test_the_checker_fails_a_pod_that_breaks_a_control(what: str, control: str, breaks: Any) -> None:
+def test_the_checker_fails_a_pod_that_breaks_a_control(what: str, control: str, breaks: Any, ledger: Any) -> None:
     pod = good_pod()
     breaks(pod)
     found = violations(pod["metadata"], pod["spec"])
     assert control in found, f"{what}: not caught by {control!r} ({found})"
+    ledger.add("pod security (restricted)", bad_inputs_tried=1)
 
 
 def test_every_control_of_the_checker_is_shown_to_fail() -> None:
@@ -470,9 +471,10 @@ def test_a_flow_the_design_needs_is_allowed(flow: tuple[str, str, str, int, str]
 
 
 @pytest.mark.parametrize("flow", DENIED, ids=flow_id)
-def test_a_flow_the_design_does_not_need_is_denied(flow: tuple[str, str, str, int, str]) -> None:
+def test_a_flow_the_design_does_not_need_is_denied(flow: tuple[str, str, str, int, str], ledger: Any) -> None:
     why, src, dst, port, protocol = flow
     assert not platform().allows(E[src], E[dst], port, protocol), f"open but not needed: {why}"
+    ledger.add("network policies (denied flows)", bad_inputs_tried=1)
 
 
 @pytest.mark.parametrize("flow", KNOWN_OPEN, ids=flow_id)

@@ -305,7 +305,7 @@ def _wait_state(cluster: Any, name: str, states: set[Any], timeout: float = 120)
 
 
 @pytest.mark.slow
-def test_a_horovod_rank_killed_mid_training_fails_the_job_and_the_retry_resumes_from_the_checkpoint(tmp_path):
+def test_a_horovod_rank_killed_mid_training_fails_the_job_and_the_retry_resumes_from_the_checkpoint(tmp_path, ledger):
     from control.domain.training import Hyperparameters, JobState, TrainingJobSpec
     from control.kubernetes.config import ManifestConfig
     from control.kubernetes.training import render_mpijob
@@ -360,6 +360,7 @@ def test_a_horovod_rank_killed_mid_training_fails_the_job_and_the_retry_resumes_
     digest = hashlib.sha256((output / "model.pt").read_bytes()).hexdigest()
     assert metadata["sha256"] == digest and metadata["run_id"] == spec.run_id
     assert metadata["metrics"]["epochs"] == 25
+    ledger.add("runtime: horovod rank killed", faults_injected=1)
 
 
 def _epoch_lines(cluster: Any, name: str) -> list[str]:
