@@ -61,14 +61,13 @@ class ThrottledRequestHandler(ChaliceRequestHandler):
         super()._generic_handle()
 
     def _refuse(self, wait: float) -> None:
-        # Read (and drop) the body: the connection stays usable for the client's retry.
-        self.rfile.read(int(self.headers.get("content-length") or 0))
+        # The body is never read (however large it claims to be): the connection closes after
+        # the answer, and the client's retry opens a new one.
+        self.close_connection = True
         error = TooManyRequests(f"the API allows {self.bucket.rate:g} requests/s (bursts of {self.bucket.burst})")
-        self._send_http_response(
-            error.http_status,
-            {"Content-Type": "application/json", "Retry-After": str(max(1, math.ceil(wait)))},
-            json.dumps(error.to_dict()),
-        )
+        retry_after = str(max(1, math.ceil(wait)))
+        headers = {"Content-Type": "application/json", "Retry-After": retry_after, "Connection": "close"}
+        self._send_http_response(error.http_status, headers, json.dumps(error.to_dict()))
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
