@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from control.client import ENDPOINTS_ENV, ApiClient, ClientError, Settings, load_settings
+from control.client import ENDPOINTS_ENV, ApiClient, ClientError, ExitCode, Settings, load_settings
 
 PROG = "python -m control"
 
@@ -47,6 +47,12 @@ class Cli:
             click.echo(json.dumps(data, indent=2, default=str))
         else:
             render(self.out)
+
+    def timed_out(self, data: Any, message: str, hint: str) -> ClientError:
+        """What a watch that ran out of time raises; with `--json`, the last state is printed first."""
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, default=str))
+        return ClientError(message, ExitCode.TIMED_OUT, hint=hint, error="TimedOut")
 
     def note(self, text: str) -> None:
         """A line for people that never pollutes `--json` output."""

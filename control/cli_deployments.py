@@ -205,23 +205,14 @@ def _watch(cli: Cli, name: str, *, timeout: float, interval: float) -> None:
             found = cli.api.get_deployment(name)
     phase = str((found.get("status") or {}).get("phase", ""))
     if phase not in DONE_PHASES:
-        if cli.as_json:
-            click.echo(_json(found))
-        raise ClientError(
+        raise cli.timed_out(
+            found,
             f"deployment {name} is still {phase} after {timeout:.0f} s",
-            ExitCode.TIMED_OUT,
             hint=f"watch it again with `{PROG} deployments watch {name}`",
-            error="TimedOut",
         )
     cli.emit(found, lambda out: out.print(rollout_view(found)))
     if DONE_PHASES[phase] != ExitCode.OK:
         click.get_current_context().exit(int(DONE_PHASES[phase]))
-
-
-def _json(data: Any) -> str:
-    import json
-
-    return json.dumps(data, indent=2, default=str)
 
 
 @api_command(deployments, "rollback", hints=DEPLOYMENT_HINTS)

@@ -321,23 +321,14 @@ def _follow(cli: Cli, run_id: str, *, timeout: float, interval: float) -> None:
             time.sleep(interval)
     run = watcher.run
     if not watcher.finished:
-        if cli.as_json:
-            click.echo(_json(run))
-        raise ClientError(
+        raise cli.timed_out(
+            run,
             f"run {run_id} is still {watcher.state_name()} after {timeout:.0f} s",
-            ExitCode.TIMED_OUT,
             hint=f"follow it again with `{PROG} runs follow {run_id}`",
-            error="TimedOut",
         )
     cli.emit(run, lambda out: _print_outcome(out, run, watcher))
     if watcher.execution_status != "SUCCEEDED":
         click.get_current_context().exit(int(ExitCode.FAILED))
-
-
-def _json(data: Any) -> str:
-    import json
-
-    return json.dumps(data, indent=2, default=str)
 
 
 def _step_line(step: Step) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control.adapters.aws import aws_call, translate
-from control.adapters.dynamodb_registry import _from_item, _to_item
+from control.adapters.dynamodb_registry import _from_item, _to_item, of_kind
 from control.domain.alerts import DEFAULT_POLICY, AlertPolicy
 from control.domain.rollout import RolloutSpec, RolloutStatus
 from control.errors import PreconditionFailed
@@ -54,16 +54,7 @@ class DynamoDbDeployments:
 
     @aws_call("list deployments")
     def names(self) -> list[str]:
-        paginator = self._db.get_paginator("query")
-        names: list[str] = []
-        for page in paginator.paginate(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :kind",
-            ExpressionAttributeValues=_to_item({":kind": "DEPLOYMENTS"}),
-        ):
-            names.extend(_from_item(raw)["gsi1sk"] for raw in page["Items"])
-        return names
+        return [item["gsi1sk"] for item in of_kind(self._db, self._table, "DEPLOYMENTS")]
 
     def put(self, record: DeploymentRecord, *, expected_revision: int | None) -> None:
         """Write the record if the stored revision is `expected_revision` (None: must not exist)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -189,26 +189,16 @@ class DynamoDbRegistry:
 
     @aws_call("list models")
     def list_models(self) -> list[dict[str, Any]]:
-        paginator = self._db.get_paginator("query")
-        models = []
-        for page in paginator.paginate(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :models",
-            ExpressionAttributeValues=_to_item({":models": "MODELS"}),
-        ):
-            for raw in page["Items"]:
-                item = _from_item(raw)
-                models.append(
-                    {
-                        "model_name": item["model_name"],
-                        "latest_version": item["latest_version"],
-                        "aliases": item.get("aliases", {}),
-                        "created_at": item.get("created_at"),
-                        "updated_at": item.get("updated_at"),
-                    }
-                )
-        return models
+        return [
+            {
+                "model_name": item["model_name"],
+                "latest_version": item["latest_version"],
+                "aliases": item.get("aliases", {}),
+                "created_at": item.get("created_at"),
+                "updated_at": item.get("updated_at"),
+            }
+            for item in of_kind(self._db, self._table, "MODELS")
+        ]
 
     @staticmethod
     def _version_from(item: Mapping[str, Any], aliases: Mapping[str, int]) -> ModelVersion:
@@ -388,18 +378,10 @@ class DynamoDbRegistry:
 
     @aws_call("list training runs")
     def list_runs(self) -> list[dict[str, Any]]:
-        paginator = self._db.get_paginator("query")
-        runs = []
-        for page in paginator.paginate(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :runs",
-            ExpressionAttributeValues=_to_item({":runs": "RUNS"}),
-        ):
-            for raw in page["Items"]:
-                item = _from_item(raw)
-                runs.append({"run_id": item["gsi1sk"]} | {k: v for k, v in item.items() if k not in _KEYS})
-        return runs
+        return [
+            {"run_id": item["gsi1sk"]} | {k: v for k, v in item.items() if k not in _KEYS}
+            for item in of_kind(self._db, self._table, "RUNS")
+        ]
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -429,3 +411,14 @@ class DynamoDbRegistry:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
                 raise PreconditionFailed(what) from error
             raise translate(error, what) from error
+
+
+def of_kind(db: Any, table: str, kind: str) -> Iterator[dict[str, Any]]:
+    """Every item listed under `kind` in the gsi1 index (MODELS, RUNS, DEPLOYMENTS), all pages."""
+    for page in db.get_paginator("query").paginate(
+        TableName=table,
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :kind",
+        ExpressionAttributeValues=_to_item({":kind": kind}),
+    ):
+        yield from (_from_item(raw) for raw in page["Items"])

@@ -90,28 +90,8 @@ def provision(
     resources.dead_letter_queue_url = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
     resources.alerts_topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
 
-    role_arn = iam.create_role(
-        RoleName=f"{prefix}-functions",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    sfn_role_arn = iam.create_role(
-        RoleName=f"{prefix}-states",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role_arn = _service_role(iam, f"{prefix}-functions", "lambda.amazonaws.com")
+    sfn_role_arn = _service_role(iam, f"{prefix}-states", "states.amazonaws.com")
 
     names = {"rollout": f"{prefix}-rollout", "training_pipeline": f"{prefix}-training-pipeline"}
     state_machine_arns = {key: f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}" for key, name in names.items()}
@@ -165,3 +145,12 @@ def provision(
         TopicArn=resources.alerts_topic_arn, Protocol="lambda", Endpoint=resources.functions["on_alert_notification"]
     )
     return resources, env
+
+
+def _service_role(iam: Any, name: str, service: str) -> str:
+    """A role `service` may assume (moto checks that one exists, not what it grants)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])

@@ -346,6 +346,13 @@ def test_watch_and_history_of_a_deployment(cli, registry, endpoints):
 
     rolled_back = cli("deployments", "watch", bad, "--interval", "0.1", "--json")
     assert rolled_back.exit_code == 1
+
+    stuck = unique("stuck")  # a record in progress that no loop steps: the watch runs out of time
+    record_deployment(endpoints, stuck, model, Phase.PRE_PROMOTION_ANALYSIS)
+    timed_out = cli("deployments", "watch", stuck, "--interval", "0.1", "--timeout", "0.3", "--json")
+    assert timed_out.exit_code == 7
+    assert json.loads(timed_out.stdout)["status"]["phase"] == "PRE_PROMOTION_ANALYSIS"  # the last state seen
+    assert f"watch it again with `python -m control deployments watch {stuck}`" in error_json(timed_out)["hint"]
     body = json.loads(rolled_back.stdout)
     assert body["status"]["phase"] == "ROLLED_BACK" and body["status"]["active_version"] == 1
 

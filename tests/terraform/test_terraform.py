@@ -34,6 +34,8 @@ import hcl2
 import pytest
 import yaml
 
+from control.local.resources import ALL_FUNCTIONS
+
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "terraform"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -394,22 +396,7 @@ def test_plan_blocks_public_access_and_requires_imdsv2(plan: dict) -> None:  # t
 
 def test_plan_functions_follow_the_contract(plan: dict) -> None:  # type: ignore[type-arg]
     functions = {v["function_name"]: (v, u) for v, u in _planned(plan, "aws_lambda_function")}
-    names = {
-        f"mlcp-ci-{n}"
-        for n in (
-            "api_handler",
-            "on_dataset_uploaded",
-            "on_alert_notification",
-            "validate_dataset",
-            "launch_training",
-            "check_training",
-            "evaluate_model",
-            "register_model",
-            "record_run_failure",
-            "start_rollout",
-            "reconcile_rollout",
-        )
-    }
+    names = {f"mlcp-ci-{n}" for n in ALL_FUNCTIONS}
     assert set(functions) == names
     for name, (values, _) in functions.items():
         assert values["runtime"] == "python3.11"
