@@ -6,8 +6,8 @@ defines exactly one class: `HandlerService` below. It serves the same artifact t
 between serving stacks, not handlers.
 
 The functions below run in the benchmark's own process: they build the artifact and start/stop
-MMS from its separate virtualenv (.venv-mms), kept off system paths as /work/shared/ENVIRONMENT.md
-describes (SAGEMAKER_BASE_DIR, MMS_CONFIG_FILE, loopback addresses, TMPDIR, LOG_LOCATION).
+MMS from its separate virtualenv (.venv-mms), kept off the system paths it defaults to (/opt/ml, /etc)
+with SAGEMAKER_BASE_DIR, MMS_CONFIG_FILE, loopback addresses, TMPDIR and LOG_LOCATION.
 """
 
 from __future__ import annotations

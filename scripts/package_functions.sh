@@ -23,34 +23,21 @@ PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 OUT=${OUT:-$REPO/build/lambda}
 ZIP=$OUT/mlcp-functions.zip
 
-# The runtime closure of functions/ + control/, pinned to requirements.txt (top level) and to
-# what that resolves to (transitive). Not torch, moto, the workloads, rich or matplotlib.
-# boto3/botocore are shipped although the python3.11 runtime has them: the runtime's copy is
-# older than ours and changes when AWS updates it; the code and its tests run against these.
+# The runtime closure of functions/ + control/: names only. Versions and hashes come from the lock
+# (requirements.txt), the file the tests' environment is installed from; pip checks the hashes.
+# Not torch, moto, the workloads, rich or matplotlib; the closure check below fails if a
+# dependency is missing. boto3/botocore are shipped although the python3.11 runtime has them:
+# the runtime's copy is older than ours and changes when AWS updates it; the code and its tests
+# run against these.
+LOCK=$REPO/requirements.txt
 DEPENDENCIES=(
   # direct
-  aws-lambda-powertools==3.37.0
-  boto3==1.43.11
-  botocore==1.43.11
-  kubernetes==35.0.0
-  PyYAML==6.0.3
-  requests==2.34.2
+  aws-lambda-powertools boto3 botocore kubernetes PyYAML requests
   # transitive
-  certifi==2026.10.19.post1
-  charset-normalizer==3.5.3
-  durationpy==0.11
-  idna==3.20
-  jmespath==1.1.0
-  oauthlib==4.0.1
-  python-dateutil==2.9.0.post0
-  requests-oauthlib==2.0.0
-  s3transfer==0.17.1
-  six==1.17.0
-  typing_extensions==4.16.0
-  urllib3==2.8.0
-  websocket-client==1.9.2
+  certifi charset-normalizer durationpy idna jmespath oauthlib python-dateutil requests-oauthlib
+  s3transfer six typing_extensions urllib3 websocket-client
 )
-CHALICE=chalice==1.34.0 # only chalice/__init__.py and chalice/app.py are shipped (as chalice package does)
+CHALICE=chalice # only chalice/__init__.py and chalice/app.py are shipped (as chalice package does)
 
 "$PYTHON" - <<'EOF'
 import sys
@@ -64,17 +51,38 @@ trap 'rm -rf "$STAGING"' EXIT
 TREE=$STAGING/tree
 mkdir -p "$TREE" "$STAGING/chalice"
 
-pip_target() {
-  local target=$1
-  shift
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
-    --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 --only-binary=:all: \
-    --target "$target" "$@"
+# from_lock FILE NAME...: the lock's entries for NAMEs (name==version with its --hash lines) into FILE.
+from_lock() {
+  "$PYTHON" - "$LOCK" "$@" <<'EOF'
+import re
+import sys
+
+from packaging.utils import canonicalize_name
+
+lock, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+entries = {}
+for entry in re.split(r"\n(?=[A-Za-z0-9])", open(lock).read()):
+    match = re.match(r"([A-Za-z0-9_.-]+)==", entry)
+    if match:
+        entries[canonicalize_name(match[1])] = re.sub(r"\s*#.*", "", entry, flags=re.S).rstrip(" \\\n")
+missing = [n for n in names if canonicalize_name(n) not in entries]
+if missing:
+    sys.exit(f"package_functions.sh: not in {lock}: {missing} (add them to requirements.in, run scripts/lock.sh)")
+open(out, "w").write("\n".join(entries[canonicalize_name(n)] for n in names) + "\n")
+EOF
 }
 
-echo "installing ${#DEPENDENCIES[@]} pinned dependencies (manylinux2014_x86_64, cp311)" >&2
-pip_target "$TREE" "${DEPENDENCIES[@]}"
-pip_target "$STAGING/chalice" "$CHALICE"
+pip_target() {  # pip_target DIR REQUIREMENTS_FILE
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps --require-hashes \
+    --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 --only-binary=:all: \
+    --target "$1" -r "$2"
+}
+
+echo "installing ${#DEPENDENCIES[@]} dependencies at the lock's versions (manylinux2014_x86_64, cp311)" >&2
+from_lock "$STAGING/dependencies.txt" "${DEPENDENCIES[@]}"
+from_lock "$STAGING/chalice.txt" "$CHALICE"
+pip_target "$TREE" "$STAGING/dependencies.txt"
+pip_target "$STAGING/chalice" "$STAGING/chalice.txt"
 rm -rf "$TREE/bin"
 mkdir -p "$TREE/chalice"
 cp "$STAGING/chalice/chalice/__init__.py" "$STAGING/chalice/chalice/app.py" "$TREE/chalice/"

@@ -1,30 +1,32 @@
 #!/usr/bin/env bash
-# One idempotent set-up for a fresh machine: system packages, a virtualenv with the pinned
-# Python dependencies, Horovod built for the installed torch, and the ASL validator.
+# One idempotent set-up for a fresh machine: system packages, a virtualenv installed from the lock
+# (requirements.txt: every transitive pin with its hashes), Horovod built for the locked torch, the
+# ASL validator, and the validators whose pins clash with the app's in virtualenvs of their own.
+# Runs as root (apt-get directly) or as a user with sudo (a GitHub-hosted runner): sudo only for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-dev.txt scripts/install_horovod.sh | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet -r requirements-dev.txt
-  PYTHON=.venv/bin/python scripts/install_horovod.sh
-  echo "$want" > "$stamp"
-fi
-if [ ! -x node_modules/.bin/asl-validator ]; then npm ci --silent --no-audit --no-fund; fi
-# Validators whose own pins clash with the app's: each in a virtualenv of its own.
-tool_venv() {  # tool_venv DIR PACKAGE==VERSION
-  if [ ! -f "$1/.installed" ] || [ "$(cat "$1/.installed")" != "$2" ]; then
-    rm -rf "$1" && python3 -m venv "$1" && "$1/bin/pip" install --quiet "$2" && echo "$2" > "$1/.installed"
-  fi
+
+# locked_venv DIR LOCK [FILE...]: install DIR from LOCK unless its stamp (hash of LOCK and FILEs) says it is.
+# --require-hashes: pip refuses anything the lock does not pin with a hash, so the lock must be complete.
+locked_venv() {
+  local dir=$1 lock=$2 want
+  want=$(cat "$lock" "${@:3}" | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$dir/.lock.sha256" 2>/dev/null)" = "$want" ]; then return 0; fi
+  [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --require-hashes -r "$lock"
+  if [ "$dir" = .venv ]; then PYTHON=.venv/bin/python scripts/install_horovod.sh; fi
+  echo "$want" > "$dir/.lock.sha256"
 }
-tool_venv .venv-checkov checkov==3.3.30
-tool_venv .venv-helm helm-python-sdk==0.2.2
+locked_venv .venv requirements.txt scripts/install_horovod.sh
+if [ ! -x node_modules/.bin/asl-validator ]; then npm ci --silent --no-audit --no-fund; fi
+# Validators whose own pins clash with the app's (checkov pins boto3): each in a virtualenv of its own.
+locked_venv .venv-checkov requirements/checkov.txt
+locked_venv .venv-helm requirements/helm.txt

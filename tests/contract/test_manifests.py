@@ -1,8 +1,8 @@
 """Rendered and static Kubernetes manifests against the real schemas, offline.
 
 - MPIJob: the openAPIV3Schema of kubeflow.org/v2beta1 from the CRD published with
-  mpi-operator v0.8.0 (`manifests/base/kubeflow.org_mpijobs.yaml` at tag v0.8.0, kept in
-  ../shared/crds/mpijobs.kubeflow.org-v0.8.0.yaml). Unknown fields are forbidden here, because
+  mpi-operator v0.8.0 (`manifests/base/kubeflow.org_mpijobs.yaml` at tag v0.8.0, vendored in
+  workloads/k8s/crds/mpijobs.kubeflow.org-v0.8.0.yaml). Unknown fields are forbidden here, because
   the API server would silently prune them. Its pod templates are also checked as built-in
   PodTemplates, strictly.
 - Built-in kinds: `kubernetes-validate --strict` against Kubernetes 1.31.0.
@@ -25,11 +25,16 @@ import yaml
 from control.domain.training import Hyperparameters, TrainingJobSpec
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.examples import EXAMPLES_DIR, examples, to_yaml
-from control.kubernetes.serving import ServingVersion, render_serving_stack
+from control.kubernetes.serving import (
+    PreviewTraffic,
+    ServingVersion,
+    render_preview_traffic_job,
+    render_serving_stack,
+)
 from control.kubernetes.training import operator_validation_errors, render_mpijob
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT.parent / "shared" / "crds" / "mpijobs.kubeflow.org-v0.8.0.yaml"
+CRD_FILE = ROOT / "workloads" / "k8s" / "crds" / "mpijobs.kubeflow.org-v0.8.0.yaml"
 K8S_VERSION = "1.31.0"
 BASE = ROOT / "workloads" / "k8s" / "base"
 
@@ -109,6 +114,8 @@ def test_rendered_serving_objects_validate_as_builtin_kinds() -> None:
     config = ManifestConfig(certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc")
     for obj in render_serving_stack(versions, config, active_version=1, preview_version=2):
         validate_builtin(obj)
+    traffic = PreviewTraffic("churn", "churn", 2, 5.0, 1800.0, "s3://a/models/churn/runs/r2/sample.json")
+    validate_builtin(render_preview_traffic_job(traffic, config))
 
 
 def test_a_builtin_with_an_unknown_field_is_rejected() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
-CRDS = (REPO / ".." / "shared" / "crds").resolve()
+CRDS = REPO / "workloads" / "k8s" / "crds"  # vendored, with their source table (README.md)
 
 
 def require_binary(name: str) -> str:

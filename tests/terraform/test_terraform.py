@@ -1,17 +1,18 @@
 """The AWS platform's Terraform, proven offline.
 
-What runs, against the real `terraform` binary and the real AWS provider schema (offline
-filesystem mirror, see terraform/terraformrc.offline.hcl):
+What runs, against the real `terraform` binary and the real AWS provider schema: from the
+offline filesystem mirror where there is one (terraform/terraformrc.offline.hcl, or
+TF_PLUGIN_MIRROR), else from the Terraform registry through a plugin cache (TF_PLUGIN_CACHE_DIR):
 
 - `terraform fmt -check -recursive terraform/`
 - per root (envs/example, bootstrap): `init -backend=false`, `validate`, `test` (mocked provider)
 - `plan` of envs/example with fake credentials (an override file turns off every AWS call the
   provider makes while configuring), its plan JSON checked: resource counts per module, only
   creates, encryption / IMDSv2 / public access settings on every planned resource
-- checkov (`/work/main/.venv-checkov`, pinned 3.3.30) with --skip-download: zero failed
+- checkov (`.venv-checkov`, locked in requirements/checkov.txt) with --skip-download: zero failed
   checks, every skip carries its reason
 - terraform/addons (helm provider not downloadable here): fmt and HCL parse only
-- the mlcp-platform chart: lint and render with helm-python-sdk (`.venv-helm`, pinned 0.2.2)
+- the mlcp-platform chart: lint and render with helm-python-sdk (`.venv-helm`, locked in requirements/helm.txt)
 
 Slow commands start together in the background when the session first needs them.
 """
@@ -69,19 +70,26 @@ class Session:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
-        self.env["TF_CLI_CONFIG_FILE"] = str(self._cli_config())
+        cli_config = self._cli_config()
+        if cli_config is not None:
+            self.env["TF_CLI_CONFIG_FILE"] = str(cli_config)
         self.env.pop("TF_DATA_DIR", None)
         self.statemachines, self.placeholder_files = self._statemachines()
         self.pool = ThreadPoolExecutor(max_workers=3)
         self.jobs: dict[str, Future[Run]] = {}
 
-    def _cli_config(self) -> Path:
-        mirror = os.environ.get("TF_PLUGIN_MIRROR")
-        if not mirror:
-            return TF / "terraformrc.offline.hcl"
+    def _cli_config(self) -> Path | None:
+        """The offline CLI config where a provider mirror exists; else None: the registry, with a plugin cache."""
+        offline = TF / "terraformrc.offline.hcl"
+        default_mirror = re.search(r'path\s*=\s*"([^"]+)"', offline.read_text())
+        assert default_mirror, f"no filesystem_mirror path in {offline}"
+        mirror = os.environ.get("TF_PLUGIN_MIRROR") or default_mirror[1]
+        if not Path(mirror).is_dir():
+            default_cache = Path.home() / ".cache" / "mlcp" / "terraform-plugins"
+            Path(self.env.setdefault("TF_PLUGIN_CACHE_DIR", str(default_cache))).mkdir(parents=True, exist_ok=True)
+            return None
         path = self.tmp / "terraformrc"
-        text = (TF / "terraformrc.offline.hcl").read_text().replace('"/opt/tf-plugins"', json.dumps(mirror))
-        path.write_text(text)
+        path.write_text(offline.read_text().replace(json.dumps(default_mirror[1]), json.dumps(mirror)))
         return path
 
     def _statemachines(self) -> tuple[Path, list[str]]:
@@ -189,7 +197,6 @@ EXAMPLE_VARS = {
     "image_tag": "abc1234",
     "code_version": "abc1234",
     "prometheus_url": "http://prometheus.mlcp.internal:9090",
-    "api_token": "0123456789abcdef0123456789abcdef",
 }
 
 FAKE_PROVIDER = """
@@ -272,6 +279,7 @@ def test_addons_pin_every_chart_version() -> None:
         "cluster-autoscaler",
         "nvidia-device-plugin",
         "dcgm-exporter",
+        "prometheus-cloudwatch-exporter",
     ):
         assert chart in charts, f"addons lack the {chart} release"
         version = str(unq(charts[chart].get("version", "")))
@@ -336,10 +344,10 @@ def test_plan_creates_the_expected_resources_per_module(plan: dict) -> None:  # 
         "eks": 8,
         "node_groups": 17,
         "eks_addons": 3,
-        "functions": 50,
+        "functions": 57,  # + the two public API routes (resource, method, integration each) and the callers policy
         "pipelines": 6,
-        "irsa": 15,
-        "(root)": 2,
+        "irsa": 17,
+        "(root)": 3,
     }
     assert dict(per_module) == expected, f"resource counts per module changed: {dict(per_module)}"
 
@@ -420,8 +428,7 @@ def test_plan_functions_follow_the_contract(plan: dict) -> None:  # type: ignore
 def test_checkov_finds_no_failed_check(session: Session) -> None:
     if not CHECKOV.exists():
         pytest.fail(
-            f"checkov is not installed at {CHECKOV}: python3 -m venv .venv-checkov && "
-            ".venv-checkov/bin/pip install checkov==3.3.30"
+            f"checkov is not installed at {CHECKOV}: scripts/setup.sh installs it from requirements/checkov.txt"
         )
     run = session.start("checkov", session.checkov).result()
     try:
@@ -459,8 +466,8 @@ print(json.dumps({"lint": lint, "manifests": out}))
 def test_platform_chart_lints_and_renders() -> None:
     if not HELM_PYTHON.exists():
         pytest.fail(
-            f"helm-python-sdk is not installed at {HELM_PYTHON}: python3 -m venv .venv-helm && "
-            ".venv-helm/bin/pip install helm-python-sdk==0.2.2"
+            f"helm-python-sdk is not installed at {HELM_PYTHON}: "
+            "scripts/setup.sh installs it from requirements/helm.txt"
         )
     groups = [
         g

@@ -15,7 +15,7 @@ FOLDER = REPO / "workloads" / "inference"
 def pins(path: Path) -> dict[str, str]:
     found = {}
     for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+        line = line.split("#", 1)[0].strip().removesuffix("\\").strip()  # the lock: `name==version \`
         if line and not line.startswith("-"):
             name, _, version = line.partition("==")
             found[re.sub(r"\[.*\]", "", name).lower()] = version
