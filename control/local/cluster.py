@@ -35,6 +35,7 @@ from typing import Any
 
 from control.domain.training import JobState, JobStatus
 from control.errors import Conflict, InvalidInput, NotFound
+from dashboards.scrape import pod_target
 
 JOBS_FOLDER = "training-jobs"
 TARGETS_FILE = "training-targets.json"
@@ -288,13 +289,33 @@ def write_metrics_targets(state_dir: Path, targets_file: Path) -> None:
                 continue
             if status.state.finished or not job.get("metrics_port"):
                 continue
-            groups.append(
-                {
-                    "targets": [f"127.0.0.1:{job['metrics_port']}"],
-                    "labels": {"training_job": job_dir.name, "namespace": job.get("namespace", "")},
-                }
-            )
+            groups.append(_rank0_target(job_dir, job))
         write_json_atomic(targets_file, groups)
+
+
+def _rank0_target(job_dir: Path, job: dict[str, Any]) -> dict[str, Any]:
+    """The file_sd target of rank 0 (the first worker, where mpirun puts it), with the pod labels
+    mpi-operator gives that worker, so the training PodMonitor's relabelings apply as on EKS."""
+    manifest = read_json(job_dir / "manifest.json")
+    template = manifest["spec"]["mpiReplicaSpecs"]["Worker"]["template"]
+    container = template["spec"]["containers"][0]
+    ports = container.get("ports") or [{"containerPort": 0}]
+    labels = {
+        **template.get("metadata", {}).get("labels", {}),
+        "training.kubeflow.org/job-name": job_dir.name,
+        "training.kubeflow.org/job-role": "worker",
+        "training.kubeflow.org/operator-name": "mpi-operator",
+        "training.kubeflow.org/replica-index": "0",
+        "training.kubeflow.org/replica-type": "worker",
+    }
+    return pod_target(
+        f"127.0.0.1:{job['metrics_port']}",
+        namespace=job.get("namespace", ""),
+        pod=f"{job_dir.name}-worker-0",
+        container=container["name"],
+        port=ports[0]["containerPort"],
+        labels=labels,
+    )
 
 
 # -- the adapter ------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 
     <state_dir>/
         prometheus.yml, rules.yml       scrape + evaluation every 1 s; rules from load_rules(local=True)
-        alertmanager.yml, alert-token   routes from render_local_config; the token file is 0600
+        alertmanager.yml                dashboards/alertmanager.yml with the local parameters: every
+                                        alert to the embedded SNS topic (moto), SigV4 with moto's
+                                        test credentials from Alertmanager's environment
         prometheus-data/, alertmanager-data/
         logs/prometheus.log, logs/alertmanager.log
         processes.json                  {"prometheus": {"pid", "start", "port"}, "alertmanager": {...}}
@@ -28,11 +30,14 @@ import yaml
 from control.errors import DependencyError
 from control.local.cluster import kill_tree, process_alive, read_json, write_json_atomic
 from control.local.serving_state import port_free, server_port, spawn_detached
-from dashboards.alertmanager import render_local_config
+from dashboards.alertmanager import local_parameters, render_config
 from dashboards.rules import render_rules
+from dashboards.scrape import pod_monitors, scrape_config
 
 PROCESSES_FILE = "processes.json"
 DEBIAN_PACKAGES = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager"}
+# moto accepts any credentials; Alertmanager's AWS SDK reads these from its environment.
+SNS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 class LocalObservability:
@@ -42,8 +47,9 @@ class LocalObservability:
         *,
         serving_targets_file: Path,
         training_targets_file: Path,
-        webhook_url: str,
-        webhook_token: str,
+        alerts_topic_arn: str,
+        region: str,
+        sns_api_url: str,
         prometheus_binary: str = "prometheus",
         alertmanager_binary: str = "prometheus-alertmanager",
         start_timeout: float = 30.0,
@@ -52,8 +58,9 @@ class LocalObservability:
         self.state_dir = Path(state_dir)
         self.serving_targets_file = Path(serving_targets_file)
         self.training_targets_file = Path(training_targets_file)
-        self.webhook_url = webhook_url
-        self.webhook_token = webhook_token
+        self.alert_parameters = local_parameters(
+            alerts_topic_arn=alerts_topic_arn, region=region, sns_api_url=sns_api_url
+        )
         self.binaries = {"prometheus": prometheus_binary, "alertmanager": alertmanager_binary}
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -89,7 +96,7 @@ class LocalObservability:
             argv = [executables[name], *self._arguments(name, processes[name]["port"])]
             pid, start = spawn_detached(
                 argv,
-                env=os.environ,
+                env={**os.environ, **SNS_CREDENTIALS} if name == "alertmanager" else os.environ,
                 cwd=self.state_dir,
                 log_path=self.state_dir / "logs" / f"{name}.log",
                 python=sys.executable,
@@ -113,22 +120,19 @@ class LocalObservability:
     # -- configuration ------------------------------------------------------------------------
 
     def prometheus_config(self, alertmanager_port: int) -> dict[str, Any]:
-        def file_sd(path: Path) -> list[dict[str, Any]]:
-            return [{"files": [str(path)], "refresh_interval": "5s"}]
-
+        """Scrape jobs as prometheus-operator generates them from the PodMonitors (dashboards/scrape.py),
+        over the file_sd targets the local runtime writes, every 1 s."""
+        monitors = pod_monitors()
+        targets = {
+            "podmonitor-inference.yaml": self.serving_targets_file,
+            "podmonitor-training.yaml": self.training_targets_file,
+        }
         return {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(self.state_dir / "rules.yml")],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]},
             "scrape_configs": [
-                # The server's own `model` and `version` labels win over the identical target labels
-                # (no `exported_` copies); `deployment`, `namespace` and `pod` come from the target.
-                {
-                    "job_name": "mlcp-serving",
-                    "honor_labels": True,
-                    "file_sd_configs": file_sd(self.serving_targets_file),
-                },
-                {"job_name": "mlcp-training", "file_sd_configs": file_sd(self.training_targets_file)},
+                scrape_config(monitors[name], str(path), interval="1s", timeout="1s") for name, path in targets.items()
             ],
         }
 
@@ -137,13 +141,8 @@ class LocalObservability:
             targets.parent.mkdir(parents=True, exist_ok=True)
             if not targets.exists():
                 write_json_atomic(targets, [])
-        token_file = self.state_dir / "alert-token"
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.webhook_token)
-        os.chmod(token_file, 0o600)
         _write_text(self.state_dir / "rules.yml", render_rules(local=True))
-        _write_text(self.state_dir / "alertmanager.yml", render_local_config(self.webhook_url, token_file))
+        _write_text(self.state_dir / "alertmanager.yml", render_config(self.alert_parameters))
         _write_text(
             self.state_dir / "prometheus.yml",
             yaml.safe_dump(self.prometheus_config(alertmanager_port), sort_keys=False),

@@ -20,7 +20,7 @@ from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
 from control.local.cluster import free_port
 from control.local.moto_server import EmbeddedAws, start_embedded_aws
 from control.local.observability import LocalObservability
-from control.local.provision import REPO, Resources, provision
+from control.local.provision import REPO, Resources, alerts_topic_arn, provision
 from control.local.serving import TARGETS_FILE as SERVING_TARGETS
 from control.local.serving import LocalServing
 
@@ -94,8 +94,9 @@ class EmbeddedPlatform:
                 self.state_dir / "observability",
                 serving_targets_file=self.state_dir / "serving" / SERVING_TARGETS,
                 training_targets_file=self.state_dir / "cluster" / TRAINING_TARGETS,
-                webhook_url=f"{self.api_url}/alerts/alertmanager",
-                webhook_token=self.alert_token,
+                alerts_topic_arn=alerts_topic_arn(self.region, self.stage),
+                region=self.region,
+                sns_api_url=self.aws.endpoint_url,
             ).start()
             environment["CONTROL_PROMETHEUS_URL"] = self.observability.prometheus_url
         self.resources, env = provision(self.aws.endpoint_url, self.region, self.stage, environment)

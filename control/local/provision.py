@@ -52,6 +52,11 @@ def render_definition(filename: str, substitutions: dict[str, str]) -> str:
     return text
 
 
+def alerts_topic_arn(region: str, stage: str) -> str:
+    """The alerts topic `provision` creates (known before it exists: Alertmanager starts first)."""
+    return f"arn:aws:sns:{region}:{ACCOUNT}:mlcp-{stage}-alerts"
+
+
 def _code_zip() -> bytes:
     # moto stores the code; the bridge runs the real handlers in-process instead.
     buffer = io.BytesIO()
@@ -89,6 +94,8 @@ def provision(
     dynamodb.create_table(**registry_table_definition(resources.registry_table))
     resources.dead_letter_queue_url = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
     resources.alerts_topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
+    if resources.alerts_topic_arn != alerts_topic_arn(region, stage):
+        raise RuntimeError(f"the embedded AWS named the alerts topic {resources.alerts_topic_arn}")
 
     role_arn = _service_role(iam, f"{prefix}-functions", "lambda.amazonaws.com")
     sfn_role_arn = _service_role(iam, f"{prefix}-states", "states.amazonaws.com")

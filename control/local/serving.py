@@ -2,8 +2,10 @@
 
 A Deployment runs as `spec.replicas` model-server processes (`python -m workloads.inference.serve`)
 on free loopback ports; a Service runs as a router process (control/local/router.py) that sends each
-request to the ready processes of the version its selector picks. Other kinds (PDB, HPA,
-NetworkPolicy, Ingress) are recorded and nothing runs them. All state is in `state_dir` (layout in
+request to the ready processes of the version its selector picks; a Job (the rollout's preview-traffic
+load test) runs its container's command as one process, with any in-cluster Service URL in its
+arguments pointed at that Service's local router. Other kinds (PDB, HPA, NetworkPolicy, Ingress) are
+recorded and nothing runs them. All state is in `state_dir` (layout in
 serving_state.py), so any process, a fresh LocalServing included, sees the same thing; processes
 run detached, in their own sessions, and outlive the caller until stopped.
 
@@ -22,6 +24,7 @@ import signal
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
@@ -33,9 +36,6 @@ from control.domain.serving import DeploymentReadiness
 from control.errors import DependencyError, NotFound
 from control.local.cluster import process_alive, write_json_atomic
 from control.local.serving_state import (
-    LABEL_MODEL,
-    LABEL_NAME,
-    LABEL_VERSION,
     Pod,
     ServingState,
     container_env,
@@ -47,6 +47,7 @@ from control.local.serving_state import (
     spawn_detached,
     template_sha256,
 )
+from dashboards.scrape import pod_target
 
 TARGETS_FILE = "serving-targets.json"
 RECORDED_KINDS = ("PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress")
@@ -89,6 +90,8 @@ class LocalServing:
             self._apply_deployment(manifest)
         elif kind == "Service":
             self._apply_service(manifest)
+        elif kind == "Job":
+            self._apply_job(manifest)
         elif kind in RECORDED_KINDS:
             with self.state.locked():
                 self.state.write(self.state.object_path(kind, name), manifest)
@@ -159,10 +162,27 @@ class LocalServing:
             if state and state.get("router"):
                 _terminate([_router_pod(name, state)])
             return
+        if kind == "Job":
+            with self.state.locked():
+                path = self.state.object_path("Job", name)
+                job = _read_json_or_none(path)
+                path.unlink(missing_ok=True)
+            if job and job.get("process"):
+                _terminate([_job_pod(name, job)])
+            return
         if kind not in RECORDED_KINDS:
             raise ValueError(f"the local serving runtime does not apply {kind} objects")
         with self.state.locked():
             self.state.object_path(kind, name).unlink(missing_ok=True)
+
+    def job_exists(self, name: str) -> bool:
+        return self.state.object_path("Job", name).is_file()
+
+    def job_log(self, name: str) -> str:
+        """What the Job's process wrote so far ("" if it has not started)."""
+        job = _read_json_or_none(self.state.object_path("Job", name))
+        log = Path(job["log"]) if job and job.get("log") else None
+        return log.read_text(errors="replace") if log and log.is_file() else ""
 
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self._service(name)['port']}"
@@ -199,6 +219,10 @@ class LocalServing:
                 stopping.extend(recorded_pods(state))
                 state["pods"] = []
                 self.state.write(self.state.deployment_path(name), state)
+            for path in sorted((self.state.objects / "Job").glob("[!.]*.json")):
+                job = _read_json_or_none(path)
+                if job and job.get("process"):
+                    stopping.append(_job_pod(path.stem, job))
             for name, state in self.state.all_services().items():
                 if state.get("router"):
                     stopping.append(_router_pod(name, state))
@@ -282,26 +306,64 @@ class LocalServing:
             return list(pool.map(lambda pod: ping(pod.port, self.ping_timeout), pods))
 
     def _write_targets(self) -> None:
-        """Prometheus file_sd: one target per model-server process, labelled for the rules."""
+        """Prometheus file_sd: one target per model-server process, with the meta labels Kubernetes
+        discovery gives a pod; the PodMonitor's relabelings (dashboards/scrape.py) do the rest."""
         groups = []
         for state in self.state.all_deployments().values():
             labels = pod_labels(state["manifest"])
             namespace = state["manifest"].get("metadata", {}).get("namespace") or "default"
+            container = state["manifest"]["spec"]["template"]["spec"]["containers"][0]
+            ports = container.get("ports") or [{"containerPort": 0}]
             for pod in recorded_pods(state):
                 groups.append(
-                    {
-                        "targets": [f"127.0.0.1:{pod.port}"],
-                        "labels": {
-                            "deployment": labels.get(LABEL_NAME, ""),
-                            "model": labels.get(LABEL_MODEL, ""),
-                            "version": labels.get(LABEL_VERSION, ""),
-                            "namespace": namespace,
-                            "pod": pod.pod,
-                        },
-                    }
+                    pod_target(
+                        f"127.0.0.1:{pod.port}",
+                        namespace=namespace,
+                        pod=pod.pod,
+                        container=container["name"],
+                        port=ports[0]["containerPort"],
+                        labels=labels,
+                    )
                 )
         self.targets_file.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.targets_file, groups)
+
+    # -- Jobs ---------------------------------------------------------------------------------
+
+    def _apply_job(self, manifest: dict[str, Any]) -> None:
+        """Start the Job's command once (a Job's template cannot change; applying it again is a no-op)."""
+        name = manifest["metadata"]["name"]
+        containers = manifest.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+        argv = [str(part) for part in [*(containers[0].get("command") or []), *(containers[0].get("args") or [])]]
+        if not argv:
+            raise ValueError(f"Job {name} has no command to run")
+        with self.state.locked():
+            path = self.state.object_path("Job", name)
+            if path.is_file():
+                return
+            if os.path.basename(argv[0]).startswith("python"):
+                argv[0] = self.python
+            argv = [self._local_url(arg) for arg in argv]
+            env = {key: value for key, value in os.environ.items() if not key.startswith(_SERVER_ENV_PREFIXES)}
+            env.update({item["name"]: str(item["value"]) for item in containers[0].get("env") or [] if "value" in item})
+            env.update(self.env)
+            env["PYTHONUNBUFFERED"] = "1"
+            env["PYTHONPATH"] = python_path(self.repo_root, env)
+            log_path = self.state.logs / f"job-{name}.log"
+            pid, start = spawn_detached(argv, env=env, cwd=self.repo_root, log_path=log_path, python=self.python)
+            job = {"manifest": copy.deepcopy(manifest), "argv": argv, "process": {"pid": pid, "start": start}}
+            self.state.write(path, {**job, "log": str(log_path)})
+
+    def _local_url(self, arg: str) -> str:
+        """http://<service>[.<namespace>.svc...]:<port>/path → the Service's router, same path."""
+        if not arg.startswith("http://"):
+            return arg
+        parsed = urllib.parse.urlsplit(arg)
+        service = (parsed.hostname or "").split(".", 1)[0]
+        state = self.state.read_service(service) if service else None
+        if state is None:
+            return arg
+        return urllib.parse.urlunsplit(("http", f"127.0.0.1:{state['port']}", parsed.path, parsed.query, ""))
 
     # -- Services -----------------------------------------------------------------------------
 
@@ -354,6 +416,19 @@ class LocalServing:
             except OSError:
                 time.sleep(0.05)
         raise DependencyError(f"the router of Service {name} did not answer within {self.router_start_timeout} s")
+
+
+def _job_pod(name: str, job: Mapping[str, Any]) -> Pod:
+    process = job["process"]
+    return Pod(f"job-{name}", process["pid"], process["start"], 0, 0, "", str(job.get("log", "")))
+
+
+def _read_json_or_none(path: Path) -> dict[str, Any] | None:
+    try:
+        value: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return value
 
 
 def _router_pod(name: str, state: Mapping[str, Any]) -> Pod:

@@ -29,7 +29,7 @@ variable "prometheus_retention" {
 }
 
 variable "mpi_operator_chart" {
-  description = "Path of the vendored mpi-operator v0.8.0 chart (Kubeflow publishes manifests, not a Helm repository)."
+  description = "Path of the mpi-operator v0.8.0 chart (Kubeflow publishes manifests, not a Helm repository); null means the repository's terraform/charts/mpi-operator."
   type        = string
-  default     = "../charts/vendor/mpi-operator"
+  default     = null
 }

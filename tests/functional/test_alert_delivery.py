@@ -1,17 +1,30 @@
-"""Alerts reach the control plane two ways, as in AWS: Alertmanager's webhook to the API, and its
-sns_configs to the SNS topic the functions subscribe to. Both decide the same way."""
+"""Alerts reach the control plane as on AWS: Alertmanager's sns_configs publish to the SNS topic the
+on_alert_notification function is subscribed to. The real Alertmanager binary, loaded with the
+rendering terraform/addons deploys (endpoints pointed at the embedded AWS), turns a firing alert
+into a rollback intent. The webhook route stays for self-managed Alertmanagers; both decide alike."""
 
+import contextlib
 import json
+import os
+import shutil
+import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import requests
+import yaml
 
 from control.adapters.aws import client
 from control.adapters.dynamodb_deployments import DeploymentRecord, DynamoDbDeployments
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
+from control.local.cluster import free_port
+from control.local.observability import SNS_CREDENTIALS
+from dashboards.alertmanager import SNS_TEMPLATE_PATH, load_config
+from tests.dashboards.test_alertmanager_config import addons_parameters
 from tests.support import wait_for
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -36,6 +49,81 @@ def firing_payload(deployment: str) -> dict:
         alert["fingerprint"] = uuid.uuid4().hex[:16]
     payload["commonLabels"] |= {"deployment": deployment}
     return payload
+
+
+@contextlib.contextmanager
+def aws_rendered_alertmanager(tmp_path: Path, endpoints) -> Iterator[str]:
+    """prometheus-alertmanager with the config terraform/addons gives kube-prometheus-stack, but for
+    the endpoints: the embedded topic, region and SNS endpoint; the template file where the chart
+    mounts it is a copy in tmp_path. Yields its URL."""
+    binary = shutil.which("prometheus-alertmanager")
+    if binary is None:
+        pytest.fail("prometheus-alertmanager is not installed (Debian package; scripts/setup.sh)")
+    (tmp_path / "config").mkdir()
+    shutil.copy(SNS_TEMPLATE_PATH, tmp_path / "config" / SNS_TEMPLATE_PATH.name)
+    parameters = addons_parameters() | {
+        "alerts_topic_arn": endpoints["alerts_topic_arn"],
+        "region": endpoints["region"],
+        "sns_api_url": endpoints["aws_endpoint_url"],
+        "template_files": str(tmp_path / "config" / "*.tmpl"),
+    }
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(load_config(parameters)))
+    port = free_port()
+    with open(tmp_path / "alertmanager.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={tmp_path / 'alertmanager.yml'}",
+                f"--storage.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            env={**os.environ, **SNS_CREDENTIALS},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(url), timeout=20, what="Alertmanager to start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return requests.get(url + "/-/ready", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.mark.parametrize("rendering", ["deployed (terraform/addons)", "the local runtime's"])
+def test_a_firing_alert_given_to_alertmanager_becomes_a_rollback_intent(rendering, platform, endpoints, tmp_path):
+    deployment = f"am-{uuid.uuid4().hex[:6]}"
+    store = completed_deployment(endpoints, deployment)
+    alert = {
+        "labels": {
+            "alertname": "MlcpInferenceHighErrorRatio",
+            "deployment": deployment,
+            "model": "iris",
+            "version": "2",
+            "namespace": "ml-serving",
+            "severity": "critical",
+        },
+        "annotations": {"summary": f"{deployment} v2: 100% of requests fail"},
+        "startsAt": datetime.now(UTC).isoformat(),
+    }
+    with contextlib.ExitStack() as stack:
+        if rendering.startswith("deployed"):
+            url = stack.enter_context(aws_rendered_alertmanager(tmp_path, endpoints))
+        else:
+            url = endpoints["alertmanager_url"]
+        assert requests.post(url + "/api/v2/alerts", json=[alert], timeout=10).status_code == 200
+        # the deployed route waits 10 s (urgent_group_wait) before its first notification
+        record = wait_for(lambda: (r := store.get(deployment)).status.intent and r, timeout=40, what="the intent")
+    assert record.status.intent.source.value == "alert"
+    assert "MlcpInferenceHighErrorRatio" in record.status.intent.reason
 
 
 def test_an_alert_published_to_sns_records_a_rollback(aws, endpoints):

@@ -193,13 +193,27 @@ def test_a_runner_that_died_is_reported_as_lost(cluster: LocalCluster) -> None:
 def test_running_jobs_are_prometheus_targets(cluster: LocalCluster) -> None:
     cluster.submit_training_job(manifest("slow", epochs=100))
     port = cluster.metrics_port("slow-run")
-    targets = json.loads(cluster.targets_file.read_text())
-    assert targets == [
-        {"targets": [f"127.0.0.1:{port}"], "labels": {"training_job": "slow-run", "namespace": "ml-training"}}
-    ]
+    [target] = json.loads(cluster.targets_file.read_text())
+    assert target["targets"] == [f"127.0.0.1:{port}"]
+    # the meta labels of rank 0's pod, from which the training PodMonitor's relabelings work
+    assert {
+        key: target["labels"][key]
+        for key in (
+            "__meta_kubernetes_namespace",
+            "__meta_kubernetes_pod_name",
+            "__meta_kubernetes_pod_label_training_kubeflow_org_job_name",
+            "__meta_kubernetes_pod_label_training_kubeflow_org_replica_index",
+        )
+    } == {
+        "__meta_kubernetes_namespace": "ml-training",
+        "__meta_kubernetes_pod_name": "slow-run-worker-0",
+        "__meta_kubernetes_pod_label_training_kubeflow_org_job_name": "slow-run",
+        "__meta_kubernetes_pod_label_training_kubeflow_org_replica_index": "0",
+    }
     cluster.submit_training_job(manifest("churn", epochs=1))
     wait_until_finished(cluster, "churn-run")
-    names = [group["labels"]["training_job"] for group in json.loads(cluster.targets_file.read_text())]
+    job_name = "__meta_kubernetes_pod_label_training_kubeflow_org_job_name"
+    names = [group["labels"][job_name] for group in json.loads(cluster.targets_file.read_text())]
     assert names == ["slow-run"]  # a finished job is no longer a target
     cluster.delete_training_job("slow-run")
     assert json.loads(cluster.targets_file.read_text()) == []

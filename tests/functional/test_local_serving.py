@@ -200,11 +200,12 @@ def test_other_kinds_are_recorded_and_deleted_with_their_version(serving: LocalS
         "HorizontalPodAutoscaler/iris-v1.json",
         "Ingress/iris.json",
         "NetworkPolicy/iris-model-server.json",
+        "NetworkPolicy/iris-preview-traffic.json",
         "PodDisruptionBudget/iris-v1.json",
     ]
     serving.delete_deployment("iris-v1")
     recorded = sorted(path.name for path in serving.state.objects.rglob("*.json"))
-    assert recorded == ["iris-model-server.json", "iris.json"]
+    assert recorded == ["iris-model-server.json", "iris-preview-traffic.json", "iris.json"]
 
 
 # -- slow: real model servers -----------------------------------------------------------------
@@ -220,14 +221,12 @@ def test_blue_green_switch_under_load_loses_no_request(serving: LocalServing, tm
     readiness = serving.deployment_readiness("iris-v1")
     assert (readiness.desired, readiness.ready, readiness.updated, readiness.observed) == (2, 2, 2, True)
 
-    targets = json.loads(serving.targets_file.read_text())
-    assert sorted((t["labels"]["deployment"], t["labels"]["version"]) for t in targets) == [
-        ("iris", "1"),
-        ("iris", "1"),
-        ("iris", "2"),
-    ]
-    assert {t["labels"]["namespace"] for t in targets} == {"ml-serving"}
-    assert len({t["labels"]["pod"] for t in targets}) == 3
+    # the meta labels Kubernetes discovery gives the pods; the PodMonitor relabels them (dashboards/scrape.py)
+    targets = [t["labels"] for t in json.loads(serving.targets_file.read_text())]
+    name, version = "__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_mlcp_dev_version"
+    assert sorted((t[name], t[version]) for t in targets) == [("iris", "1"), ("iris", "1"), ("iris", "2")]
+    assert {t["__meta_kubernetes_namespace"] for t in targets} == {"ml-serving"}
+    assert len({t["__meta_kubernetes_pod_name"] for t in targets}) == 3
 
     status, headers, body = invoke(router_port(serving, "iris"))
     assert (status, headers.get("x-model-version")) == (200, "1"), body
@@ -254,7 +253,8 @@ def test_blue_green_switch_under_load_loses_no_request(serving: LocalServing, tm
     wait_for(lambda: not any(pod.alive for pod in pods), 35, 0.1, "v1's processes to exit")
     readiness = serving.deployment_readiness("iris-v1")
     assert (readiness.desired, readiness.ready, readiness.is_ready) == (0, 0, True)
-    assert [t["labels"]["version"] for t in json.loads(serving.targets_file.read_text())] == ["2"]
+    targets = json.loads(serving.targets_file.read_text())
+    assert [t["labels"]["__meta_kubernetes_pod_label_mlcp_dev_version"] for t in targets] == ["2"]
 
     fresh = LocalServing(tmp_path / "serving", repo_root=ROOT)
     assert fresh.service_selector("iris") == version_selector("iris", 2)

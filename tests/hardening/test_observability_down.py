@@ -1,9 +1,9 @@
-"""Alertmanager down, then the control plane's webhook down: the alert is held, not lost.
+"""Alertmanager down, then the control plane's SNS delivery down: the alert is held, not lost.
 
 The real binaries over a real model server: the fault fires the error-ratio alert while
 Alertmanager is dead (Prometheus holds it and re-sends every 2 s); Alertmanager comes back alone,
-on the same port, and tries the webhook, which refuses (503, as an API in trouble would) until it
-recovers; then the alert arrives, once per delivery group, with the bearer token.
+on the same port, and tries to publish to SNS, which refuses (503, as a throttled or failing SNS
+would) until it recovers; then the alert is published to the topic (moto's server), SigV4-signed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from control.local.cluster import kill_tree
-from tests.functional.test_local_observability import TOKEN, Catcher, catcher, iris_observed, query  # noqa: F401
+from tests.functional.test_local_observability import SnsStandIn, iris_observed, query, sns  # noqa: F401
 from tests.functional.test_local_serving import Load, router_port
 from tests.support import wait_for
 
@@ -36,17 +36,17 @@ def alertmanager_alerts(url: str) -> list[str]:
         return [alert["labels"]["alertname"] for alert in json.loads(r.read())]
 
 
-def test_alerts_raised_while_alertmanager_and_then_the_webhook_are_down_arrive_when_they_return(
+def test_alerts_raised_while_alertmanager_and_then_sns_are_down_arrive_when_they_return(
     tmp_path: Path,
-    catcher: Catcher,  # noqa: F811  (the fixture imported above)
+    sns: SnsStandIn,  # noqa: F811  (the fixture imported above)
     ledger,
 ) -> None:
-    with iris_observed(tmp_path, catcher) as (serving, observability):
+    with iris_observed(tmp_path, sns) as (serving, observability):
         processes = json.loads((observability.state_dir / "processes.json").read_text())
         alertmanager_url = observability.alertmanager_url
 
         kill_tree(processes["alertmanager"]["pid"], group=True, grace_seconds=5)
-        catcher.refuse_with = 503
+        sns.refuse_with = 503
         with Load(router_port(serving, "iris"), clients=1, pause=0.02):
             serving.fault("iris-v1", error_ratio=1.0)
             wait_for(
@@ -55,7 +55,7 @@ def test_alerts_raised_while_alertmanager_and_then_the_webhook_are_down_arrive_w
                 0.25,
                 "Prometheus to fire the alert with Alertmanager down",
             )
-            assert catcher.deliveries == []
+            assert sns.publishes == []
 
             observability.start()  # brings back Alertmanager alone
             after = json.loads((observability.state_dir / "processes.json").read_text())
@@ -63,11 +63,11 @@ def test_alerts_raised_while_alertmanager_and_then_the_webhook_are_down_arrive_w
             assert after["alertmanager"]["pid"] != processes["alertmanager"]["pid"]
             assert observability.alertmanager_url == alertmanager_url  # same port: no Prometheus reload needed
             wait_for(lambda: ALERT in alertmanager_alerts(alertmanager_url), 15, 0.2, "Prometheus to re-send the alert")
-            wait_for(lambda: catcher.refused >= 2, 20, 0.1, "Alertmanager to try the webhook (and retry)")
-            assert catcher.firing(ALERT) == []
+            wait_for(lambda: sns.refused >= 2, 20, 0.1, "Alertmanager to try SNS (and retry)")
+            assert sns.firing(ALERT) == []
 
-            catcher.refuse_with = None  # the control plane's webhook is back
-            fired = wait_for(lambda: catcher.firing(ALERT), 30, 0.1, "Alertmanager to deliver the held alert")
+            sns.refuse_with = None  # SNS is back
+            fired = wait_for(lambda: sns.firing(ALERT), 30, 0.1, "Alertmanager to publish the held alert")
         assert fired[0][1]["labels"]["deployment"] == "iris"
-        assert {auth for _, auth, _ in catcher.deliveries} == {f"Bearer {TOKEN}"}
-        ledger.add("observability down", faults_injected=3, events_delivered=len(catcher.deliveries), lost=0)
+        assert sns.signers() == {"testing/us-east-1/sns"}
+        ledger.add("observability down", faults_injected=3, events_delivered=len(sns.publishes), lost=0)
