@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from control.errors import DependencyError
+
+API_AUTH_MODES = ("iam", "token")
+INGRESS_SCHEMES = ("internal", "internet-facing")
+CERTIFICATE_ARN = re.compile(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,11 @@ class Settings:
     training_service_account: str = "training"
     inference_service_account: str = "inference"
     vpc_cidr: str = "10.0.0.0/16"  # the ALB's addresses, allowed into the model servers (NetworkPolicy)
+    ingress_scheme: str = "internal"  # the deployments' ALB: "internal" or "internet-facing"
+    ingress_certificate_arn: str = ""  # ACM certificate of the ALB's HTTPS listener; none: HTTP only
     local_state_dir: str = ""
     prometheus_url: str = ""
+    api_auth: str = "token"  # "iam": API Gateway verified a SigV4 signature (AWS); "token": bearer token (local)
     api_token: str = ""
     alert_token: str = ""
     alert_token_secret_arn: str = ""
@@ -61,6 +69,20 @@ class Settings:
         cluster = get("CLUSTER", "eks")
         if cluster not in ("eks", "local"):
             raise DependencyError(f"CONTROL_CLUSTER must be 'eks' or 'local', not {cluster!r}")
+        api_auth = get("API_AUTH", "token")
+        if api_auth not in API_AUTH_MODES:
+            raise DependencyError(f"CONTROL_API_AUTH must be 'iam' or 'token', not {api_auth!r}")
+        ingress_scheme = get("INGRESS_SCHEME", "internal")
+        if ingress_scheme not in INGRESS_SCHEMES:
+            raise DependencyError(
+                f"CONTROL_INGRESS_SCHEME must be 'internal' or 'internet-facing', not {ingress_scheme!r}"
+            )
+        certificate_arn = get("INGRESS_CERTIFICATE_ARN")
+        if certificate_arn and not CERTIFICATE_ARN.fullmatch(certificate_arn):
+            raise DependencyError(
+                f"CONTROL_INGRESS_CERTIFICATE_ARN must be an ACM certificate ARN "
+                f"(arn:aws:acm:<region>:<account>:certificate/<id>), not {certificate_arn!r}"
+            )
         return cls(
             region=get("REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             data_bucket=get("DATA_BUCKET"),
@@ -80,8 +102,11 @@ class Settings:
             training_service_account=get("TRAINING_SERVICE_ACCOUNT", "training"),
             inference_service_account=get("INFERENCE_SERVICE_ACCOUNT", "inference"),
             vpc_cidr=get("VPC_CIDR", "10.0.0.0/16"),
+            ingress_scheme=ingress_scheme,
+            ingress_certificate_arn=certificate_arn,
             local_state_dir=get("LOCAL_STATE_DIR"),
             prometheus_url=get("PROMETHEUS_URL"),
+            api_auth=api_auth,
             api_token=get("API_TOKEN"),
             alert_token=get("ALERT_TOKEN"),
             alert_token_secret_arn=get("ALERT_TOKEN_SECRET_ARN"),

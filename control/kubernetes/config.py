@@ -58,4 +58,6 @@ class ManifestConfig:
             inference_service_account=settings.inference_service_account,
             region=settings.region,
             vpc_cidr=settings.vpc_cidr,
+            ingress_scheme=settings.ingress_scheme,
+            certificate_arn=settings.ingress_certificate_arn,
         )

@@ -4,9 +4,12 @@ the NetworkPolicy and the ALB Ingress. The Services pick a version by `mlcp.dev/
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from control.errors import InvalidInput
 from control.kubernetes.config import (
     LABEL_COMPONENT,
     LABEL_DEPLOYMENT,
@@ -272,6 +275,8 @@ def render_network_policy(deployment: str, config: ManifestConfig) -> dict[str, 
                     ],
                     "ports": http,
                 },
+                # The rollout's preview-traffic load test (a Job) sends the sample request.
+                {"from": [{"podSelector": {"matchLabels": preview_traffic_labels(deployment)}}], "ports": http},
             ],
             "egress": [
                 {
@@ -292,8 +297,36 @@ def render_network_policy(deployment: str, config: ManifestConfig) -> dict[str, 
     }
 
 
-def render_ingress(deployment: str, config: ManifestConfig) -> dict[str, Any]:
+# The Ingress's backend is this ALB action, not a Service: a forward to weighted target groups
+# (one per Service). Blue-green gives the active Service all of it; a canary sets other weights.
+INGRESS_ACTION = "weighted-forward"
+INGRESS_ACTION_ANNOTATION = f"alb.ingress.kubernetes.io/actions.{INGRESS_ACTION}"
+
+
+def ingress_weights(deployment: str) -> dict[str, int]:
+    """Blue-green: every request to the active Service (its selector picks the version)."""
+    return {deployment: 100}
+
+
+def render_ingress(deployment: str, config: ManifestConfig, weights: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The deployment's ALB Ingress. `weights`: Service name → share (0-999, the ALB's range)."""
+    weights = dict(weights or ingress_weights(deployment))
+    if not weights or any(isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 999 for w in weights.values()):
+        raise InvalidInput(f"Ingress weights must be integers 0-999 per Service, not {weights!r}", field="weights")
+    if sum(weights.values()) == 0:
+        raise InvalidInput("at least one Service needs a weight above 0", field="weights")
+    forward = {
+        "type": "forward",
+        "forwardConfig": {
+            "targetGroups": [
+                {"serviceName": service, "servicePort": str(SERVICE_PORT), "weight": weight}
+                for service, weight in weights.items()
+            ],
+            "targetGroupStickinessConfig": {"enabled": False},
+        },
+    }
     annotations = {
+        INGRESS_ACTION_ANNOTATION: json.dumps(forward, separators=(",", ":")),
         "alb.ingress.kubernetes.io/scheme": config.ingress_scheme,
         "alb.ingress.kubernetes.io/target-type": "ip",
         "alb.ingress.kubernetes.io/group.name": PART_OF,
@@ -330,7 +363,7 @@ def render_ingress(deployment: str, config: ManifestConfig) -> dict[str, Any]:
                             {
                                 "path": "/",
                                 "pathType": "Prefix",
-                                "backend": {"service": {"name": deployment, "port": {"name": "http"}}},
+                                "backend": {"service": {"name": INGRESS_ACTION, "port": {"name": "use-annotation"}}},
                             }
                         ]
                     }
@@ -353,6 +386,7 @@ def render_routing(
         render_service(deployment, active_version, config),
         render_service(deployment, preview_version or active_version, config, preview=True),
         render_network_policy(deployment, config),
+        render_preview_traffic_network_policy(deployment, config),
         render_ingress(deployment, config),
     ]
 
@@ -369,3 +403,159 @@ def render_serving_stack(
     deployment = versions[0].deployment
     objects = [obj for v in versions for obj in render_version(v, config)]
     return objects + render_routing(deployment, config, active_version=active_version, preview_version=preview_version)
+
+
+# -- preview traffic: the load test a rollout runs against the preview Service during analysis ------
+
+PREVIEW_TRAFFIC_COMPONENT = "preview-traffic"
+LOAD_TESTER_MODULE = "workloads.inference.loadtest"
+MAX_NAME = 63  # the Job controller labels its pods with the Job's name: a label value
+
+
+def preview_traffic_job_name(deployment: str, version: int) -> str:
+    suffix = f"-v{version}-{PREVIEW_TRAFFIC_COMPONENT}"
+    return deployment[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+
+
+def preview_traffic_labels(deployment: str) -> dict[str, str]:
+    """Selects the load tester's pods (never a model server's: the Services select `name=deployment`)."""
+    return {LABEL_DEPLOYMENT: deployment, LABEL_COMPONENT: PREVIEW_TRAFFIC_COMPONENT}
+
+
+def preview_service_url(deployment: str, config: ManifestConfig) -> str:
+    """The preview Service's in-cluster URL; the local runtime swaps the host for its router."""
+    return f"http://{preview_service_name(deployment)}.{config.serving_namespace}.svc:{SERVICE_PORT}/invocations"
+
+
+@dataclass(frozen=True)
+class PreviewTraffic:
+    """A bounded load test of one version through the preview Service."""
+
+    deployment: str
+    model_name: str
+    version: int
+    rate: float  # requests per second
+    seconds: float
+    payload_uri: str
+
+    @property
+    def name(self) -> str:
+        return preview_traffic_job_name(self.deployment, self.version)
+
+
+def render_preview_traffic_job(t: PreviewTraffic, config: ManifestConfig) -> dict[str, Any]:
+    """A batch/v1 Job running the load tester in the inference image (it reads the payload from S3
+    with the inference service account's role); it ends on its own after `seconds`."""
+    labels = {
+        LABEL_NAME: t.name,
+        **preview_traffic_labels(t.deployment),
+        LABEL_PART_OF: PART_OF,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_MODEL: t.model_name,
+        LABEL_VERSION: str(t.version),
+    }
+    command = [
+        "python", "-m", LOAD_TESTER_MODULE,
+        "--url", preview_service_url(t.deployment, config),
+        "--rate", f"{t.rate:g}",
+        "--duration", f"{t.seconds:g}",
+        "--payload-uri", t.payload_uri,
+    ]  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": t.name, "namespace": config.serving_namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": int(t.seconds) + 120,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": config.inference_service_account,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS_USER,
+                        "runAsGroup": RUN_AS_USER,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "nodeSelector": {NODE_POOL_LABEL: config.inference_pool},
+                    "tolerations": [
+                        {
+                            "key": CPU_INFERENCE_TAINT_KEY,
+                            "operator": "Equal",
+                            "value": config.inference_pool,
+                            "effect": "NoSchedule",
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "load-tester",
+                            "image": config.inference_image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": command,
+                            "env": [
+                                {"name": "AWS_REGION", "value": config.region},
+                                {"name": "AWS_DEFAULT_REGION", "value": config.region},
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "runAsNonRoot": True,
+                                "runAsUser": RUN_AS_USER,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+
+
+def render_preview_traffic_network_policy(deployment: str, config: ManifestConfig) -> dict[str, Any]:
+    """The load tester may resolve names, reach this deployment's model servers, and read its payload
+    from S3 (STS for IRSA in the VPC); nothing may connect to it."""
+    https_out = [
+        {"ipBlock": {"cidr": cidr, **({"except": list(config.private_cidrs)} if cidr == "0.0.0.0/0" else {})}}
+        for cidr in config.s3_cidrs
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{deployment}-{PREVIEW_TRAFFIC_COMPONENT}",
+            "namespace": config.serving_namespace,
+            "labels": _common_labels(deployment),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": preview_traffic_labels(deployment)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+                {
+                    "to": [{"podSelector": {"matchLabels": {LABEL_NAME: deployment}}}],
+                    "ports": [{"protocol": "TCP", "port": HTTP_PORT}],
+                },
+                {"to": [{"ipBlock": {"cidr": config.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
+                {"to": https_out, "ports": [{"protocol": "TCP", "port": 443}]},
+            ],
+        },
+    }

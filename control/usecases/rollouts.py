@@ -22,6 +22,7 @@ from control.domain.rollout import (
     Decision,
     EnsureDeployment,
     IntentSource,
+    ManualPromotion,
     MarkLastKnownGood,
     Observed,
     RecordEvent,
@@ -29,10 +30,13 @@ from control.domain.rollout import (
     RolloutSpec,
     ScaleDeployment,
     ServiceRole,
+    StartPreviewTraffic,
+    StopPreviewTraffic,
     SwitchSelector,
     VersionObservation,
     analysis_request,
     reconcile,
+    request_promotion,
     request_rollback,
     start_rollout,
 )
@@ -40,10 +44,15 @@ from control.domain.training import check_name
 from control.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.serving import (
+    PreviewTraffic,
     ServingVersion,
     deployment_name,
     preview_service_name,
+    preview_traffic_job_name,
+    render_ingress,
     render_network_policy,
+    render_preview_traffic_job,
+    render_preview_traffic_network_policy,
     render_service,
     render_version,
     version_selector,
@@ -85,7 +94,7 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
     previous = None if record is None else (record.status.stable_version or record.status.active_version)
     if previous == version:
         raise Conflict(f"{deployment} already serves {model} v{version}", field="version")
-    overrides = {k: body[k] for k in RolloutSpec.TIMINGS + ("replicas",) if k in body}
+    overrides = {k: body[k] for k in RolloutSpec.TIMINGS + RolloutSpec.PREVIEW_TRAFFIC + ("replicas",) if k in body}
     spec = RolloutSpec.parse(
         {
             **platform.settings.rollout_defaults,
@@ -94,6 +103,7 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
             "model": model,
             "version": version,
             "previous_version": previous,
+            "sample_request_uri": registered.lineage.sample_request_uri,
         }
     )
     policy = (
@@ -186,6 +196,7 @@ def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
         active_selector=_selected(platform, spec.deployment),
         preview_selector=_selected(platform, preview_service_name(spec.deployment)),
         analysis=_measure(platform, spec, status),
+        preview_traffic=platform.serving.job_exists(preview_traffic_job_name(spec.deployment, spec.version)),
     )
 
 
@@ -234,6 +245,23 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
             )
         elif isinstance(action, MarkLastKnownGood):
             _mark_last_known_good(platform, spec, action.version)
+        elif isinstance(action, StartPreviewTraffic):
+            traffic = PreviewTraffic(
+                spec.deployment, spec.model, action.version, action.rate, action.seconds, action.payload_uri
+            )
+            platform.serving.apply(render_preview_traffic_network_policy(spec.deployment, config))
+            platform.serving.apply(render_preview_traffic_job(traffic, config))
+            _history(
+                platform,
+                spec,
+                "preview-traffic-started",
+                f"load test of v{action.version} through the preview Service: {action.rate:g} req/s "
+                f"for at most {action.seconds:.0f}s with {action.payload_uri}",
+                "rollout",
+                dedupe_key=f"{spec.deployment}#{decision.status.revision}#preview-traffic-started",
+            )
+        elif isinstance(action, StopPreviewTraffic):
+            platform.serving.delete("Job", preview_traffic_job_name(spec.deployment, action.version))
 
 
 def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, config: ManifestConfig) -> None:
@@ -270,6 +298,10 @@ def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, confi
     except NotFound:  # first rollout: the Service is created pointing at the version
         platform.serving.apply(render_service(spec.deployment, action.version, config, preview=preview))
         platform.serving.apply(render_network_policy(spec.deployment, config))
+    if not preview:
+        # The ALB routes to the active Service. Applied at every switch (it is idempotent), so a
+        # deployment made before the Ingress was applied gets it at its next rollout or rollback.
+        platform.serving.apply(render_ingress(spec.deployment, config))
 
 
 def _mark_last_known_good(platform: Platform, spec: RolloutSpec, version: int) -> None:
@@ -330,14 +362,47 @@ def _history(
 def rollback(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
     """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
     check_name(deployment, "deployment")
-    reason = (body or {}).get("reason") if isinstance(body, Mapping) or body is None else None
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
-        raise InvalidInput("reason is required: a string of at most 1000 characters", field="reason")
+    reason = _reason(body)
     intent = RollbackIntent(
         deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", f"{actor}: {reason}", platform.clock()
     )
     status = _record_intent(platform, intent)
     return {"deployment": deployment, "status": status.to_dict()}
+
+
+def promote(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
+    """`POST /deployments/{name}/promote`: past a paused or running analysis, by hand, with a reason."""
+    check_name(deployment, "deployment")
+    reason = _reason(body)
+    promotion = ManualPromotion(deployment, f"user-{uuid.uuid4().hex}", actor, reason, platform.clock())
+    for _ in range(5):
+        record = _get(platform, deployment)
+        status = request_promotion(record.status, promotion)
+        try:
+            platform.deployments.put(
+                replace(record, status=status, loop=loop_name(deployment, status.revision)),
+                expected_revision=record.status.revision,
+            )
+        except PreconditionFailed:
+            continue
+        _history(
+            platform,
+            record.spec,
+            "promotion-requested",
+            f"{actor}: {reason}",
+            actor,
+            details={"promotion": promotion.to_dict(), "phase": record.status.phase.value},
+        )
+        _run_loop(platform, deployment, loop_name(deployment, status.revision))
+        return {"deployment": deployment, "status": status.to_dict()}
+    raise TransientError(f"{deployment} kept changing; try the promotion again", retry_after=2)
+
+
+def _reason(body: Any) -> str:
+    reason = (body or {}).get("reason") if isinstance(body, Mapping) or body is None else None
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
+        raise InvalidInput("reason is required: a string of at most 1000 characters", field="reason")
+    return reason
 
 
 def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Routes: deployments (blue-green rollouts, rollbacks) and the Alertmanager webhook."""
+"""Routes: deployments (blue-green rollouts, manual promotions, rollbacks) and the Alertmanager webhook."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import check_token, current_platform, json_route, logger, request_json
+from chalicelib.runtime import authorize, check_token, current_platform, json_route, logger, request_json
 from control.domain.alerts import parse_webhook
 from control.errors import ControlError
 from control.usecases import rollouts
@@ -15,8 +15,7 @@ deployments_api = Blueprint(__name__)
 
 
 def _authorize() -> str:
-    check_token(deployments_api.current_request.headers, current_platform().settings.api_token)
-    return "api"
+    return authorize(deployments_api.current_request, current_platform().settings)
 
 
 @deployments_api.route("/deployments", methods=["GET"])
@@ -45,6 +44,13 @@ def request_rollout(name: str) -> tuple[int, Any]:
 def rollback(name: str) -> tuple[int, Any]:
     actor = _authorize()
     return 202, rollouts.rollback(current_platform(), name, request_json(deployments_api.current_request), actor)
+
+
+@deployments_api.route("/deployments/{name}/promote", methods=["POST"])
+@json_route
+def promote(name: str) -> tuple[int, Any]:
+    actor = _authorize()
+    return 202, rollouts.promote(current_platform(), name, request_json(deployments_api.current_request), actor)
 
 
 @deployments_api.route("/alerts/alertmanager", methods=["POST"])

@@ -7,15 +7,14 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import check_token, current_platform, json_route, request_json
+from chalicelib.runtime import authorize, current_platform, json_route, request_json
 from control.usecases import models
 
 models_api = Blueprint(__name__)
 
 
 def _authorize() -> str:
-    check_token(models_api.current_request.headers, current_platform().settings.api_token)
-    return "api"
+    return authorize(models_api.current_request, current_platform().settings)
 
 
 @models_api.route("/models", methods=["GET"])

@@ -12,6 +12,7 @@ from chalice import Response
 
 from control.composition import Platform, build_platform
 from control.errors import ControlError, FatalTaskError, InvalidInput, PayloadTooLarge, Unauthorized, as_task_error
+from control.settings import Settings
 
 logger = Logger(service="mlcp")
 metrics = Metrics(namespace="MLPlatform", service="mlcp")
@@ -52,11 +53,26 @@ def json_route(handler: Callable[..., Any]) -> Callable[..., Response]:
     return wrapper
 
 
-def check_token(headers: Any, expected: str, *, required: bool = False) -> None:
-    """Locally the API asks for a bearer token; in AWS, API Gateway's IAM auth does (no token set).
+def authorize(request: Any, settings: Settings) -> str:
+    """Who is calling (the actor recorded in the history), or Unauthorized.
 
-    `required`: a route that must always present a token (the alert webhook) refuses every call
-    when none is configured."""
+    `iam` (AWS): API Gateway verified the SigV4 signature and passes the caller's identity in the
+    request context; a request without one did not come through an AWS_IAM method (a misconfigured
+    gateway) and is refused. `token` (the embedded platform): the bearer token, which must be set."""
+    if settings.api_auth == "iam":
+        identity = ((request.context or {}).get("identity") or {}) if request is not None else {}
+        caller = identity.get("userArn") or ""
+        if not caller:
+            raise Unauthorized("this API takes requests signed with SigV4 (IAM auth); no caller identity came with it")
+        return str(caller)
+    check_token(request.headers, settings.api_token, required=True)
+    return "api"
+
+
+def check_token(headers: Any, expected: str, *, required: bool = False) -> None:
+    """The bearer token in the Authorization header, compared in constant time.
+
+    `required`: refuse every call when no token is configured (else an unset token lets all in)."""
     if not expected:
         if required:
             raise Unauthorized("this route needs a bearer token and none is configured")

@@ -6,16 +6,14 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import check_token, current_platform, json_route, request_json
+from chalicelib.runtime import authorize, current_platform, json_route, request_json
 from control.usecases import training
 
 training_api = Blueprint(__name__)
 
 
 def _authorize() -> str:
-    platform = current_platform()
-    check_token(training_api.current_request.headers, platform.settings.api_token)
-    return "api"
+    return authorize(training_api.current_request, current_platform().settings)
 
 
 @training_api.route("/training-runs", methods=["POST"])

@@ -11,7 +11,7 @@ import hcl2
 
 REPO = Path(__file__).resolve().parents[2]
 # Read by the code, never set in AWS: the embedded platform's own, or defaults that suit AWS.
-LOCAL_ONLY = {"CONTROL_LOCAL_STATE_DIR", "CONTROL_ALERT_TOKEN"}
+LOCAL_ONLY = {"CONTROL_LOCAL_STATE_DIR", "CONTROL_ALERT_TOKEN", "CONTROL_API_TOKEN"}
 AWS_DEFAULTS = {"CONTROL_POLL_SECONDS", "CONTROL_ROLLOUT_DEFAULTS"}
 
 

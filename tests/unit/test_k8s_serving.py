@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from control.errors import DependencyError, InvalidInput
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.serving import (
+    INGRESS_ACTION,
+    INGRESS_ACTION_ANNOTATION,
     ServingVersion,
     render_deployment,
+    render_ingress,
     render_network_policy,
     render_routing,
     render_serving_stack,
@@ -66,8 +74,8 @@ def test_the_stack_has_one_pdb_and_hpa_per_version_and_an_ingress_for_the_active
         assert ("Deployment", name) in kinds and ("PodDisruptionBudget", name) in kinds
         assert ("HorizontalPodAutoscaler", name) in kinds
     ingress = next(o for o in objects if o["kind"] == "Ingress")
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == "churn"
+    forward = json.loads(ingress["metadata"]["annotations"][INGRESS_ACTION_ANNOTATION])["forwardConfig"]
+    assert [group["serviceName"] for group in forward["targetGroups"]] == ["churn"]
     assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-type"] == "ip"
     assert len({(k, n) for k, n in kinds}) == len(kinds)
 
@@ -97,3 +105,40 @@ def test_a_certificate_switches_the_listener_to_https() -> None:
     config = ManifestConfig(certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/x")
     ingress = render_routing("churn", config, active_version=1)[-1]
     assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+
+
+def test_the_ingress_forwards_to_weighted_target_groups_all_on_the_active_service() -> None:
+    ingress = render_ingress("churn", CONFIG)
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": INGRESS_ACTION, "port": {"name": "use-annotation"}}
+    action = json.loads(ingress["metadata"]["annotations"][INGRESS_ACTION_ANNOTATION])
+    assert action["type"] == "forward"
+    assert action["forwardConfig"]["targetGroups"] == [{"serviceName": "churn", "servicePort": "80", "weight": 100}]
+    canary = render_ingress("churn", CONFIG, weights={"churn": 90, "churn-preview": 10})
+    groups = json.loads(canary["metadata"]["annotations"][INGRESS_ACTION_ANNOTATION])["forwardConfig"]["targetGroups"]
+    assert [(g["serviceName"], g["weight"]) for g in groups] == [("churn", 90), ("churn-preview", 10)]
+
+
+@pytest.mark.parametrize("weights", [{"churn": -1}, {"churn": 1000}, {"churn": 0}, {"churn": True}])
+def test_impossible_ingress_weights_are_refused(weights: dict[str, int]) -> None:
+    with pytest.raises(InvalidInput, match="weight"):
+        render_ingress("churn", CONFIG, weights=weights)
+
+
+def test_the_ingress_scheme_and_certificate_come_from_the_settings() -> None:
+    from control.settings import Settings
+
+    env = {"CONTROL_DATA_BUCKET": "d", "CONTROL_ARTIFACTS_BUCKET": "a", "CONTROL_REGISTRY_TABLE": "t"}
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"
+    settings = Settings.from_env(
+        env | {"CONTROL_INGRESS_SCHEME": "internet-facing", "CONTROL_INGRESS_CERTIFICATE_ARN": arn}
+    )
+    annotations = render_ingress("churn", ManifestConfig.from_settings(settings))["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == arn
+    default = render_ingress("churn", ManifestConfig.from_settings(Settings.from_env(env)))["metadata"]["annotations"]
+    assert default["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert "alb.ingress.kubernetes.io/certificate-arn" not in default
+    for name, value in (("CONTROL_INGRESS_SCHEME", "public"), ("CONTROL_INGRESS_CERTIFICATE_ARN", "my-cert")):
+        with pytest.raises(DependencyError, match=name):
+            Settings.from_env(env | {name: value})

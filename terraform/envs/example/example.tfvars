@@ -1,6 +1,5 @@
 # Example environment: copy, fill in, then
 #   terraform init -backend-config=backend.hcl && terraform apply -var-file=example.tfvars
-# The API token is not here: export TF_VAR_api_token from your secret store.
 environment        = "prod"
 region             = "eu-west-1"
 account_id         = "123456789012"

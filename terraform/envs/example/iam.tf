@@ -167,6 +167,16 @@ locals {
       managed         = ["arn:${local.partition}:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"]
       statements      = []
     }
+    # prometheus-cloudwatch-exporter (terraform/addons): reads exactly what
+    # dashboards/cloudwatch_exporter.yml asks for. Neither action can be limited to resources.
+    cloudwatch_exporter = {
+      namespace       = "monitoring"
+      service_account = "prometheus-cloudwatch-exporter"
+      managed         = []
+      statements = [
+        { Sid = "ReadMetrics", Action = ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], Resource = ["*"] },
+      ]
+    }
   }
 
   irsa_policies = {

@@ -18,8 +18,8 @@ locals {
 
   statemachines_dir = coalesce(var.statemachines_dir, "${path.module}/../../../statemachines")
 
-  # docs/contracts.md, "Settings". The dead-letter queue URL and the alert-token secret ARN
-  # are added by modules/functions, which makes them.
+  # docs/contracts.md, "Settings". The dead-letter queue URL, the alert-token secret ARN, the
+  # API auth mode (iam) and the Ingress settings are added by modules/functions, which owns them.
   control_settings = {
     CONTROL_REGION                     = var.region
     CONTROL_DATA_BUCKET                = module.storage.data_bucket.id
@@ -37,7 +37,6 @@ locals {
     CONTROL_INFERENCE_IMAGE            = "${module.images.repository_urls["inference"]}:${var.image_tag}"
     CONTROL_CHECKPOINT_CLAIM           = "training-checkpoints"
     CONTROL_PROMETHEUS_URL             = var.prometheus_url
-    CONTROL_API_TOKEN                  = var.api_token
     CONTROL_CODE_VERSION               = var.code_version
     CONTROL_VPC_CIDR                   = module.network.vpc_cidr
   }
@@ -142,6 +141,7 @@ module "functions" {
   account_id           = var.account_id
   package_path         = var.lambda_package_path
   environment          = local.control_settings
+  ingress              = { scheme = var.ingress_scheme, certificate_arn = var.ingress_certificate_arn }
   vpc_id               = module.network.vpc_id
   vpc_cidr             = module.network.vpc_cidr
   subnet_ids           = module.network.private_subnet_ids

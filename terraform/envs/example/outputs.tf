@@ -49,6 +49,11 @@ output "api_url" {
   value       = module.functions.api_url
 }
 
+output "api_callers_policy_arn" {
+  description = "Attach to the IAM roles or groups that use the API (the CLI signs with SigV4)."
+  value       = module.functions.api_callers_policy_arn
+}
+
 output "function_names" {
   description = "Lambda function names by contract name."
   value       = module.functions.function_names
@@ -80,7 +85,7 @@ output "node_groups" {
 }
 
 output "irsa_role_arns" {
-  description = "IRSA role ARN by service account role (training, inference, alertmanager, cluster_autoscaler, load_balancer_controller, ebs_csi, efs_csi)."
+  description = "IRSA role ARN by service account role (training, inference, alertmanager, cluster_autoscaler, load_balancer_controller, ebs_csi, efs_csi, cloudwatch_exporter)."
   value       = { for k, m in module.irsa : k => m.role_arn }
 }
 

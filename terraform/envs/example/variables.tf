@@ -108,7 +108,7 @@ variable "node_groups" {
   }))
   default = {
     gpu-training = {
-      instance_types = ["p3.2xlarge", "p3.8xlarge"]
+      instance_types = ["g5.2xlarge", "g5.12xlarge"]
       min_size       = 0
       desired_size   = 0
       max_size       = 4
@@ -178,14 +178,25 @@ variable "prometheus_url" {
   }
 }
 
-variable "api_token" {
-  description = "Bearer token the REST API requires (CONTROL_API_TOKEN). Pass it from a secret store (TF_VAR_api_token), never in a committed file."
+variable "ingress_scheme" {
+  description = "Scheme of the ALB in front of the model deployments (CONTROL_INGRESS_SCHEME): internal (reached from the VPC) or internet-facing (needs ingress_certificate_arn)."
   type        = string
-  sensitive   = true
+  default     = "internal"
 
   validation {
-    condition     = length(var.api_token) >= 32
-    error_message = "api_token must be at least 32 characters (for example: openssl rand -hex 32)."
+    condition     = contains(["internal", "internet-facing"], var.ingress_scheme)
+    error_message = "ingress_scheme is internal or internet-facing."
+  }
+}
+
+variable "ingress_certificate_arn" {
+  description = "ACM certificate ARN of the deployments' ALB HTTPS listener (CONTROL_INGRESS_CERTIFICATE_ARN); empty serves HTTP only (internal scheme only)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.ingress_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.ingress_certificate_arn))
+    error_message = "ingress_certificate_arn is an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/<id>, or empty."
   }
 }
 

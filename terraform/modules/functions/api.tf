@@ -1,5 +1,8 @@
-# REST API in front of api_handler (Chalice's app.app): one proxy resource, every route is
-# Chalice's. The app checks the bearer token itself (CONTROL_API_TOKEN).
+# REST API in front of api_handler (Chalice's app.app): every route is Chalice's. API Gateway
+# authenticates every call with IAM (SigV4: the CLI signs with the caller's AWS credentials) but
+# GET /healthz and GET /openapi.json, which are public. The app runs with CONTROL_API_AUTH=iam:
+# it refuses a request that carries no caller identity and records the caller's ARN as the actor.
+# Alerts reach the control plane through SNS (on_alert_notification), not the webhook route.
 resource "aws_api_gateway_rest_api" "this" {
   name = "${var.name_prefix}-api"
   endpoint_configuration {
@@ -17,19 +20,38 @@ resource "aws_api_gateway_resource" "proxy" {
   path_part   = "{proxy+}"
 }
 
+# The two public routes, as resources of their own: API Gateway prefers them to {proxy+}.
+resource "aws_api_gateway_resource" "public" {
+  for_each = { healthz = "healthz", openapi = "openapi.json" }
+
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  parent_id   = aws_api_gateway_rest_api.this.root_resource_id
+  path_part   = each.value
+}
+
 resource "aws_api_gateway_method" "this" {
-  # checkov:skip=CKV_AWS_59:Every route is authenticated by the app (bearer token compared in constant time, CONTROL_API_TOKEN; alert webhook token from Secrets Manager); Alertmanager cannot sign SigV4.
   # checkov:skip=CKV2_AWS_53:Requests are validated by the app, which returns a 400 naming the bad field; a Gateway model would duplicate it for a proxy route.
   for_each = { root = aws_api_gateway_rest_api.this.root_resource_id, proxy = aws_api_gateway_resource.proxy.id }
 
   rest_api_id   = aws_api_gateway_rest_api.this.id
   resource_id   = each.value
   http_method   = "ANY"
+  authorization = "AWS_IAM"
+}
+
+resource "aws_api_gateway_method" "public" {
+  # checkov:skip=CKV_AWS_59:GET /healthz and GET /openapi.json are public by design (health checks, API discovery); they read no data and change nothing. Every other route is AWS_IAM.
+  # checkov:skip=CKV2_AWS_53:These GETs take no body or parameters to validate.
+  for_each = aws_api_gateway_resource.public
+
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  resource_id   = each.value.id
+  http_method   = "GET"
   authorization = "NONE"
 }
 
 resource "aws_api_gateway_integration" "this" {
-  for_each = aws_api_gateway_method.this
+  for_each = merge(aws_api_gateway_method.this, aws_api_gateway_method.public)
 
   rest_api_id             = aws_api_gateway_rest_api.this.id
   resource_id             = each.value.resource_id
@@ -42,7 +64,7 @@ resource "aws_api_gateway_integration" "this" {
 resource "aws_api_gateway_deployment" "this" {
   rest_api_id = aws_api_gateway_rest_api.this.id
   triggers = {
-    redeploy = sha1(jsonencode([aws_api_gateway_resource.proxy, aws_api_gateway_method.this, aws_api_gateway_integration.this]))
+    redeploy = sha1(jsonencode([aws_api_gateway_resource.proxy, aws_api_gateway_resource.public, aws_api_gateway_method.this, aws_api_gateway_method.public, aws_api_gateway_integration.this]))
   }
 
   lifecycle {
@@ -58,8 +80,8 @@ resource "aws_cloudwatch_log_group" "api_access" {
 
 resource "aws_api_gateway_stage" "api" {
   # checkov:skip=CKV_AWS_120:Responses are per-request state (runs, registry, rollouts); caching them would serve stale state.
-  # checkov:skip=CKV2_AWS_51:Clients are people and Alertmanager over public TLS; there is no backend mTLS hop to certify (the integration is Lambda).
-  # checkov:skip=CKV2_AWS_29:WAF is a cost/security lever documented in terraform/README.md; stage throttling caps abuse and every route needs a token.
+  # checkov:skip=CKV2_AWS_51:Clients are people and CI signing with SigV4 over public TLS; there is no backend mTLS hop to certify (the integration is Lambda).
+  # checkov:skip=CKV2_AWS_29:WAF is a cost/security lever documented in terraform/README.md; stage throttling caps abuse and every route but health and the OpenAPI document needs SigV4.
   rest_api_id          = aws_api_gateway_rest_api.this.id
   deployment_id        = aws_api_gateway_deployment.this.id
   stage_name           = "api"
@@ -90,6 +112,20 @@ resource "aws_api_gateway_method_settings" "all" {
     throttling_rate_limit  = 50
     throttling_burst_limit = 100
   }
+}
+
+# Attach to the roles and groups of the API's callers (operators, CI): SigV4-signed calls pass.
+resource "aws_iam_policy" "api_callers" {
+  name        = "${var.name_prefix}-api-callers"
+  description = "Call every route of the mlcp API (${var.name_prefix}) through API Gateway's IAM auth."
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = "execute-api:Invoke"
+      Resource = "${aws_api_gateway_rest_api.this.execution_arn}/${aws_api_gateway_stage.api.stage_name}/*/*"
+    }]
+  })
 }
 
 resource "aws_lambda_permission" "api_invokes_handler" {

@@ -23,6 +23,11 @@ locals {
   environment = merge(var.environment, {
     CONTROL_DEAD_LETTER_QUEUE_URL  = aws_sqs_queue.dead_letter.url
     CONTROL_ALERT_TOKEN_SECRET_ARN = aws_secretsmanager_secret.alert_token.arn
+    # API Gateway checks SigV4 (api.tf, AWS_IAM); the app refuses a request without the
+    # caller's identity, and records that ARN as the actor.
+    CONTROL_API_AUTH                = "iam"
+    CONTROL_INGRESS_SCHEME          = var.ingress.scheme
+    CONTROL_INGRESS_CERTIFICATE_ARN = var.ingress.certificate_arn
   })
 }
 

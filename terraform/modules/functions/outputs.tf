@@ -49,6 +49,11 @@ output "api_url" {
   value       = aws_api_gateway_stage.api.invoke_url
 }
 
+output "api_callers_policy_arn" {
+  description = "IAM policy that lets a role or group call the API (IAM auth, SigV4)."
+  value       = aws_iam_policy.api_callers.arn
+}
+
 output "policy_json" {
   description = "The functions' IAM policy, as JSON (for audits and tests)."
   value       = jsonencode(local.function_policy)

@@ -46,12 +46,41 @@ variable "reserved_concurrency" {
 }
 
 variable "environment" {
-  description = "CONTROL_* settings shared by every function (docs/contracts.md); the dead-letter queue URL and the alert-token secret ARN are added here."
+  description = "CONTROL_* settings shared by every function (docs/contracts.md); the dead-letter queue URL, the alert-token secret ARN, the API auth mode and the Ingress settings are added here."
   type        = map(string)
 
   validation {
     condition     = alltrue([for k, _ in var.environment : startswith(k, "CONTROL_")])
     error_message = "Only CONTROL_* settings are passed to the functions."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.environment), ["CONTROL_API_TOKEN", "CONTROL_API_AUTH"])) == 0
+    error_message = "The API is authenticated by IAM in AWS (this module sets CONTROL_API_AUTH=iam); a bearer token (CONTROL_API_TOKEN) is for the embedded platform only."
+  }
+}
+
+variable "ingress" {
+  description = "The deployments' ALB, set by the rollout's Ingress: scheme (internal or internet-facing) and the ACM certificate ARN of its HTTPS listener (empty: HTTP only). Becomes CONTROL_INGRESS_SCHEME and CONTROL_INGRESS_CERTIFICATE_ARN."
+  type = object({
+    scheme          = optional(string, "internal")
+    certificate_arn = optional(string, "")
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["internal", "internet-facing"], var.ingress.scheme)
+    error_message = "ingress.scheme is internal or internet-facing (the ALB's scheme annotation)."
+  }
+
+  validation {
+    condition     = var.ingress.certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.ingress.certificate_arn))
+    error_message = "ingress.certificate_arn is an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>) or empty for HTTP only."
+  }
+
+  validation {
+    condition     = !(var.ingress.scheme == "internet-facing" && var.ingress.certificate_arn == "")
+    error_message = "An internet-facing ALB needs ingress.certificate_arn: model endpoints are not served over plain HTTP on the internet."
   }
 }
 

@@ -52,7 +52,12 @@ variable "node_groups" {
 
   validation {
     condition     = alltrue([for g in var.node_groups : length(g.instance_types) > 0 && alltrue([for t in g.instance_types : can(regex("^[a-z][a-z0-9-]*\\.[0-9]*[a-z0-9]+$", t))])])
-    error_message = "instance_types lists EC2 instance types such as m5.xlarge or p3.2xlarge (family, a dot, a size); at least one per group."
+    error_message = "instance_types lists EC2 instance types such as m5.xlarge or g5.2xlarge (family, a dot, a size); at least one per group."
+  }
+
+  validation {
+    condition     = alltrue([for g in var.node_groups : alltrue([for t in g.instance_types : contains(local.allowed_instance_types, t)])])
+    error_message = "An instance type is not one a node group may launch (instance_types.tf lists them: each has a price in the cost rule and, for GPUs, a CUDA compute capability the training image is built for)."
   }
 
   validation {

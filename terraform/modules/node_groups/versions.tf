@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.7.0"
+  # 1.9: the instance-type validation refers to the table in instance_types.tf.
+  required_version = ">= 1.9.0"
 
   required_providers {
     aws = {

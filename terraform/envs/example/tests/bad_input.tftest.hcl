@@ -38,6 +38,23 @@ run "node_group_bad_instance_type" {
   expect_failures = [var.node_groups]
 }
 
+run "node_group_instance_type_not_in_the_table" {
+  command = plan
+  module {
+    source = "../../modules/node_groups"
+  }
+  variables {
+    cluster_name       = "mlcp-test"
+    kubernetes_version = "1.31"
+    subnet_ids         = ["subnet-a"]
+    kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/test"
+    node_groups = {
+      gpu = { instance_types = ["p3.2xlarge"], min_size = 0, desired_size = 0, max_size = 1, labels = { "node.kubernetes.io/pool" = "gpu" } }
+    }
+  }
+  expect_failures = [var.node_groups]
+}
+
 run "vpc_cidr_not_a_cidr" {
   command = plan
   module {

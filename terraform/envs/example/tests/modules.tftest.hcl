@@ -88,7 +88,7 @@ run "node_groups_imdsv2_encrypted_volumes_taints" {
     kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/test"
     node_groups = {
       gpu-training = {
-        instance_types = ["p3.2xlarge"]
+        instance_types = ["g5.2xlarge"]
         min_size       = 0
         desired_size   = 0
         max_size       = 2

@@ -76,7 +76,6 @@ variables {
   image_tag           = "abc1234"
   code_version        = "abc1234"
   prometheus_url      = "http://prometheus.mlcp.internal:9090"
-  api_token           = "0123456789abcdef0123456789abcdef"
 }
 
 run "platform" {
@@ -100,8 +99,8 @@ run "platform" {
     error_message = "The MPIJob selects node.kubernetes.io/pool=gpu-training."
   }
   assert {
-    condition     = alltrue([for t in output.node_groups["gpu-training"].instance_types : startswith(t, "p3.")])
-    error_message = "The GPU pool uses the p3 family by default."
+    condition     = alltrue([for t in output.node_groups["gpu-training"].instance_types : startswith(t, "g5.")])
+    error_message = "The GPU pool uses the g5 family (A10G, sm_86) by default."
   }
   assert {
     condition     = output.node_groups["cpu-inference"].capacity_type == "SPOT" && length(output.node_groups["cpu-inference"].instance_types) >= 3
@@ -155,7 +154,8 @@ run "platform" {
         "CONTROL_TRAINING_STATE_MACHINE_ARN", "CONTROL_ROLLOUT_STATE_MACHINE_ARN", "CONTROL_DEAD_LETTER_QUEUE_URL",
         "CONTROL_CLUSTER", "CONTROL_EKS_CLUSTER_NAME", "CONTROL_TRAINING_NAMESPACE", "CONTROL_SERVING_NAMESPACE",
         "CONTROL_TRAINING_IMAGE", "CONTROL_INFERENCE_IMAGE", "CONTROL_CHECKPOINT_CLAIM", "CONTROL_PROMETHEUS_URL",
-        "CONTROL_API_TOKEN", "CONTROL_ALERT_TOKEN_SECRET_ARN", "CONTROL_CODE_VERSION",
+        "CONTROL_API_AUTH", "CONTROL_INGRESS_SCHEME", "CONTROL_INGRESS_CERTIFICATE_ARN",
+        "CONTROL_ALERT_TOKEN_SECRET_ARN", "CONTROL_CODE_VERSION",
       ] : contains(keys(nonsensitive(output.control_settings)), k)
     ])
     error_message = "A CONTROL_* setting of docs/contracts.md is missing from the functions' environment."
@@ -165,6 +165,9 @@ run "platform" {
       nonsensitive(output.control_settings["CONTROL_DEAD_LETTER_QUEUE_URL"]) == output.dead_letter_queue_url
       && nonsensitive(output.control_settings["CONTROL_ALERT_TOKEN_SECRET_ARN"]) == output.alert_token_secret_arn
       && nonsensitive(output.control_settings["CONTROL_TRAINING_NAMESPACE"]) == "ml-training"
+      && nonsensitive(output.control_settings["CONTROL_API_AUTH"]) == "iam"
+      && !contains(keys(nonsensitive(output.control_settings)), "CONTROL_API_TOKEN")
+      && nonsensitive(output.control_settings["CONTROL_INGRESS_SCHEME"]) == "internal"
       && nonsensitive(output.control_settings["CONTROL_SERVING_NAMESPACE"]) == "ml-serving"
       && nonsensitive(output.control_settings["CONTROL_CHECKPOINT_CLAIM"]) == "training-checkpoints"
       && nonsensitive(output.control_settings["CONTROL_TRAINING_STATE_MACHINE_ARN"]) == "arn:aws:states:eu-west-1:123456789012:stateMachine:mlcp-test-training-pipeline"

@@ -1,0 +1,117 @@
+"""GPU build and cost against the instance types Terraform can launch, both ways.
+
+One table, terraform/modules/node_groups/instance_types.tf, lists the instance types a node group
+may launch (the node groups' validation enforces it) and each GPU type's CUDA compute capability.
+The training image's HOROVOD_BUILD_CUDA_CC_LIST builds exactly those capabilities, the image's
+torch wheels run each of them, and the cost rule prices exactly those types.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+NODE_GROUPS = REPO / "terraform" / "modules" / "node_groups"
+EXAMPLE = REPO / "terraform" / "envs" / "example"
+DOCKERFILE = REPO / "workloads" / "training" / "Dockerfile"
+COST_RULES = REPO / "dashboards" / "rules" / "infrastructure.yml"
+
+# The GPU architectures PyTorch's Linux x86 wheels carry, per CUDA variant (pytorch/pytorch
+# RELEASE.md, "PyTorch CUDA Support Matrix", release 2.11 and later: Volta left the cu128 wheels).
+TORCH_WHEEL_ARCHES = {
+    "cu126": {"5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"},
+    "cu128": {"7.5", "8.0", "8.6", "9.0", "10.0", "12.0"},
+    "cu130": {"7.5", "8.0", "8.6", "9.0", "10.0", "12.0"},
+}
+
+
+def unq(value: Any) -> Any:
+    """python-hcl2 8 keeps string quotes; drop them."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def table() -> tuple[dict[str, str], list[str]]:
+    """(GPU instance type → compute capability, CPU instance types) from the Terraform table."""
+    with (NODE_GROUPS / "instance_types.tf").open() as handle:
+        merged = {k: v for block in hcl2.load(handle)["locals"] for k, v in block.items()}
+    gpus = {unq(k): unq(v) for k, v in merged["gpu_instance_types"].items()}
+    return gpus, [unq(t) for t in merged["cpu_instance_types"]]
+
+
+def allowed() -> set[str]:
+    gpus, cpus = table()
+    return set(gpus) | set(cpus)
+
+
+def launched_by_the_example() -> set[str]:
+    """The instance types of the example environment's node groups (its default and its tfvars)."""
+    with (EXAMPLE / "variables.tf").open() as handle:
+        variables = {unq(n): b for block in hcl2.load(handle)["variable"] for n, b in block.items()}
+    groups = [variables["node_groups"]["default"]]
+    with (EXAMPLE / "example.tfvars").open() as handle:
+        tfvars = hcl2.load(handle)
+    if "node_groups" in tfvars:
+        groups.append(tfvars["node_groups"])
+    return {unq(t) for g in groups for group in g.values() for t in group["instance_types"]}
+
+
+def dockerfile_arg(name: str) -> str:
+    match = re.search(rf"^ARG {name}=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert match, f"{DOCKERFILE.name} has no ARG {name}=..."
+    return match.group(1)
+
+
+def built_capabilities() -> set[str]:
+    """HOROVOD_BUILD_CUDA_CC_LIST (75,80,...) as compute capabilities (7.5, 8.0, ...)."""
+    return {f"{cc[:-1]}.{cc[-1]}" for cc in dockerfile_arg("HOROVOD_BUILD_CUDA_CC_LIST").split(",")}
+
+
+def priced() -> dict[str, float]:
+    rules = [r for g in yaml.safe_load(COST_RULES.read_text())["groups"] for r in g["rules"]]
+    prices = {}
+    for rule in rules:
+        if rule.get("record") == "mlcp:instance_price_usd_per_hour":
+            instance_type = rule["labels"]["instance_type"]
+            assert instance_type not in prices, f"{instance_type} is priced twice"
+            prices[instance_type] = float(re.fullmatch(r"vector\(([0-9.]+)\)", rule["expr"]).group(1))  # type: ignore[union-attr]
+    return prices
+
+
+def test_the_node_groups_validation_enforces_the_table() -> None:
+    text = (NODE_GROUPS / "variables.tf").read_text()
+    assert "contains(local.allowed_instance_types, t)" in text
+    assert launched_by_the_example() - allowed() == set(), "the example's node groups use types outside the table"
+
+
+def test_every_gpu_node_can_run_the_horovod_build_and_the_build_names_no_other() -> None:
+    gpus, _ = table()
+    needed = set(gpus.values())
+    assert needed - built_capabilities() == set(), "GPUs the node groups launch but the image is not built for"
+    assert built_capabilities() - needed == set(), "compute capabilities built for GPUs no node group launches"
+
+
+def test_the_image_torch_wheels_run_on_every_gpu_node() -> None:
+    variant = dockerfile_arg("TORCH_CUDA")
+    arches = TORCH_WHEEL_ARCHES[variant]
+    gpus, _ = table()
+
+    def runs(cc: str) -> bool:
+        # A cubin runs on its own architecture and on later minors of the same major (8.6 on 8.9).
+        major, minor = cc.split(".")
+        return any(a.split(".")[0] == major and int(a.split(".")[1]) <= int(minor) for a in arches)
+
+    assert {t: cc for t, cc in gpus.items() if not runs(cc)} == {}, f"torch {variant} wheels have no kernels for them"
+
+
+def test_the_cost_rule_prices_exactly_the_instance_types_terraform_can_launch() -> None:
+    prices = priced()
+    assert allowed() - set(prices) == set(), "launchable but unpriced (the cost panel would show nothing)"
+    assert set(prices) - allowed() == set(), "priced but no node group may launch them"
+    assert all(price > 0 for price in prices.values())
