@@ -1,4 +1,4 @@
-"""`python -m control deployments ...`: blue-green rollouts, watching them, rolling back, history."""
+"""`python -m control deployments ...`: blue-green rollouts, watching them, promoting or rolling back, history."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ DONE_PHASES = {"COMPLETED": ExitCode.OK, "ROLLED_BACK": ExitCode.FAILED, "FAILED
 
 @click.group()
 def deployments() -> None:
-    """Deploy versions blue-green, watch rollouts, roll back."""
+    """Deploy versions blue-green, watch rollouts, promote by hand, roll back."""
 
 
 @api_command(deployments, "list", short_help="Deployment names.")
@@ -100,7 +100,7 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
             )
         parts.append(checks)
         if analysis.get("error"):
-            parts.append(Text(f"analysis error: {analysis['error']}", style="yellow"))
+            parts.append(Text(f"no verdict: {analysis['error']}", style="yellow"))
     return Group(*parts)
 
 
@@ -114,6 +114,12 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
 @click.option("--replicas", type=int, help="Replicas of the new version.")
 @click.option("--bake-seconds", type=float, help="How long the new version serves before it counts as good.")
 @click.option("--scale-down-delay-seconds", type=float, help="How long the old version stays warm after the switch.")
+@click.option(
+    "--preview-traffic-rate",
+    type=float,
+    help="Requests/s of the version's sample request sent to the preview while it is analysed (default 5; 0: off).",
+)
+@click.option("--preview-traffic-seconds", type=float, help="The most seconds that load test runs (default 1800).")
 @click.option("--watch", is_flag=True, help="Then watch the rollout until it ends (exit 1 if rolled back).")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds --watch waits.")
 def deploy(
@@ -124,6 +130,8 @@ def deploy(
     replicas: int | None,
     bake_seconds: float | None,
     scale_down_delay_seconds: float | None,
+    preview_traffic_rate: float | None,
+    preview_traffic_seconds: float | None,
     watch: bool,
     timeout: float,
 ) -> None:
@@ -146,6 +154,8 @@ def deploy(
         ("replicas", replicas),
         ("bake_seconds", bake_seconds),
         ("scale_down_delay_seconds", scale_down_delay_seconds),
+        ("preview_traffic_rate", preview_traffic_rate),
+        ("preview_traffic_seconds", preview_traffic_seconds),
     ):
         if value is not None:
             body[key] = value
@@ -195,7 +205,8 @@ def _watch(cli: Cli, name: str, *, timeout: float, interval: float) -> None:
                     )
                     if phase == "PAUSED":
                         live.console.print(
-                            f"  paused: it goes on once the analysis has data; or roll back with "
+                            f"  paused: it goes on once the analysis has data; or promote it by hand with "
+                            f"`{PROG} deployments promote {name} --reason ...`, or roll back with "
                             f"`{PROG} deployments rollback {name} --reason ...`"
                         )
             live.update(rollout_view(found))
@@ -232,6 +243,29 @@ def rollback(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> N
         result,
         lambda out: out.print(
             f"rolling [bold]{name}[/] back to {version_label(status.get('previous_version'))} "
+            f"({status.get('phase')}); watch it: {PROG} deployments watch {name}"
+        ),
+    )
+
+
+@api_command(deployments, "promote", hints=DEPLOYMENT_HINTS, short_help="Promote a paused rollout by hand.")
+@click.argument("name")
+@click.option("--reason", "-r", required=True, help="Why; recorded in the history.")
+@click.option("--watch", is_flag=True, help="Then watch the rollout until it ends.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds --watch waits.")
+def promote(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> None:
+    """Promote NAME past its analysis by hand, with a reason: a paused (inconclusive) or running
+    pre-promotion analysis goes on to the switch, a bake to the scale-down. 4 if nothing is analysed."""
+    result = cli.api.promote(name, reason)
+    if watch:
+        cli.note(f"promoting [bold]{name}[/] by hand")
+        _watch(cli, name, timeout=timeout, interval=2.0)
+        return
+    status = result.get("status") or {}
+    cli.emit(
+        result,
+        lambda out: out.print(
+            f"promoting [bold]{name}[/] {version_label(status.get('target_version'))} by hand "
             f"({status.get('phase')}); watch it: {PROG} deployments watch {name}"
         ),
     )

@@ -301,6 +301,9 @@ class ApiClient:
     def start_rollout(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("POST", f"/deployments/{_segment(name)}/rollouts", body=body)
 
+    def promote(self, name: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/deployments/{_segment(name)}/promote", body={"reason": reason})
+
     def rollback(self, name: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/deployments/{_segment(name)}/rollback", body={"reason": reason})
 

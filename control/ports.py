@@ -26,7 +26,7 @@ class ServingCluster(Protocol):
     """Runs model-server Deployments and the Services that route to them: EKS, or this host."""
 
     def apply(self, manifest: dict[str, Any]) -> None:
-        """Create or update a Deployment, Service, PDB, HPA, NetworkPolicy or Ingress. On update a
+        """Create or update a Deployment, Service, PDB, HPA, NetworkPolicy, Ingress or Job. On update a
         Service's selector and a Deployment's replica count are left as they are."""
 
     def scale_deployment(self, name: str, replicas: int) -> None: ...
@@ -41,3 +41,9 @@ class ServingCluster(Protocol):
         """Point the Service at `selector`; False (nothing written) if it already does."""
 
     def delete_deployment(self, name: str) -> None: ...
+
+    def job_exists(self, name: str) -> bool:
+        """A batch/v1 Job of that name exists (running or finished)."""
+
+    def delete(self, kind: str, name: str) -> None:
+        """Delete one applied object (a Job with its pods). Deleting one that is gone succeeds."""

@@ -16,6 +16,7 @@ from kubernetes.client import (
     ApiClient,
     AppsV1Api,
     AutoscalingV2Api,
+    BatchV1Api,
     CoreV1Api,
     CustomObjectsApi,
     NetworkingV1Api,
@@ -65,6 +66,7 @@ class KubernetesCluster:
         self._policy = PolicyV1Api(api_client)
         self._autoscaling = AutoscalingV2Api(api_client)
         self._networking = NetworkingV1Api(api_client)
+        self._batch = BatchV1Api(api_client)
         self._training_namespace = training_namespace
         self._serving_namespace = serving_namespace
         self._timeout = request_timeout
@@ -179,6 +181,11 @@ class KubernetesCluster:
                 self._networking.patch_namespaced_ingress,
                 self._networking.delete_namespaced_ingress,
             ),
+            "Job": (
+                self._batch.create_namespaced_job,
+                self._batch.patch_namespaced_job,
+                self._batch.delete_namespaced_job,
+            ),
         }
         if kind not in table:
             raise ValueError(f"the serving adapter does not apply {kind} objects")
@@ -202,6 +209,8 @@ class KubernetesCluster:
             update["spec"].pop("replicas", None)
         if kind == "Service":
             update["spec"].pop("selector", None)
+        if kind == "Job":
+            return  # a Job's pod template cannot change: the one that exists is the one asked for
         self._call(self._serving(kind, name), patch, name, self._serving_namespace, update)
 
     def apply_deployment(self, manifest: dict[str, Any]) -> None:
@@ -270,9 +279,18 @@ class KubernetesCluster:
             except NotFound:
                 continue
 
+    def job_exists(self, name: str) -> bool:
+        try:
+            self._call(self._serving("Job", name), self._batch.read_namespaced_job, name, self._serving_namespace)
+        except NotFound:
+            return False
+        return True
+
     def delete(self, kind: str, name: str) -> None:
         _, _, delete = self._operations(kind)
+        # A Job's pods go with it (the API's default for Jobs leaves them orphaned).
+        options: dict[str, Any] = {"body": {"propagationPolicy": "Background"}} if kind == "Job" else {}
         try:
-            self._call(self._serving(kind, name), delete, name, self._serving_namespace)
+            self._call(self._serving(kind, name), delete, name, self._serving_namespace, **options)
         except NotFound:
             return

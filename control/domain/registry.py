@@ -59,12 +59,16 @@ class Lineage:
     framework: str = ""
     workers: int = 0
     trained_at: str = ""
+    # A few held-out rows as a request the model server accepts; the rollout's preview traffic sends it.
+    sample_request_uri: str = ""
 
     def __post_init__(self) -> None:
         if len(self.artifact_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.artifact_sha256):
             raise InvalidInput("artifact_sha256 must be 64 lower-case hex digits", field="artifact_sha256")
         if not self.artifact_uri.startswith("s3://"):
             raise InvalidInput("artifact_uri must be an s3:// URI", field="artifact_uri")
+        if self.sample_request_uri and not self.sample_request_uri.startswith("s3://"):
+            raise InvalidInput("sample_request_uri must be an s3:// URI", field="sample_request_uri")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,17 +13,24 @@ Phases:
     PENDING → DEPLOYING_PREVIEW → PRE_PROMOTION_ANALYSIS → PROMOTING → BAKING
             → SCALING_DOWN_OLD → COMPLETED
     PRE_PROMOTION_ANALYSIS / BAKING ⇄ PAUSED            (analysis inconclusive, resumes on data)
+    PRE_PROMOTION_ANALYSIS / BAKING / PAUSED → promoted by hand (`request_promotion`)
     any phase but the rollback ones, COMPLETED included → ROLLING_BACK → ROLLED_BACK
 
 A rollback is an input: `status.intent`, recorded by a user, by an alert (`request_rollback`), or
 by the step itself when green never becomes ready or its analysis fails. There is one code path
 for all of them. Traffic only moves to a version whose observed ready replicas reach
 `spec.replicas`; a selector that is already right is left alone.
+
+Preview traffic: while green is under analysis (PRE_PROMOTION_ANALYSIS through BAKING, PAUSED
+included) the step wants a bounded load test sending the version's registered sample request to
+the preview Service at `spec.preview_traffic_rate`, so a deployment with no outside traffic still
+gets data; it is stopped when the analysis ends (scaling down, completed, rolled back, failed).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -57,6 +64,7 @@ __all__ = [
     "EnsureDeployment",
     "EventKind",
     "IntentSource",
+    "ManualPromotion",
     "MarkLastKnownGood",
     "Observed",
     "Outcome",
@@ -68,11 +76,14 @@ __all__ = [
     "ScaleDeployment",
     "ScheduleRequeue",
     "ServiceRole",
+    "StartPreviewTraffic",
+    "StopPreviewTraffic",
     "SwitchSelector",
     "VersionObservation",
     "analysis_request",
     "default_checks",
     "reconcile",
+    "request_promotion",
     "request_rollback",
     "start_rollout",
 ]
@@ -80,6 +91,7 @@ __all__ = [
 MAX_REPLICAS = 100
 MAX_SECONDS = 7 * 24 * 3600
 MIN_REQUEUE_SECONDS = 1.0
+MAX_PREVIEW_TRAFFIC_RATE = 1000.0  # requests per second
 
 
 # --------------------------------------------------------------------------------------- spec
@@ -119,7 +131,12 @@ class RolloutSpec:
     inconclusive_timeout_seconds: float = 300.0  # analysis without a verdict this long → PAUSED
     analysis_interval_seconds: float = 30.0
     poll_interval_seconds: float = 5.0
+    # Preview traffic while green is analysed: requests/s (0 turns it off) and the load test's bound.
+    preview_traffic_rate: float = 5.0
+    preview_traffic_seconds: float = 1800.0
+    sample_request_uri: str = ""  # the version's registered sample request; none: no preview traffic
 
+    PREVIEW_TRAFFIC = ("preview_traffic_rate", "preview_traffic_seconds")
     TIMINGS = (
         "bake_seconds",
         "scale_down_delay_seconds",
@@ -156,14 +173,40 @@ class RolloutSpec:
         for name in self.TIMINGS:
             minimum = 1.0 if name in ("analysis_interval_seconds", "poll_interval_seconds") else 0.0
             _check_seconds(getattr(self, name), name, minimum)
+        rate = self.preview_traffic_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= MAX_PREVIEW_TRAFFIC_RATE:
+            raise InvalidInput(
+                f"preview_traffic_rate must be a number of requests per second between 0 (off) and "
+                f"{MAX_PREVIEW_TRAFFIC_RATE:g}; got {rate!r}",
+                field="preview_traffic_rate",
+            )
+        _check_seconds(self.preview_traffic_seconds, "preview_traffic_seconds", 1.0)
+        if not isinstance(self.sample_request_uri, str) or (
+            self.sample_request_uri and not self.sample_request_uri.startswith("s3://")
+        ):
+            raise InvalidInput(
+                f"sample_request_uri must be an s3:// URI or empty; got {self.sample_request_uri!r}",
+                field="sample_request_uri",
+            )
+
+    @property
+    def sends_preview_traffic(self) -> bool:
+        return self.preview_traffic_rate > 0 and bool(self.sample_request_uri)
+
+    def why_no_preview_traffic(self) -> str:
+        if self.preview_traffic_rate <= 0:
+            return "preview traffic is off (preview_traffic_rate 0)"
+        if not self.sample_request_uri:
+            return f"v{self.version} has no registered sample request, so no preview traffic was sent"
+        return ""
 
     @classmethod
     def parse(cls, raw: Any) -> RolloutSpec:
         """From a JSON object (API body merged with registry facts); errors name the bad field."""
         if not isinstance(raw, Mapping):
             raise InvalidInput("rollout spec must be an object", field="spec")
-        known = {"deployment", "model", "version", "previous_version", "replicas",
-                 "pre_promotion", "post_promotion", *cls.TIMINGS}  # fmt: skip
+        known = {"deployment", "model", "version", "previous_version", "replicas", "pre_promotion",
+                 "post_promotion", "sample_request_uri", *cls.TIMINGS, *cls.PREVIEW_TRAFFIC}  # fmt: skip
         unknown = sorted(set(raw) - known)
         if unknown:
             raise InvalidInput(f"unknown rollout settings: {', '.join(unknown)}", field=unknown[0])
@@ -190,7 +233,8 @@ class RolloutSpec:
             "pre_promotion": [check.to_dict() for check in self.pre_promotion],
             "post_promotion": [check.to_dict() for check in self.post_promotion],
         }
-        body.update({name: getattr(self, name) for name in self.TIMINGS})
+        body.update({name: getattr(self, name) for name in self.TIMINGS + self.PREVIEW_TRAFFIC})
+        body["sample_request_uri"] = self.sample_request_uri
         return body
 
 
@@ -219,6 +263,11 @@ class Phase(enum.StrEnum):
     def accepts_rollback(self) -> bool:
         """COMPLETED accepts one too: an alert after promotion rolls back to the previous version."""
         return self not in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.FAILED)
+
+    @property
+    def accepts_promotion(self) -> bool:
+        """A person may promote past an analysis: while it runs, or once it paused without a verdict."""
+        return self in (Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING, Phase.PAUSED)
 
 
 class IntentSource(enum.StrEnum):
@@ -264,6 +313,35 @@ class RollbackIntent:
 
 
 @dataclass(frozen=True)
+class ManualPromotion:
+    """A person's recorded decision to promote past the analysis; the next step acts on it."""
+
+    deployment: str
+    key: str  # the API request id: recording the same request twice is a no-op
+    actor: str
+    reason: str
+    requested_at: datetime
+
+    def describe(self) -> str:
+        return f"{self.actor}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "key": self.key,
+            "actor": self.actor,
+            "reason": self.reason,
+            "requested_at": self.requested_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ManualPromotion:
+        return cls(
+            raw["deployment"], raw["key"], raw["actor"], raw["reason"], datetime.fromisoformat(raw["requested_at"])
+        )
+
+
+@dataclass(frozen=True)
 class RolloutStatus:
     """Everything the step needs to remember between calls; persisted as one item per deployment."""
 
@@ -284,6 +362,7 @@ class RolloutStatus:
     intent: RollbackIntent | None = None
     last_analysis: AnalysisResult | None = None
     inconclusive_since: datetime | None = None
+    promotion: ManualPromotion | None = None
 
     @property
     def rollback_target(self) -> int | None:
@@ -319,6 +398,7 @@ class RolloutStatus:
             "intent": None if self.intent is None else self.intent.to_dict(),
             "last_analysis": None if self.last_analysis is None else self.last_analysis.to_dict(),
             "inconclusive_since": iso(self.inconclusive_since),
+            "promotion": None if self.promotion is None else self.promotion.to_dict(),
         }
 
     @classmethod
@@ -348,6 +428,7 @@ class RolloutStatus:
                 if raw.get("last_analysis") is None
                 else AnalysisResult.from_dict(raw["last_analysis"]),
                 inconclusive_since=when("inconclusive_since"),
+                promotion=None if raw.get("promotion") is None else ManualPromotion.from_dict(raw["promotion"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidInput(f"recorded rollout status is malformed: {error!r}", field="status") from error
@@ -396,6 +477,35 @@ def request_rollback(status: RolloutStatus, intent: RollbackIntent) -> RolloutSt
     return replace(status, intent=intent, revision=status.revision + 1)
 
 
+def request_promotion(status: RolloutStatus, promotion: ManualPromotion) -> RolloutStatus:
+    """Record a manual promotion; the next reconcile step acts on it. Idempotent on `promotion.key`.
+
+    Raises Conflict unless the rollout is in an analysis phase or PAUSED, or when a rollback or
+    another promotion is already recorded."""
+    if promotion.deployment != status.deployment:
+        raise InvalidInput(
+            f"promotion is for {promotion.deployment}, status is for {status.deployment}", field="deployment"
+        )
+    if status.promotion is not None and status.promotion.key == promotion.key:
+        return status
+    if not status.phase.accepts_promotion:
+        raise Conflict(
+            f"{status.deployment} is {status.phase.value}; a rollout can be promoted by hand only while "
+            f"PAUSED or in analysis ({Phase.PRE_PROMOTION_ANALYSIS.value}, {Phase.BAKING.value})",
+            field="deployment",
+        )
+    if status.intent is not None:
+        raise Conflict(
+            f"{status.deployment}: a rollback is already requested by {status.intent.describe()}", field="deployment"
+        )
+    if status.promotion is not None:
+        raise Conflict(
+            f"{status.deployment}: a promotion is already requested by {status.promotion.describe()}",
+            field="deployment",
+        )
+    return replace(status, promotion=promotion, revision=status.revision + 1)
+
+
 # ------------------------------------------------------------------------------------ observed
 
 
@@ -423,6 +533,7 @@ class Observed:
     active_selector: int | None  # version the active Service selects; None if it selects none
     preview_selector: int | None
     analysis: AnalysisSample | None = None
+    preview_traffic: bool = False  # green's preview-traffic load test exists (running or finished)
 
     def ready(self, version: int | None, replicas: int) -> bool:
         seen = self.deployments.get(version) if version is not None else None
@@ -473,6 +584,8 @@ class EventKind(enum.StrEnum):
     ROLLBACK_STARTED = "rollback-started"
     ROLLED_BACK = "rolled-back"
     FAILED = "rollout-failed"
+    PROMOTED_BY_HAND = "promoted-by-hand"
+    PREVIEW_TRAFFIC_STARTED = "preview-traffic-started"
 
 
 @dataclass(frozen=True)
@@ -513,11 +626,37 @@ class MarkLastKnownGood:
 
 
 @dataclass(frozen=True)
+class StartPreviewTraffic:
+    """Start a bounded load test sending `payload_uri` to the preview Service (green under analysis)."""
+
+    version: int
+    rate: float  # requests per second
+    seconds: float
+    payload_uri: str
+
+
+@dataclass(frozen=True)
+class StopPreviewTraffic:
+    """Delete the version's preview-traffic load test (analysis over). Deleting one that is gone succeeds."""
+
+    version: int
+
+
+@dataclass(frozen=True)
 class ScheduleRequeue:
     after_seconds: float
 
 
-Action = EnsureDeployment | ScaleDeployment | SwitchSelector | RecordEvent | MarkLastKnownGood | ScheduleRequeue
+Action = (
+    EnsureDeployment
+    | ScaleDeployment
+    | SwitchSelector
+    | RecordEvent
+    | MarkLastKnownGood
+    | StartPreviewTraffic
+    | StopPreviewTraffic
+    | ScheduleRequeue
+)
 
 
 @dataclass(frozen=True)
@@ -536,6 +675,9 @@ class Decision:
 
 
 # ---------------------------------------------------------------------------------- reconcile
+
+
+_RANGE = re.compile(r"\[(\d+[smhdwy])(?::[^\]]*)?\]")  # a PromQL range, e.g. [1m] or [5m:30s]
 
 
 class _Step:
@@ -608,9 +750,20 @@ class _Step:
         usable = sample is not None and sample.stage is stage and sample.version == self.spec.version
         values: Mapping[str, float | None] = sample.values if usable and sample else {}
         error = sample.error if usable and sample else ("" if not checks else "no measurements yet")
+        if usable and not error and checks and all(values.get(check.name) is None for check in checks):
+            error = self.no_requests(stage, checks)
         result = evaluate(checks, values, stage=stage, version=self.spec.version, now=self.now, error=error)
         self.update(last_analysis=result)
         return result
+
+    def no_requests(self, stage: AnalysisStage, checks: tuple[AnalysisCheck, ...]) -> str:
+        """Why every check came back empty, in words: nothing reached the version (and why not)."""
+        windows = (match.group(1) for check in checks if (match := _RANGE.search(check.query)))
+        window = next(windows, "")
+        where = f"the preview v{self.spec.version}" if stage is AnalysisStage.PRE_PROMOTION else f"v{self.spec.version}"
+        message = f"no requests reached {where}" + (f" in the last {window}" if window else "")
+        why = self.spec.why_no_preview_traffic()
+        return f"{message}; {why}" if why else message
 
     def note_inconclusive(self, result: AnalysisResult, from_phase: Phase) -> None:
         """Keep waiting for data; pause once there has been no verdict for too long."""
@@ -647,14 +800,44 @@ class _Step:
         self.update(intent=intent)
         self.begin_rollback()
 
+    def promote_by_hand(self) -> None:
+        """A person's promotion: past pre-promotion analysis to the switch, or past the bake to scale-down."""
+        promotion = self.status.promotion
+        assert promotion is not None
+        analysed = self.status.paused_from if self.status.phase is Phase.PAUSED else self.status.phase
+        if not self.status.phase.accepts_promotion or analysed not in (Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING):
+            self.update(promotion=None)  # the rollout moved on before the step saw it: nothing to skip
+            return
+        target = Phase.PROMOTING if analysed is Phase.PRE_PROMOTION_ANALYSIS else Phase.SCALING_DOWN_OLD
+        skipped = "pre-promotion analysis" if target is Phase.PROMOTING else "the bake"
+        reason = f"v{self.spec.version} promoted by hand past {skipped} by {promotion.describe()}"
+        self.enter(target, paused_from=None, inconclusive_since=None, reason="", promotion=None)
+        self.event(EventKind.PROMOTED_BY_HAND, reason)
+
+    def preview_traffic(self) -> None:
+        """Keep green's load test running while it is analysed, and only then."""
+        phase = self.status.paused_from if self.status.phase is Phase.PAUSED else self.status.phase
+        wanted = self.spec.sends_preview_traffic and phase in _PREVIEW_TRAFFIC_PHASES
+        if wanted and not self.observed.preview_traffic:
+            spec = self.spec
+            self.emit(
+                StartPreviewTraffic(spec.version, spec.preview_traffic_rate, spec.preview_traffic_seconds,
+                                    spec.sample_request_uri)
+            )  # fmt: skip
+        elif not wanted and self.observed.preview_traffic:
+            self.emit(StopPreviewTraffic(self.spec.version))
+
     def begin_rollback(self) -> None:
         intent = self.status.intent
         assert intent is not None
         target = self.status.rollback_target
         where = f"to v{target}" if target is not None else "with no previous version"
         reason = f"rolling back {where}: {intent.describe()}"
-        self.enter(Phase.ROLLING_BACK, paused_from=None, inconclusive_since=None, reason=reason)
+        self.enter(Phase.ROLLING_BACK, paused_from=None, inconclusive_since=None, reason=reason, promotion=None)
         self.event(EventKind.ROLLBACK_STARTED, reason)
+
+
+_PREVIEW_TRAFFIC_PHASES = frozenset({Phase.PRE_PROMOTION_ANALYSIS, Phase.PROMOTING, Phase.BAKING})
 
 
 def _pending(step: _Step) -> None:
@@ -856,12 +1039,15 @@ def reconcile(spec: RolloutSpec, status: RolloutStatus, observed: Observed, now:
     step = _Step(spec, status, observed, now)
     if step.status.intent is not None and step.status.phase.accepts_rollback:
         step.begin_rollback()
+    elif step.status.promotion is not None:
+        step.promote_by_hand()
     for _ in range(len(Phase)):
         phase = step.status.phase
         step.requeue = None
         _HANDLERS[phase](step)
         if step.status.phase is phase:
             break
+    step.preview_traffic()
     new_status = step.status
     changed = new_status != status
     if changed:

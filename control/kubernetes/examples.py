@@ -13,7 +13,12 @@ import yaml
 
 from control.domain.training import Hyperparameters, TrainingJobSpec
 from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import ServingVersion, render_serving_stack
+from control.kubernetes.serving import (
+    PreviewTraffic,
+    ServingVersion,
+    render_preview_traffic_job,
+    render_serving_stack,
+)
 from control.kubernetes.training import render_mpijob
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "workloads" / "k8s" / "examples"
@@ -49,9 +54,18 @@ def examples() -> dict[str, list[dict[str, Any]]]:
     """File name → objects. Blue (v1) is active and green (v2) is in preview."""
     return {
         "mpijob.yaml": [render_mpijob(EXAMPLE_TRAINING, EXAMPLE_CONFIG)],
-        "serving-blue-green.yaml": render_serving_stack(
-            [_version(1, "a"), _version(2, "b")], EXAMPLE_CONFIG, active_version=1, preview_version=2
-        ),
+        "serving-blue-green.yaml": [
+            *render_serving_stack(
+                [_version(1, "a"), _version(2, "b")], EXAMPLE_CONFIG, active_version=1, preview_version=2
+            ),
+            # Green under analysis: the rollout's load test sends v2's sample request to the preview Service.
+            render_preview_traffic_job(
+                PreviewTraffic(
+                    "churn", "churn", 2, 5.0, 1800.0, "s3://mlcp-artifacts/models/churn/runs/churn-v2/sample.json"
+                ),
+                EXAMPLE_CONFIG,
+            ),
+        ],
     }
 
 

@@ -284,6 +284,9 @@ def evaluate_model(platform: Platform, state: Mapping[str, Any]) -> dict[str, An
     gate = EvaluationGate.parse(state.get("gate"))
     passed = gate.passes(metrics)
     _record(platform, state["run_id"], status="EVALUATED", metrics=metrics, gate_passed=passed)
+    # Older runs wrote no sample request: their versions deploy without preview traffic.
+    sample = metadata.get("sample_request")
+    sample_uri = f"s3://{bucket}/{prefix}{sample}" if isinstance(sample, str) and sample and "/" not in sample else ""
     return {
         "passed": passed,
         "metric": gate.metric,
@@ -295,6 +298,7 @@ def evaluate_model(platform: Platform, state: Mapping[str, Any]) -> dict[str, An
         "framework": str(metadata.get("framework", "")),
         "workers": int(metadata.get("workers", 0) or 0),
         "trained_at": str(metadata.get("finished_at", "")),
+        "sample_request_uri": sample_uri,
     }
 
 
@@ -314,6 +318,7 @@ def register_model(platform: Platform, state: Mapping[str, Any], execution_arn: 
         framework=evaluation.get("framework", ""),
         workers=int(evaluation.get("workers", 0)),
         trained_at=evaluation.get("trained_at", ""),
+        sample_request_uri=evaluation.get("sample_request_uri", ""),
     )
     version, created = platform.registry.register_version(
         state["model_name"], lineage, actor=f"pipeline:{state['run_id']}", now=platform.clock()

@@ -434,6 +434,26 @@ def test_delete_deployment_removes_the_version_and_is_idempotent(
     assert api.objects == {}
 
 
+def test_the_preview_traffic_job_is_created_once_seen_and_deleted_with_its_pods(
+    api: FakeKubernetesApi, cluster: KubernetesCluster
+) -> None:
+    from control.kubernetes.serving import PreviewTraffic, render_preview_traffic_job
+
+    job = render_preview_traffic_job(PreviewTraffic("churn", "churn", 2, 5.0, 600.0, "s3://a/m/sample.json"), CONFIG)
+    assert cluster.job_exists("churn-v2-preview-traffic") is False
+    cluster.apply(job)
+    cluster.apply(job)  # a Job's template cannot change: applying it again writes nothing
+    assert {path for path, _ in api.writes("POST")} == {"/apis/batch/v1/namespaces/ml-serving/jobs"}
+    assert api.objects[("ml-serving", "jobs", "churn-v2-preview-traffic")]["spec"] == job["spec"]
+    assert api.writes("PATCH") == []
+    assert cluster.job_exists("churn-v2-preview-traffic") is True
+    cluster.delete("Job", "churn-v2-preview-traffic")
+    cluster.delete("Job", "churn-v2-preview-traffic")
+    assert cluster.job_exists("churn-v2-preview-traffic") is False
+    deletes = [body for method, path, body, _ in api.requests if method == "DELETE"]
+    assert deletes and all((body or {}).get("propagationPolicy") == "Background" for body in deletes)
+
+
 def test_serving_errors_are_translated_too(api: FakeKubernetesApi, cluster: KubernetesCluster) -> None:
     api.fail("PATCH", "/deployments/churn-v1/scale", 429, body="", headers={"Retry-After": "2"})
     cluster.apply_deployment(render_deployment(V1, CONFIG))

@@ -31,7 +31,14 @@ import yaml
 from control.domain.training import Hyperparameters, TrainingJobSpec
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.examples import EXAMPLES_DIR
-from control.kubernetes.serving import HTTP_PORT, ServingVersion, render_routing, render_serving_stack
+from control.kubernetes.serving import (
+    HTTP_PORT,
+    PreviewTraffic,
+    ServingVersion,
+    render_preview_traffic_job,
+    render_routing,
+    render_serving_stack,
+)
 from control.kubernetes.training import METRICS_PORT, render_mpijob
 from tests.hardening.network_policy import Cluster, Endpoint, in_ip_block, selector_matches
 from tests.hardening.pod_security import CONTROLS, pod_templates, violations
@@ -336,6 +343,11 @@ def training_pods(run_id: str, ips: list[str]) -> dict[str, Endpoint]:
     }
 
 
+def load_tester(deployment: str, ip: str) -> Endpoint:
+    job = render_preview_traffic_job(PreviewTraffic(deployment, deployment, 2, 5, 60, "s3://a/m/sample.json"), CONFIG)
+    return endpoint_of(f"{deployment}-load-tester", job["metadata"]["namespace"], job["spec"]["template"], ip)
+
+
 JOB_A = training_pods("job-a", ["10.0.1.10", "10.0.1.11", "10.0.33.12"])
 JOB_B = training_pods("job-b", ["10.0.65.20", "10.0.65.21"])
 E: dict[str, Endpoint] = {
@@ -345,6 +357,7 @@ E: dict[str, Endpoint] = {
     "other job's worker": JOB_B["worker-0"],
     "model server": serving_pod("churn", "10.0.2.20"),
     "other deployment's model server": serving_pod("fraud", "10.0.34.21"),
+    "load tester": load_tester("churn", "10.0.2.25"),
     "prometheus": Endpoint("prometheus-0", "10.0.3.30", CONFIG.monitoring_namespace,
                            {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"}),
     "grafana": Endpoint("grafana", "10.0.3.31", CONFIG.monitoring_namespace, {"app.kubernetes.io/name": "grafana"}),
@@ -384,6 +397,11 @@ NEEDED = [
     ("the model server resolves names over TCP", "model server", "coredns", 53, "TCP"),
     ("IRSA: STS for the model server", "model server", "STS endpoint", 443, "TCP"),
     ("the model server downloads its artifact from S3", "model server", "S3", 443, "TCP"),
+    ("the preview-traffic load tester sends the sample request to the model server", "load tester", "model server",
+     HTTP_PORT, "TCP"),
+    ("the load tester resolves the preview Service's name", "load tester", "coredns", 53, "UDP"),
+    ("the load tester reads its sample request from S3", "load tester", "S3", 443, "TCP"),
+    ("IRSA: STS for the load tester", "load tester", "STS endpoint", 443, "TCP"),
 ]
 
 # Flows that must stay closed.
@@ -419,6 +437,12 @@ DENIED = [
     ("a model server reaches a stray pod in its namespace", "model server", "stray pod in ml-serving", 8080, "TCP"),
     ("Prometheus reaches a model server on another port", "prometheus", "model server", 9090, "TCP"),
     ("the ALB reaches a model server on another port", "ALB", "model server", 22, "TCP"),
+    ("the load tester reaches another deployment's model server", "load tester", "other deployment's model server",
+     HTTP_PORT, "TCP"),
+    ("the load tester reaches a model server on another port", "load tester", "model server", 9090, "TCP"),
+    ("the load tester reaches training", "load tester", "worker-0", SSH_PORT, "TCP"),
+    ("the load tester talks plain HTTP to the internet", "load tester", "internet", 80, "TCP"),
+    ("a pod in the namespace connects to the load tester", "stray pod in ml-serving", "load tester", 8080, "TCP"),
 ]  # fmt: skip
 
 # Open, though the design would rather they were not; each needs more than a manifest to close.

@@ -1,7 +1,10 @@
 """Writes the run's artifact under the output URI (docs/contracts.md, "Training job").
 
-Order matters: `model.pt`, then `metrics.json`, then `metadata.json`, whose presence marks the
-run complete — a reader that sees metadata.json can trust the other two and the sha256.
+Order matters: `model.pt`, then `metrics.json` and `sample.json`, then `metadata.json`, whose
+presence marks the run complete — a reader that sees metadata.json can trust the others and the sha256.
+
+`sample.json` is a small request the model server accepts (a few held-out rows as
+`{"instances": [[...], ...]}`); a rollout sends it to the preview of this version as analysis traffic.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from workloads.training.storage import Storage, join
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
 METADATA_FILE = "metadata.json"
+SAMPLE_FILE = "sample.json"
+SAMPLE_CONTENT_TYPE = "application/json"
+SAMPLE_ROWS = 4
 FRAMEWORK = "pytorch+horovod"
 
 
@@ -68,19 +74,32 @@ def write_artifact(
     summary: RunSummary,
     history: list[dict[str, float]],
     storage: Storage | None = None,
+    sample_rows: list[list[float]] | None = None,
 ) -> dict[str, Any]:
-    """Writes model.pt, metrics.json and, last, metadata.json; returns the metadata."""
+    """Writes model.pt, metrics.json, sample.json (with `sample_rows`) and, last, metadata.json;
+    returns the metadata."""
     storage = storage or Storage()
     metrics = final_metrics(history)
     metadata = build_metadata(summary, sha256_hex(model_bytes), metrics)
+    if sample_rows:
+        metadata.update(sample_request=SAMPLE_FILE, sample_content_type=SAMPLE_CONTENT_TYPE)
     storage.write_bytes(join(output_uri, MODEL_FILE), model_bytes)
     storage.write_bytes(
         join(output_uri, METRICS_FILE),
         _json({**metrics, "history": history}),
         content_type="application/json",
     )
+    if sample_rows:
+        storage.write_bytes(
+            join(output_uri, SAMPLE_FILE), sample_request(sample_rows), content_type=SAMPLE_CONTENT_TYPE
+        )
     storage.write_bytes(join(output_uri, METADATA_FILE), _json(metadata), content_type="application/json")
     return metadata
+
+
+def sample_request(rows: list[list[float]]) -> bytes:
+    """The model server's JSON input (docs/contracts.md, "Model server")."""
+    return (json.dumps({"instances": [[float(value) for value in row] for row in rows]}) + "\n").encode()
 
 
 def _json(document: dict[str, Any]) -> bytes:

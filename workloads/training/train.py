@@ -59,8 +59,8 @@ def run(config: Any) -> int:
     import horovod.torch as hvd
     import torch
 
-    from workloads.training.artifact import RunSummary, write_artifact
-    from workloads.training.data import load_dataset
+    from workloads.training.artifact import SAMPLE_ROWS, RunSummary, write_artifact
+    from workloads.training.data import load_dataset, split_indices
     from workloads.training.loop import share_dataset, train
     from workloads.training.metrics import TrainingMetrics
     from workloads.training.model import export_torchscript
@@ -96,7 +96,9 @@ def run(config: Any) -> int:
                 horovod_version=horovod.__version__,
             )
             model_bytes = export_torchscript(result.normaliser, result.model)
-            metadata = write_artifact(config.output_uri, model_bytes, summary, result.history)
+            held_out = split_indices(dataset.rows, seed=config.seed)[1][:SAMPLE_ROWS]
+            sample_rows = dataset.features[held_out].tolist()
+            metadata = write_artifact(config.output_uri, model_bytes, summary, result.history, sample_rows=sample_rows)
             log(
                 "artifact",
                 output_uri=config.output_uri,

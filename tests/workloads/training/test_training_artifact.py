@@ -83,6 +83,14 @@ def test_artifact_files_come_in_order_with_metadata_last_and_a_matching_sha(tmp_
     out = tmp_path / "runs" / "run-1"
     metadata = write_artifact(str(out), model_bytes, SUMMARY, HISTORY, storage=RecordingStorage())
     assert written == ["model.pt", "metrics.json", "metadata.json"]
+    written.clear()
+    with_sample = write_artifact(
+        str(tmp_path / "with-sample"), model_bytes, SUMMARY, HISTORY, storage=RecordingStorage(),
+        sample_rows=[[1.0, 2.0], [3.0, 4.5]],
+    )  # fmt: skip
+    assert written == ["model.pt", "metrics.json", "sample.json", "metadata.json"]
+    assert (with_sample["sample_request"], with_sample["sample_content_type"]) == ("sample.json", "application/json")
+    assert json.loads((tmp_path / "with-sample" / "sample.json").read_text()) == {"instances": [[1, 2], [3, 4.5]]}
     on_disk = json.loads((out / "metadata.json").read_text())
     assert on_disk == metadata
     assert on_disk["sha256"] == hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()

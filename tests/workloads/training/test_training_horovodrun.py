@@ -61,7 +61,9 @@ def test_two_workers_from_s3_agree_and_write_a_complete_artifact(tmp_path, s3, m
 
     prefix = "models/blobs/runs/r1/"
     listed = s3.list_objects_v2(Bucket="artifacts", Prefix=prefix)["Contents"]
-    assert sorted(item["Key"] for item in listed) == [prefix + n for n in ("metadata.json", "metrics.json", "model.pt")]
+    assert sorted(item["Key"] for item in listed) == [
+        prefix + n for n in ("metadata.json", "metrics.json", "model.pt", "sample.json")
+    ]
     model_bytes = s3.get_object(Bucket="artifacts", Key=prefix + "model.pt")["Body"].read()
     metadata = json.loads(s3.get_object(Bucket="artifacts", Key=prefix + "metadata.json")["Body"].read())
     assert metadata["sha256"] == hashlib.sha256(model_bytes).hexdigest()
@@ -77,6 +79,13 @@ def test_two_workers_from_s3_agree_and_write_a_complete_artifact(tmp_path, s3, m
     features, labels = make_blobs(600, seed=3)
     predictions = model(torch.from_numpy(features)).argmax(1).numpy()
     assert np.mean(predictions == labels) > 0.9  # raw rows in: the normalisation travels inside
+    # The sample request: held-out rows in the model server's JSON input, registered for preview traffic.
+    assert (metadata["sample_request"], metadata["sample_content_type"]) == ("sample.json", "application/json")
+    sample = s3.get_object(Bucket="artifacts", Key=prefix + "sample.json")
+    assert sample["ContentType"] == "application/json"
+    rows = json.loads(sample["Body"].read())["instances"]
+    assert len(rows) == 4 and all(len(row) == 8 for row in rows)
+    assert model(torch.tensor(rows)).shape == (4, 3)
     assert (tmp_path / "ckpt" / "checkpoint.pt").exists()
 
 
