@@ -804,13 +804,18 @@ def control_plane_dashboard() -> dict[str, Any]:
             [
                 graph(
                     "Model versions registered",
-                    [Query('sum by (model) (aws_mlcp_model_version_registered_sum{stage=~"$stage"})', "{{model}}")],
+                    [
+                        Query(
+                            'sum by (model) (mlplatform_model_version_registered_sum{service=~"mlcp-$stage"})',
+                            "{{model}}",
+                        )
+                    ],
                     "short",
-                    "Custom metric the functions emit (CloudWatch namespace MLCP).",
+                    "Counted by the register_model task (CloudWatch namespace MLPlatform).",
                 ),
                 graph(
                     "Rollbacks by deployment",
-                    [Query('sum by (deployment) (aws_mlcp_rollback_sum{stage=~"$stage"})', "{{deployment}}")],
+                    [Query('sum by (deployment) (mlplatform_rollback_sum{service=~"mlcp-$stage"})', "{{deployment}}")],
                     "short",
                     thresholds=Steps("green", ((1, "red"),)),
                 ),

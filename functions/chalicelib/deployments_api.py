@@ -6,7 +6,16 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import authorize, check_token, current_platform, json_route, logger, request_json
+from chalicelib.runtime import (
+    authorize,
+    check_token,
+    count,
+    count_rollbacks,
+    current_platform,
+    json_route,
+    logger,
+    request_json,
+)
 from control.domain.alerts import parse_webhook
 from control.errors import ControlError
 from control.usecases import rollouts
@@ -43,7 +52,9 @@ def request_rollout(name: str) -> tuple[int, Any]:
 @json_route
 def rollback(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    return 202, rollouts.rollback(current_platform(), name, request_json(deployments_api.current_request), actor)
+    recorded = rollouts.rollback(current_platform(), name, request_json(deployments_api.current_request), actor)
+    count("Rollback", deployment=name)
+    return 202, recorded
 
 
 @deployments_api.route("/deployments/{name}/promote", methods=["POST"])
@@ -71,4 +82,5 @@ def alertmanager_webhook() -> tuple[int, Any]:
         raise
     result = rollouts.handle_alerts(platform, [payload])
     logger.info("alerts handled", extra=result)
+    count_rollbacks(result)
     return 200, result

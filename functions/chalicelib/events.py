@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Blueprint
 
-from chalicelib.runtime import current_platform, logger, metrics
+from chalicelib.runtime import count_rollbacks, current_platform, logger, metrics
 from control.domain.alerts import parse_sns_event
 from control.errors import ControlError
 from control.usecases import rollouts, training
@@ -44,4 +44,5 @@ def on_alert_notification(event: dict[str, Any], context: Any) -> dict[str, Any]
         return {"rejected": error.message}
     result = rollouts.handle_alerts(platform, payloads)
     logger.info("alerts handled", extra=result)
+    count_rollbacks(result)
     return result

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Response
 
 from control.composition import Platform, build_platform
 from control.errors import ControlError, FatalTaskError, InvalidInput, PayloadTooLarge, Unauthorized, as_task_error
 from control.settings import Settings
 
-logger = Logger(service="mlcp")
-metrics = Metrics(namespace="MLPlatform", service="mlcp")
+# The service is the environment's name prefix (mlcp-<stage>, POWERTOOLS_SERVICE_NAME set by Terraform),
+# so the dashboards select one stage of the CloudWatch metrics by their `service` dimension.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "mlcp-local")
+METRICS_NAMESPACE = "MLPlatform"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 # Typed as chalice.Response takes headers (dict is invariant in its value type).
 JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # The API's JSON bodies are a few hundred bytes; API Gateway would accept 10 MB. The alert webhook
@@ -27,6 +33,22 @@ MAX_REQUEST_BYTES = 64 * 1024
 def current_platform() -> Platform:
     """Built on first use, after the environment is set (in Lambda and in the local runtime)."""
     return build_platform()
+
+
+def count(metric: str, **dimensions: str) -> None:
+    """One CloudWatch count (EMF on stdout, flushed at once) with its own dimensions beside the service:
+    dashboards/cloudwatch_exporter.yml asks CloudWatch for exactly these (name, dimensions)."""
+    with single_metric(name=metric, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as single:
+        single.add_dimension(name="service", value=SERVICE)
+        for name, value in dimensions.items():
+            single.add_dimension(name=name, value=value)
+
+
+def count_rollbacks(handled: dict[str, Any]) -> None:
+    """A `Rollback` count for each rollback an alert delivery recorded (duplicates record none)."""
+    for acted in handled["rollbacks"]:
+        if "ignored" not in acted:
+            count("Rollback", deployment=acted["deployment"])
 
 
 def error_response(error: ControlError) -> Response:

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.runtime import task
+from chalicelib.runtime import count, task
 from control.composition import Platform
 from control.usecases import rollouts, training
 
@@ -40,7 +40,10 @@ def evaluate_model(platform: Platform, state: dict[str, Any], execution_arn: str
 @tasks.lambda_function(name="register_model")
 @task
 def register_model(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
-    return training.register_model(platform, state, execution_arn)
+    registered = training.register_model(platform, state, execution_arn)
+    if registered["created"]:  # a retried task that finds its version counts nothing
+        count("ModelVersionRegistered", model=registered["model_name"])
+    return registered
 
 
 @tasks.lambda_function(name="record_run_failure")

@@ -25,7 +25,9 @@ locals {
     CONTROL_ALERT_TOKEN_SECRET_ARN = aws_secretsmanager_secret.alert_token.arn
     # API Gateway checks SigV4 (api.tf, AWS_IAM); the app refuses a request without the
     # caller's identity, and records that ARN as the actor.
-    CONTROL_API_AUTH                = "iam"
+    CONTROL_API_AUTH = "iam"
+    # Powertools' service: the dimension that tells one stage's CloudWatch counts from another's.
+    POWERTOOLS_SERVICE_NAME         = var.name_prefix
     CONTROL_INGRESS_SCHEME          = var.ingress.scheme
     CONTROL_INGRESS_CERTIFICATE_ARN = var.ingress.certificate_arn
   })
