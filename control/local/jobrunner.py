@@ -36,7 +36,10 @@ def _refresh_targets(job: dict[str, Any]) -> None:
 def run(job_dir: Path) -> int:
     job = read_json(job_dir / "job.json")
     pid = os.getpid()
-    (job_dir / "runner.pid").write_text(f"{pid} {process_start_time(pid) or ''}")
+    # Written whole or not at all: the cluster reads it while the runner starts.
+    partial = job_dir / ".runner.pid.tmp"
+    partial.write_text(f"{pid} {process_start_time(pid) or ''}")
+    os.replace(partial, job_dir / "runner.pid")
     env = {**os.environ, **job["env"]}
     env.update({name: os.environ[name] for name in job["env_overrides"] if name in os.environ})
     env["PYTHONUNBUFFERED"] = "1"
