@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import requests
 
-from control.adapters.aws import client
+from control.adapters.aws import RETRY_CONFIG, client
 from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import _from_item
 from control.adapters.registry_backup import (
@@ -80,8 +81,12 @@ class Environment:
         return cls(path, json.loads(path.read_text()))
 
     def aws(self, service: str) -> Any:
+        """A client for the platform's AWS; the embedded one takes any credentials, so it gets its own."""
         endpoint = self.endpoints.get("aws_endpoint_url") or None
-        return client(service, self.endpoints["region"], endpoint)
+        if endpoint is None:
+            return client(service, self.endpoints["region"])
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+        return session.client(service, region_name=self.endpoints["region"], endpoint_url=endpoint, config=RETRY_CONFIG)
 
     @property
     def table(self) -> str:

@@ -11,11 +11,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from control.adapters.aws import client
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.domain.registry import Lineage, VersionStatus
+from control.dr import Environment
 
 
 def seed(
@@ -29,9 +30,9 @@ def seed(
     sample_rows: Sequence[Sequence[float]],
 ) -> int:
     """Register `versions` approved versions of each model; the number of versions registered."""
-    endpoint = endpoints.get("aws_endpoint_url") or None
-    s3 = client("s3", endpoints["region"], endpoint)
-    registry = DynamoDbRegistry(client("dynamodb", endpoints["region"], endpoint), endpoints["registry_table"])
+    platform = Environment(Path("endpoints.json"), endpoints)
+    s3 = platform.aws("s3")
+    registry = DynamoDbRegistry(platform.aws("dynamodb"), endpoints["registry_table"])
     bucket, data_bucket = endpoints["artifacts_bucket"], endpoints["data_bucket"]
     sha256 = hashlib.sha256(model_pt).hexdigest()
     sample = json.dumps({"instances": [list(row) for row in sample_rows]}).encode()
