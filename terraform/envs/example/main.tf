@@ -89,6 +89,8 @@ module "registry" {
   table_name          = "${local.name}-registry"
   kms_key_arn         = module.kms.key_arn
   deletion_protection = !var.force_destroy
+  replica_region      = var.replication_region
+  replica_kms_key_arn = module.storage.replica_kms_key_arn
 }
 
 module "images" {
