@@ -1,54 +1,36 @@
-"""The disaster-recovery drill end to end: a platform with a deployment is lost; `python -m
-control dr drill` restores its registry and artifacts into a second embedded platform, proves
-them, redeploys the deployment's last-known-good there and gets a prediction from it."""
+"""The deploy smoke test and the disaster-recovery drill end to end, as the scheduled workflow runs
+them (scripts/dr_drill.sh): a platform gets a model trained, approved and rolled out by
+scripts/smoke_test.sh through the CLI; it is then lost, and `python -m control dr drill` restores
+its registry and artifacts into a second embedded platform, proves them, redeploys the
+deployment's last-known-good there and gets a prediction from it."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 
 import pytest
 
-from control.client import ApiClient, load_settings
-from control.dr import fresh_platform
-from control.local.registry_seed import seed
-from tests.support import wait_for
-from tests.workloads.inference.inference_artifact import CLASSES, FEATURES, model_bytes
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
 
-def test_the_drill_restores_a_lost_platform_and_serves_its_last_known_good(tmp_path):
-    with fresh_platform(tmp_path / "lost") as lost:
-        seed(
-            lost.endpoints,
-            models=["churn", "fraud"],
-            versions=2,
-            model_pt=model_bytes(seed=3),
-            feature_names=FEATURES,
-            classes=CLASSES,
-            sample_rows=[[5.1, 3.5, 1.4, 0.2]],
-        )
-        api = ApiClient(load_settings(lost.endpoints_file))
-        api.start_rollout("churn-api", {"model": "churn", "version": 2, "preview_traffic_seconds": 30})
-        wait_for(
-            lambda: api.get_deployment("churn-api")["status"]["phase"] == "COMPLETED",
-            timeout=240,
-            interval=1,
-            what="the rollout on the platform to be lost",
-        )
-        drill = subprocess.run(
-            [sys.executable, "-m", "control", "dr", "drill", "--endpoints", str(lost.endpoints_file)]
-            + ["--work-dir", str(tmp_path / "drill"), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-3000:]
-    report = json.loads(drill.stdout)
-    assert report["ok"] and report["problems"] == [] and report["versions_verified"] == 4
+def test_smoke_test_then_the_drill_restores_the_lost_platform_and_serves_its_last_known_good(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CONTROL_", "MOTO_", "AWS_"))}
+    drill = subprocess.run(
+        ["bash", str(REPO / "scripts" / "dr_drill.sh")],
+        env=environment | {"WORK": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert drill.returncode == 0, drill.stdout[-4000:] + drill.stderr[-4000:]
+    assert "smoke test passed: smoke v1 serves on smoke-api" in drill.stdout
+    report = json.loads((tmp_path / "drill" / "drill-report.json").read_text())
+    assert report["ok"] and report["problems"] == [] and report["versions_verified"] >= 1
     assert report["rto_met"] and report["rpo_met"] and report["lost_changes"] == 0
     [redeployed] = report["redeployed"]
-    assert redeployed["deployment"] == "churn-api" and redeployed["version"] == 2
+    assert redeployed["deployment"] == "smoke-api" and redeployed["model"] == "smoke"
     assert 0 < redeployed["switched_s"] <= redeployed["first_prediction_s"] <= report["rto_seconds"]
