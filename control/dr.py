@@ -192,9 +192,9 @@ class Drill:
         manifest = BackupManifest.read(backup)
         self.report.backup = {"folder": str(backup), "snapshot_at": manifest.snapshot_at, "items": manifest.items}
         backup_items = [_from_item(item) for item in read_items(backup)]
-        self.report.rpo_seconds = round(
-            (self._disaster - datetime.fromisoformat(manifest.snapshot_at)).total_seconds(), 3
-        )
+        # A backup taken at the disaster (a fresh export) loses nothing: the window is never negative.
+        lost_window = (self._disaster - datetime.fromisoformat(manifest.snapshot_at)).total_seconds()
+        self.report.rpo_seconds = round(max(0.0, lost_window), 3)
         if source is not None:
             self.report.lost_changes = lost_changes(backup_items, plain_items(source.aws("dynamodb"), source.table))
         if target is not None:

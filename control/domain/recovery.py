@@ -196,7 +196,7 @@ def _check_deployments(items: Iterable[Mapping[str, Any]], models: Mapping[str, 
             problems.append(Problem(ProblemKind.DEPLOYMENT, where, f"unreadable status: {error}"))
             continue
         model = models.get(status.model)
-        named = {status.target_version, status.active_version, status.stable_version} - {None}
+        named = {v for v in (status.target_version, status.active_version, status.stable_version) if v is not None}
         if model is None:
             problems.append(Problem(ProblemKind.DEPLOYMENT, where, f"serves {status.model}, which is not restored"))
         elif unknown := sorted(v for v in named if v not in model.versions):

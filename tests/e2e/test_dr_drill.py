@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -27,10 +28,10 @@ def test_smoke_test_then_the_drill_restores_the_lost_platform_and_serves_its_las
         timeout=900,
     )
     assert drill.returncode == 0, drill.stdout[-4000:] + drill.stderr[-4000:]
-    assert "smoke test passed: smoke v1 serves on smoke-api" in drill.stdout
+    assert re.search(r"smoke test passed: smoke v\d+ serves on smoke-api", drill.stdout), drill.stdout[-2000:]
     report = json.loads((tmp_path / "drill" / "drill-report.json").read_text())
     assert report["ok"] and report["problems"] == [] and report["versions_verified"] >= 1
-    assert report["rto_met"] and report["rpo_met"] and report["lost_changes"] == 0
+    assert report["rto_met"] and report["rpo_met"] and report["lost_changes"] == 0 and report["rpo_seconds"] == 0
     [redeployed] = report["redeployed"]
     assert redeployed["deployment"] == "smoke-api" and redeployed["model"] == "smoke"
     assert 0 < redeployed["switched_s"] <= redeployed["first_prediction_s"] <= report["rto_seconds"]
