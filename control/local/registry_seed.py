@@ -58,7 +58,8 @@ def seed(
             s3.put_object(Bucket=bucket, Key=folder + "model.pt", Body=model_pt)
             s3.put_object(Bucket=bucket, Key=folder + "sample.json", Body=sample)
             s3.put_object(Bucket=bucket, Key=folder + "metadata.json", Body=json.dumps(metadata).encode())
-            dataset_key = f"datasets/{model}/v{number}/data.csv"
+            # part-0.csv without a manifest: staged data that starts no training run (docs/contracts.md)
+            dataset_key = f"datasets/{model}/v{number}/part-0.csv"
             put = s3.put_object(Bucket=data_bucket, Key=dataset_key, Body=b"f0,label\n0.0,0\n")
             registry.put_run(run_id, {"model_name": model, "status": "REGISTERED", "model_version": number})
             lineage = Lineage(
