@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from control.cli_deployments import deployments
+from control.cli_dr import dr
 from control.cli_models import models
 from control.cli_runs import runs
 
@@ -33,6 +34,7 @@ def main() -> None:
 main.add_command(runs)
 main.add_command(models)
 main.add_command(deployments)
+main.add_command(dr)
 
 
 @main.command()

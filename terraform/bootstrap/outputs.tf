@@ -8,3 +8,8 @@ output "backend_config" {
     encrypt        = true
   }
 }
+
+output "github_role_arns" {
+  description = "Roles the workflows assume through OIDC: plan (pull requests) and deploy (main, environment production)."
+  value       = { for name, role in aws_iam_role.github : name => role.arn }
+}

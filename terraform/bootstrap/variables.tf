@@ -27,3 +27,14 @@ variable "account_id" {
     error_message = "account_id is the 12-digit AWS account number."
   }
 }
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose Actions deploy (OIDC roles github-plan and github-deploy); null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository is owner/name."
+  }
+}

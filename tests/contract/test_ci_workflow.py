@@ -45,7 +45,7 @@ def test_the_workflows_are_valid_against_githubs_schema() -> None:
 
 
 def test_the_workflow_runs_ci_run_without_sudo_after_the_setup_actions() -> None:
-    for workflow in WORKFLOWS:
+    for workflow in [w for w in WORKFLOWS if w.name == "ci.yml"]:  # deploy.yml and dr-drill.yml ship, not test
         runs = [step.get("run", "") for step in steps(workflow)]
         ci = [run for run in runs if ".ci/run" in run]
         assert ci == ["bash .ci/run"], f"{workflow.name}: .ci/run must run as `bash .ci/run`, got {ci}"

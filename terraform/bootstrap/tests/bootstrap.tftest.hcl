@@ -25,3 +25,41 @@ run "state_backend" {
     error_message = "The backend config names the lock table and encrypts."
   }
 }
+
+run "github_oidc_roles" {
+  command = apply
+
+  variables {
+    github_repository = "acme/mlcp"
+  }
+
+  assert {
+    condition     = one(aws_iam_openid_connect_provider.github).url == "https://token.actions.githubusercontent.com" && one(aws_iam_openid_connect_provider.github).client_id_list == toset(["sts.amazonaws.com"])
+    error_message = "Actions get credentials from GitHub's OIDC provider, for STS only."
+  }
+  assert {
+    condition     = toset(keys(aws_iam_role.github)) == toset(["plan", "deploy"]) && toset(keys(output.github_role_arns)) == toset(["plan", "deploy"])
+    error_message = "A plan role and a deploy role."
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role.github["deploy"].assume_role_policy).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == ["repo:acme/mlcp:environment:production"]
+    error_message = "Only the production environment (behind its approval) may assume the deploy role."
+  }
+}
+
+run "no_github_no_roles" {
+  command = apply
+
+  assert {
+    condition     = length(aws_iam_openid_connect_provider.github) == 0 && length(aws_iam_role.github) == 0
+    error_message = "Without github_repository nothing is made for GitHub."
+  }
+}
+
+run "github_repository_is_owner_and_name" {
+  command = plan
+  variables {
+    github_repository = "not a repo"
+  }
+  expect_failures = [var.github_repository]
+}

@@ -33,8 +33,8 @@ locals {
     CONTROL_SERVING_NAMESPACE          = local.serving_namespace
     CONTROL_TRAINING_SERVICE_ACCOUNT   = "training"
     CONTROL_INFERENCE_SERVICE_ACCOUNT  = "inference"
-    CONTROL_TRAINING_IMAGE             = "${module.images.repository_urls["training"]}:${var.image_tag}"
-    CONTROL_INFERENCE_IMAGE            = "${module.images.repository_urls["inference"]}:${var.image_tag}"
+    CONTROL_TRAINING_IMAGE             = local.images["training"]
+    CONTROL_INFERENCE_IMAGE            = local.images["inference"]
     CONTROL_CHECKPOINT_CLAIM           = "training-checkpoints"
     CONTROL_PROMETHEUS_URL             = var.prometheus_url
     CONTROL_CODE_VERSION               = var.code_version
@@ -89,6 +89,8 @@ module "registry" {
   table_name          = "${local.name}-registry"
   kms_key_arn         = module.kms.key_arn
   deletion_protection = !var.force_destroy
+  replica_region      = var.replication_region
+  replica_kms_key_arn = module.storage.replica_kms_key_arn
 }
 
 module "images" {
@@ -189,5 +191,17 @@ check "state_machine_arns_agree" {
   assert {
     condition     = module.pipelines.training_state_machine_arn == local.training_state_machine_arn && module.pipelines.rollout_state_machine_arn == local.rollout_state_machine_arn
     error_message = "The state machine ARNs given to the functions differ from the ones AWS returned; the functions would start the wrong pipeline."
+  }
+}
+
+# The pipeline pushes each image and passes its digest: the functions (and every manifest they
+# render) then name the exact image, repo@sha256:..., not a tag.
+locals {
+  images = {
+    for name in ["training", "inference"] : name => (
+      lookup(var.image_digests, name, null) == null
+      ? "${module.images.repository_urls[name]}:${var.image_tag}"
+      : "${module.images.repository_urls[name]}@${var.image_digests[name]}"
+    )
   }
 }

@@ -211,3 +211,14 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "image_digests" {
+  description = "Digests of the pushed images by name (training, inference), as the deploy pipeline passes them; an image without one is referenced by image_tag."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name, digest in var.image_digests : contains(["training", "inference"], name) && can(regex("^sha256:[0-9a-f]{64}$", digest))])
+    error_message = "image_digests maps training/inference to sha256:<64 hex>."
+  }
+}

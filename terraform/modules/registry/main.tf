@@ -6,6 +6,9 @@ resource "aws_dynamodb_table" "registry" {
   hash_key                    = "pk"
   range_key                   = "sk"
   deletion_protection_enabled = var.deletion_protection
+  # A global table needs the stream; it also feeds the replica in the DR region.
+  stream_enabled   = var.replica_region != null
+  stream_view_type = var.replica_region != null ? "NEW_AND_OLD_IMAGES" : null
 
   attribute {
     name = "pk"
@@ -41,5 +44,17 @@ resource "aws_dynamodb_table" "registry" {
   server_side_encryption {
     enabled     = true
     kms_key_arn = var.kms_key_arn
+  }
+
+  # DR: a replica in the DR region (global table, replication lag typically under a second), so the
+  # stated RPO (15 minutes) holds for a region loss too; it has its own PITR and KMS key.
+  dynamic "replica" {
+    for_each = var.replica_region == null ? [] : [var.replica_region]
+    content {
+      region_name            = replica.value
+      kms_key_arn            = var.replica_kms_key_arn
+      point_in_time_recovery = true
+      propagate_tags         = true
+    }
   }
 }

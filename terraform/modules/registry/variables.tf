@@ -18,3 +18,20 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "replica_region" {
+  description = "DR region of the table's replica (global table), or null for none."
+  type        = string
+  default     = null
+}
+
+variable "replica_kms_key_arn" {
+  description = "KMS key in replica_region that encrypts the replica (required with replica_region)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replica_region == null || var.replica_kms_key_arn != null
+    error_message = "replica_kms_key_arn is required when replica_region is set."
+  }
+}

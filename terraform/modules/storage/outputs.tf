@@ -27,3 +27,8 @@ output "efs_access_point_id" {
   description = "Id of the checkpoint access point (volumeHandle <fs>::<ap> of the training-checkpoints volume)."
   value       = aws_efs_access_point.checkpoints.id
 }
+
+output "replica_kms_key_arn" {
+  description = "KMS key in the DR region (the artifacts replica and the registry's replica), or null."
+  value       = local.replicate ? aws_kms_key.replica[0].arn : null
+}

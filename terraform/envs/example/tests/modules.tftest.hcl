@@ -156,6 +156,41 @@ run "registry_table_shape_pitr_kms" {
   }
 }
 
+run "registry_replica_in_the_dr_region" {
+  command = plan
+  module {
+    source = "../../modules/registry"
+  }
+  variables {
+    table_name          = "mlcp-test-registry"
+    kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/test"
+    replica_region      = "eu-central-1"
+    replica_kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:key/replica"
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.registry.stream_enabled && aws_dynamodb_table.registry.stream_view_type == "NEW_AND_OLD_IMAGES"
+    error_message = "A global table needs its stream (new and old images)."
+  }
+  assert {
+    condition     = length([for r in aws_dynamodb_table.registry.replica : r if r.region_name == "eu-central-1" && r.point_in_time_recovery && r.kms_key_arn == var.replica_kms_key_arn]) == 1
+    error_message = "The registry has one replica in the DR region, with PITR and its own KMS key."
+  }
+}
+
+run "registry_replica_needs_a_key" {
+  command = plan
+  module {
+    source = "../../modules/registry"
+  }
+  variables {
+    table_name     = "mlcp-test-registry"
+    kms_key_arn    = "arn:aws:kms:eu-west-1:123456789012:key/test"
+    replica_region = "eu-central-1"
+  }
+  expect_failures = [var.replica_kms_key_arn]
+}
+
 run "storage_efs_and_replication" {
   command = plan
   module {
