@@ -25,6 +25,7 @@ from botocore.awsrequest import AWSResponse
 
 from control.adapters.aws import client
 from control.errors import PreconditionFailed, TransientError
+from tests.support.lineage import lineage
 
 # -- botocore fault injection ----------------------------------------------------------------------
 
@@ -202,24 +203,11 @@ def test_backoff_delays_have_jitter_and_grow(endpoints, sleeps, dataset_key):
 
 def _register(endpoints: dict[str, Any], model: str) -> Any:
     from control.adapters.dynamodb_registry import DynamoDbRegistry
-    from control.domain.registry import Lineage
 
     registry = DynamoDbRegistry(
         client("dynamodb", endpoints["region"], endpoints["aws_endpoint_url"]), endpoints["registry_table"]
     )
-    lineage = Lineage(
-        dataset_uri=f"s3://d/datasets/{model}/v1/data.csv",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id=f"{model}-run",
-        execution_arn="arn:aws:states:::execution:x:y",
-        hyperparameters={},
-        metrics={"val_accuracy": 0.9},
-        artifact_uri="s3://a/model.pt",
-        artifact_sha256="ab" * 32,
-        code_version="t",
-    )
-    registry.register_version(model, lineage, actor="test", now=datetime.now(UTC))
+    registry.register_version(model, lineage(model, f"{model}-run"), actor="test", now=datetime.now(UTC))
     return registry
 
 

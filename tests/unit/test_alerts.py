@@ -289,7 +289,7 @@ def test_policy_round_trips() -> None:
 
 def test_an_alert_after_completion_moves_traffic_back_through_the_reconcile_step() -> None:
     from control.domain.rollout import VersionObservation
-    from tests.unit.test_rollout_harness import Cluster, at, make_spec, step
+    from tests.support.rollout_harness import Cluster, at, make_spec, step
 
     spec = make_spec(deployment="iris-classifier")
     status = replace(status_of("iris-classifier", Phase.COMPLETED), phase_entered_at=at(0), started_at=at(0))
