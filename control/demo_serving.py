@@ -39,8 +39,10 @@ class Traffic:
         return {service: generator.stop() for service, generator in self.generators.items()}
 
     def counts(self) -> tuple[int, int]:
-        """(requests sent, requests failed) so far, over every endpoint under load."""
-        samples = [sample for generator in self.generators.values() for sample in list(generator.samples)]
+        """(requests sent, requests failed) so far to the deployment's Service, the one users call
+        (the preview's load starts before its pods are ready, so its early failures are expected)."""
+        generator = self.generators.get(self.deployment)
+        samples = list(generator.samples) if generator else []
         return len(samples), sum(1 for sample in samples if sample.status != 200)
 
 
@@ -67,7 +69,10 @@ def wait_for_phase(
     deadline = time.monotonic() + timeout
     last = ""
     entered = time.monotonic()
-    with Live(console=console, auto_refresh=False, transient=True) as live:
+    # Live must not take over stdout/stderr: what others write there belongs in the log (progress_only).
+    with Live(
+        console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False
+    ) as live:
         while time.monotonic() < deadline:
             traffic.refresh()
             status = api.call("GET", f"/deployments/{deployment}")["status"]
@@ -94,7 +99,7 @@ def _live_line(deployment: str, status: dict[str, Any], seconds: float, traffic:
     sent, failed = traffic.counts()
     line = Text(f"   {deployment}: {status['phase']} for {seconds:.0f} s · ", style="dim")
     line.append(versions_line(status.get("active_version"), status.get("preview_version")), style="dim")
-    line.append(f" · {sent} requests, {failed} failed", style="dim")
+    line.append(f" · {sent} requests to {deployment}, {failed} failed", style="dim")
     return line
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,51 @@ def test_logs_go_to_the_log_file_and_the_screen_keeps_the_progress(tmp_path: Pat
     logged = log.read_text()
     for line in ('"message":"dataset event"', '"GET /deployments/demo HTTP/1.1" 200', "a child process"):
         assert line in logged
+
+
+ROLLOUT_SCRIPT = """
+import sys
+from pathlib import Path
+from control.demo import progress_only
+from control.demo_serving import wait_for_phase
+
+class Api:  # answers like the API, which logs each request as http.server does: to sys.stderr, then
+    calls = 0
+    def call(self, method, path, body=None):
+        self.calls += 1
+        sys.stderr.write('127.0.0.1 - - "GET /deployments/demo HTTP/1.1" 200 -\\n')
+        phase = ["PENDING", "DEPLOYING_PREVIEW", "COMPLETED"][min(self.calls, 3) - 1]
+        return {"status": {"phase": phase, "target_version": 1, "active_version": None, "preview_version": None}}
+
+class Traffic:
+    def refresh(self): pass
+    def counts(self): return 0, 0
+
+with progress_only(Path(sys.argv[1])):
+    wait_for_phase(Api(), Traffic(), "demo", {"COMPLETED"}, timeout=60, poll_seconds=0)
+"""
+
+
+def test_on_a_terminal_the_live_line_takes_none_of_the_logs_back_to_the_screen(tmp_path: Path) -> None:
+    """A terminal: the rollout's live line is drawn, and rich's Live must not grab stdout/stderr."""
+    log = tmp_path / "demo.log"
+    primary, secondary = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-c", ROLLOUT_SCRIPT, str(log)], cwd=REPO, stdout=secondary, stderr=secondary
+    )
+    os.close(secondary)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(primary)
+    assert process.wait(timeout=60) == 0, screen.decode(errors="replace")
+    text = screen.decode(errors="replace")
+    assert "PENDING" in text and "COMPLETED" in text
+    assert "GET /deployments/demo" not in text
+    assert log.read_text().count("GET /deployments/demo") == 3
