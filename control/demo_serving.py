@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import requests
 from rich.live import Live
 from rich.text import Text
 
@@ -32,7 +33,7 @@ class Traffic:
     def refresh(self) -> None:
         endpoints = self.platform.deployment_endpoints()
         for service in (self.deployment, preview_service_name(self.deployment)):
-            if service in endpoints and service not in self.generators:
+            if service in endpoints and service not in self.generators and _router_answers(endpoints[service]):
                 self.generators[service] = LoadGenerator.for_features(endpoints[service], rate=self.rate).start()
 
     def stop(self) -> dict[str, list[Sample]]:
@@ -44,6 +45,14 @@ class Traffic:
         generator = self.generators.get(self.deployment)
         samples = list(generator.samples) if generator else []
         return len(samples), sum(1 for sample in samples if sample.status != 200)
+
+
+def _router_answers(url: str) -> bool:
+    """A Service is recorded a moment before its router listens: load starts once it answers."""
+    try:
+        return requests.get(url + "/_router/status", timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int, timeout: float = 240) -> dict:
