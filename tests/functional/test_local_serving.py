@@ -1,7 +1,7 @@
 """The local serving runtime: Deployments as model-server processes, Services as routers.
 
 Fast tests run routers only; the slow ones start real model servers (tiny TorchScript models built
-as tests/workloads/inference does) and drive traffic through the router while versions switch,
+by tests/support/inference_artifact.py) and drive traffic through the router while versions switch,
 scale, die and restart, counting every failed request.
 """
 
