@@ -86,18 +86,22 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     """Run the whole loop on the embedded platform: S3 drop → training → registration → rollout →
     fault → alert → rollback. Prints the timeline and the path of an HTML report."""
-    from control.demo import console, state_dir_for
+    from control.demo import console, progress_only, state_dir_for
     from control.demo_serving import run_full_demo
     from control.local.platform import EmbeddedPlatform
 
     report_dir = report_dir or Path("reports") / state_dir_for("demo").name
-    with EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform:
+    with (
+        progress_only(report_dir / "demo.log") as log,
+        EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform,
+    ):
         console.print(
             f"[bold]embedded platform up[/]: AWS at {platform.endpoints()['aws_endpoint_url']}, "
             f"API at {platform.api_url}, Prometheus at {platform.endpoints().get('prometheus_url')}"
         )
         ok, reason, page = run_full_demo(platform, report_dir)
     console.print(f"report: [bold]{page.resolve()}[/]")
+    console.print(f"log (the API's access log, the functions' JSON logs): {log.resolve()}")
     if not ok:
         console.print(f"[red bold]demo failed:[/] {reason}")
         sys.exit(1)

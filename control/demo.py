@@ -7,8 +7,12 @@ its sha256, and a new model version with lineage appears in the DynamoDB registr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +29,40 @@ from control.local.platform import EmbeddedPlatform
 from control.timeline import Step, steps_from_history
 
 console = Console(highlight=False)
+
+
+@contextlib.contextmanager
+def progress_only(log_path: Path) -> Iterator[Path]:
+    """The screen shows the demo's progress (what `console` prints) and nothing else: whatever this
+    process and the processes it starts write to stdout or stderr (the API's access log, the functions'
+    JSON logs and metrics) goes to `log_path` instead. Redirected at the file descriptors, so that
+    handlers which hold a stream from before are redirected too."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    screen = os.fdopen(os.dup(1), "w", buffering=1)
+    previous = console.file
+    console.file = screen
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    try:
+        yield log_path
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, saved_fd in ((1, saved[0]), (2, saved[1])):
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+        console.file = previous
+        screen.close()
+
+
+def versions_line(active: int | None, preview: int | None) -> str:
+    """What serves and what is previewed, in words (a first rollout has nothing serving yet)."""
+    serving = f"serving v{active}" if active is not None else "nothing serving yet"
+    return serving + (f", preview v{preview}" if preview is not None else "")
 
 
 @dataclass

@@ -10,7 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from control.demo import Api, console
+import requests
+from rich.live import Live
+from rich.text import Text
+
+from control.demo import Api, console, versions_line
 from control.kubernetes.serving import deployment_name, preview_service_name
 from control.local.loadgen import LoadGenerator, Sample, summarize
 from control.local.platform import EmbeddedPlatform
@@ -29,11 +33,26 @@ class Traffic:
     def refresh(self) -> None:
         endpoints = self.platform.deployment_endpoints()
         for service in (self.deployment, preview_service_name(self.deployment)):
-            if service in endpoints and service not in self.generators:
+            if service in endpoints and service not in self.generators and _router_answers(endpoints[service]):
                 self.generators[service] = LoadGenerator.for_features(endpoints[service], rate=self.rate).start()
 
     def stop(self) -> dict[str, list[Sample]]:
         return {service: generator.stop() for service, generator in self.generators.items()}
+
+    def counts(self) -> tuple[int, int]:
+        """(requests sent, requests failed) so far to the deployment's Service, the one users call
+        (the preview's load starts before its pods are ready, so its early failures are expected)."""
+        generator = self.generators.get(self.deployment)
+        samples = list(generator.samples) if generator else []
+        return len(samples), sum(1 for sample in samples if sample.status != 200)
+
+
+def _router_answers(url: str) -> bool:
+    """A Service is recorded a moment before its router listens: load starts once it answers."""
+    try:
+        return requests.get(url + "/_router/status", timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int, timeout: float = 240) -> dict:
@@ -44,28 +63,53 @@ def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int
 
 
 def wait_for_phase(
-    api: Api, traffic: Traffic, deployment: str, phases: set[str], timeout: float, target_version: int | None = None
+    api: Api,
+    traffic: Traffic,
+    deployment: str,
+    phases: set[str],
+    timeout: float,
+    target_version: int | None = None,
+    poll_seconds: float = 1.0,
 ) -> dict:
-    """Poll the deployment until it is in one of `phases` (rolling out `target_version`, if given)."""
+    """Poll the deployment until it is in one of `phases` (rolling out `target_version`, if given).
+
+    Each phase is printed once, as it is entered; below it one live line (on a terminal) shows the
+    phase's age, what serves, and the requests the constant load has sent so far."""
     deadline = time.monotonic() + timeout
     last = ""
-    while time.monotonic() < deadline:
-        traffic.refresh()
-        status = api.call("GET", f"/deployments/{deployment}")["status"]
-        if target_version is not None and status["target_version"] != target_version:
-            time.sleep(1)
-            continue
-        shown = f"{status['phase']} {status.get('reason', '')}".strip()
-        if shown != last:
-            console.print(
-                f"   {datetime.now(UTC):%H:%M:%S}  {deployment}: {shown} "
-                f"(active v{status.get('active_version')}, preview v{status.get('preview_version')})"
-            )
-            last = shown
-        if status["phase"] in phases:
-            return status
-        time.sleep(1)
+    entered = time.monotonic()
+    # Live must not take over stdout/stderr: what others write there belongs in the log (progress_only).
+    with Live(
+        console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False
+    ) as live:
+        while time.monotonic() < deadline:
+            traffic.refresh()
+            status = api.call("GET", f"/deployments/{deployment}")["status"]
+            if target_version is not None and status["target_version"] != target_version:
+                time.sleep(poll_seconds)
+                continue
+            shown = f"{status['phase']} {status.get('reason', '')}".strip()
+            if shown != last:
+                line = Text(f"   {datetime.now(UTC):%H:%M:%S}  ")
+                line.append(status["phase"], style="bold")
+                line.append(f"  {versions_line(status.get('active_version'), status.get('preview_version'))}")
+                if status.get("reason"):
+                    line.append(f" · {status['reason']}")
+                live.console.print(line)
+                last, entered = shown, time.monotonic()
+            if status["phase"] in phases:
+                return status
+            live.update(_live_line(deployment, status, time.monotonic() - entered, traffic), refresh=True)
+            time.sleep(poll_seconds)
     raise TimeoutError(f"{deployment} did not reach {sorted(phases)} in {timeout:.0f} s (last: {last})")
+
+
+def _live_line(deployment: str, status: dict[str, Any], seconds: float, traffic: Traffic) -> Text:
+    sent, failed = traffic.counts()
+    line = Text(f"   {deployment}: {status['phase']} for {seconds:.0f} s · ", style="dim")
+    line.append(versions_line(status.get("active_version"), status.get("preview_version")), style="dim")
+    line.append(f" · {sent} requests to {deployment}, {failed} failed", style="dim")
+    return line
 
 
 def alert_rollback(

@@ -9,9 +9,9 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from control.local.cluster import free_port
-from tests.dashboards.test_metric_inventory import recorded, used_metrics
-from tests.workloads.inference.inference_artifact import FEATURES, write_artifact
-from tests.workloads.inference.inference_http import asgi_call
+from tests.support.inference_artifact import FEATURES, write_artifact
+from tests.support.inference_http import asgi_call
+from tests.support.promql import recorded, used_metrics
 from workloads.inference.app import create_app
 from workloads.inference.settings import ServerSettings
 from workloads.training.metrics import TrainingMetrics

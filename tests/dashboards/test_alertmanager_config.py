@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 
@@ -24,36 +23,14 @@ from dashboards.alertmanager import (
     placeholders,
     render_config,
 )
-from tests.dashboards.conftest import REPO, require_binary, run_tool
+from tests.support.alertmanager import ADDONS, addons_locals, addons_parameters
+from tests.support.tools import require_binary, run_tool
 
-ADDONS = REPO / "terraform" / "addons" / "main.tf"
 LOCAL = local_parameters(
     alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:mlcp-local-alerts",
     region="us-east-1",
     sns_api_url="http://127.0.0.1:5000",
 )
-
-
-def _unquote(value: str) -> str:
-    return value[1:-1] if value.startswith('"') and value.endswith('"') else value
-
-
-def addons_locals() -> dict[str, Any]:
-    """Every `locals` entry of terraform/addons/main.tf, parsed by python-hcl2 (strings keep quotes)."""
-    parsed = hcl2.loads(ADDONS.read_text())
-    merged: dict[str, Any] = {}
-    for block in parsed["locals"]:
-        merged |= {key: value for key, value in block.items() if not key.startswith("__")}
-    return merged
-
-
-def addons_parameters() -> dict[str, str]:
-    """What the addons pass to templatefile: literal strings as written, expressions (the topic ARN,
-    the region, known only at apply) as a marker naming the expression."""
-    raw = {k: v for k, v in addons_locals()["alertmanager_parameters"].items() if not k.startswith("__")}
-    return {
-        name: _unquote(value) if value.startswith('"') else f"<{value.strip('${}')}>" for name, value in raw.items()
-    }
 
 
 def terraform_render(parameters: dict[str, str], tmp_path: Path) -> dict[str, Any]:

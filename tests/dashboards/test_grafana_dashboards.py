@@ -12,8 +12,8 @@ import yaml
 
 from dashboards.generate import DASHBOARDS, GRAFANA_DIR, rendered_files
 from dashboards.promql import substitute_grafana_variables
-from tests.dashboards.conftest import DASHBOARDS as DASHBOARDS_DIR
-from tests.dashboards.conftest import require_binary, run_tool
+from tests.support.tools import DASHBOARDS as DASHBOARDS_DIR
+from tests.support.tools import require_binary, run_tool
 
 SCHEMA = json.loads((DASHBOARDS_DIR / "schema" / "dashboard.schema.json").read_text())
 

@@ -1,6 +1,6 @@
 """Every metric a rule or dashboard reads is in dashboards/metric_inventory.yml with where it comes
 from, and on EKS that source is deployed by terraform/addons with the settings it needs: the values
-each Helm release receives are evaluated by the real terraform binary (tests/terraform/addons_values.py).
+each Helm release receives are evaluated by the real terraform binary (tests/support/addons_values.py).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import hcl2
 import pytest
 import yaml
 
-from dashboards.generate import DASHBOARDS
 from dashboards.promql import metric_names
-from dashboards.rules import load_rules
-from tests.dashboards.conftest import DASHBOARDS as DASHBOARDS_DIR
-from tests.dashboards.conftest import REPO
-from tests.terraform.addons_values import PLATFORM_OUTPUTS, REGION, release_values, releases
+from tests.support.addons_values import PLATFORM_OUTPUTS, REGION, release_values, releases
+from tests.support.promql import expressions, recorded, used_metrics
+from tests.support.tools import DASHBOARDS as DASHBOARDS_DIR
+from tests.support.tools import REPO
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 INVENTORY = DASHBOARDS_DIR / "metric_inventory.yml"
@@ -39,40 +38,6 @@ def contract_metrics() -> set[str]:
     text = (REPO / "docs" / "contracts.md").read_text()
     names = set(re.findall(r"`(mlcp_[a-z0-9_]+)", text))
     return names | {name + suffix for name in names for suffix in HISTOGRAM_SUFFIXES}
-
-
-def recorded() -> set[str]:
-    return {rule["record"] for group in load_rules() for rule in group["rules"] if "record" in rule}
-
-
-@functools.cache
-def expressions() -> list[tuple[str, str]]:
-    """(where, PromQL) of every rule and every dashboard query, annotation and variable."""
-    found = [
-        (f"rule {rule.get('alert') or rule.get('record')}", rule["expr"])
-        for group in load_rules()
-        for rule in group["rules"]
-    ]
-    for name, build in DASHBOARDS.items():
-        dashboard = build()
-        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-        exprs += [a["expr"] for a in dashboard["annotations"]["list"] if "expr" in a]
-        # label_values(<selector>, <label>): the selector names the metric.
-        exprs += [
-            v["query"].removeprefix("label_values(").rsplit(",", 1)[0]
-            for v in dashboard["templating"]["list"]
-            if v["type"] == "query"
-        ]
-        found += [(f"dashboard {name}", expr) for expr in exprs]
-    return found
-
-
-def used_metrics() -> dict[str, set[str]]:
-    used: dict[str, set[str]] = {}
-    for where, expr in expressions():
-        for name in metric_names(expr):
-            used.setdefault(name, set()).add(where)
-    return used
 
 
 # --- the inventory against the rules and dashboards ----------------------------------------------

@@ -15,7 +15,7 @@ import yaml
 
 from dashboards.rules import LOCAL_FOR, LOCAL_WINDOW, load_rules
 from dashboards.scrape import TARGET_LABELS, convert_relabelings, pod_monitors, relabel_configs
-from tests.dashboards.conftest import CRDS, REPO
+from tests.support.tools import CRDS, REPO
 
 MONITORING = REPO / "workloads" / "k8s" / "monitoring"
 

@@ -16,7 +16,7 @@ import yaml
 from control.local.cluster import free_port
 from dashboards.preview import render_previews
 from dashboards.rules import render_rules
-from tests.dashboards.conftest import require_binary
+from tests.support.tools import require_binary
 
 
 @pytest.fixture

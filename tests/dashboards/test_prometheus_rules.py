@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dashboards.rules import LOCAL_FOR, load_rules, render_rules, rule_files
-from tests.dashboards.conftest import DASHBOARDS, require_binary, run_tool
+from tests.support.tools import DASHBOARDS, require_binary, run_tool
 
 DEPLOYMENT_LABELS = {"deployment", "model", "version"}
 SEVERITIES = {"critical", "warning", "info"}

@@ -24,8 +24,9 @@ from control.domain.rollout import Phase, RolloutSpec, start_rollout
 from control.local.cluster import free_port
 from control.local.observability import SNS_CREDENTIALS
 from dashboards.alertmanager import SNS_TEMPLATE_PATH, load_config
-from tests.dashboards.test_alertmanager_config import addons_parameters
 from tests.support import wait_for
+from tests.support.alertmanager import addons_parameters
+from tests.support.dead_letters import dead_letters
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -138,13 +139,9 @@ def test_an_alert_published_to_sns_records_a_rollback(aws, endpoints):
 def test_a_plain_text_sns_message_is_dead_lettered(aws, endpoints):
     marker = uuid.uuid4().hex
     aws("sns").publish(TopicArn=endpoints["alerts_topic_arn"], Message=f"[FIRING:1] not json {marker}")
-    sqs = aws("sqs")
 
     def letters():
-        messages = sqs.receive_message(
-            QueueUrl=endpoints["dead_letter_queue_url"], MaxNumberOfMessages=10, VisibilityTimeout=0
-        ).get("Messages", [])
-        return [json.loads(m["Body"]) for m in messages if marker in m["Body"]]
+        return [d for d in dead_letters(aws("sqs"), endpoints["dead_letter_queue_url"]) if marker in d["payload"]]
 
     [letter] = wait_for(letters, timeout=20, what="the dead letter")
     assert letter["source"] == "alertmanager-sns" and letter["error"] == "InvalidInput"
@@ -167,10 +164,15 @@ def test_the_webhook_needs_the_alert_token_not_the_api_token(platform, endpoints
     assert again.json()["rollbacks"] == []  # the same firing delivered twice acts once
 
 
-def test_a_malformed_webhook_payload_is_400_and_dead_lettered(platform, endpoints):
+def test_a_malformed_webhook_payload_is_400_and_dead_lettered(platform, endpoints, aws):
+    marker = uuid.uuid4().hex
     url = endpoints["api_url"] + "/alerts/alertmanager"
-    response = requests.post(
-        url, data=b'{"version": "3"}', headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30
-    )
+    body = json.dumps({"version": "3", "marker": marker}).encode()
+    response = requests.post(url, data=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"] == "InvalidInput"
+    # Alertmanager does not resend a 4xx: the payload must be in the dead-letter queue, with the reason.
+    [letter] = [d for d in dead_letters(aws("sqs"), endpoints["dead_letter_queue_url"]) if marker in d["payload"]]
+    assert letter["source"] == "alertmanager-webhook" and letter["error"] == "InvalidInput"
+    assert letter["reason"] == response.json()["message"]
+    assert json.loads(letter["payload"]) == body.decode()  # the body as it arrived

@@ -21,9 +21,10 @@ from control.adapters.aws import client
 from control.adapters.dynamodb_deployments import DeploymentRecord, DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.cli import main
-from control.domain.registry import Alias, Lineage, VersionStatus
+from control.domain.registry import Alias, VersionStatus
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
 from control.local.moto_server import free_port
+from tests.support.lineage import lineage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,25 +60,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def lineage(model: str, run_id: str, accuracy: float = 0.9) -> Lineage:
-    return Lineage(
-        dataset_uri=f"s3://data/datasets/{model}/v1/data.csv",
-        dataset_etag="etag",
-        dataset_version_id="vid",
-        training_run_id=run_id,
-        execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:x:{run_id}",
-        hyperparameters={"epochs": 2},
-        metrics={"val_accuracy": accuracy, "val_loss": 0.3},
-        artifact_uri=f"s3://art/models/{model}/runs/{run_id}/model.pt",
-        artifact_sha256="ab" * 32,
-        code_version="abc123",
-    )
-
-
 def register(registry: DynamoDbRegistry, model: str, count: int, at: datetime | None = None) -> None:
     for i in range(1, count + 1):
         registry.register_version(
-            model, lineage(model, f"{model}-run-{i}", 0.8 + i / 100), actor="test", now=at or datetime.now(UTC)
+            model, lineage(model, f"{model}-run-{i}", accuracy=0.8 + i / 100), actor="test", now=at or datetime.now(UTC)
         )
 
 

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.support import wait_for
+from tests.support.dead_letters import dead_letters
 
 
 def executions_named(aws, endpoints, prefix):
@@ -15,12 +16,8 @@ def executions_named(aws, endpoints, prefix):
     return [e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["name"].startswith(prefix)]
 
 
-def dead_letters(aws, endpoints):
-    sqs = aws("sqs")
-    messages = sqs.receive_message(
-        QueueUrl=endpoints["dead_letter_queue_url"], MaxNumberOfMessages=10, VisibilityTimeout=0
-    ).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
+def letters_about(aws, endpoints, text):
+    return [d for d in dead_letters(aws("sqs"), endpoints["dead_letter_queue_url"]) if text in d["payload"].lower()]
 
 
 def test_duplicate_deliveries_start_one_execution(aws, endpoints, platform):
@@ -69,24 +66,51 @@ def test_parts_and_test_events_start_nothing(aws, endpoints):
     from chalicelib.events import on_dataset_uploaded
 
     model = f"parts-{uuid.uuid4().hex[:6]}"
-    aws("s3").put_object(Bucket=endpoints["data_bucket"], Key=f"datasets/{model}/v1/part-0.csv", Body=b"x,label\n")
-    assert executions_named(aws, endpoints, model) == []
-    assert on_dataset_uploaded({"Event": "s3:TestEvent", "Bucket": endpoints["data_bucket"]}, None) == {"outcomes": []}
+    bucket, prefix = endpoints["data_bucket"], f"datasets/{model}/v1/"
+    s3 = aws("s3")
+    for part in ("part-0.csv", "part-1.csv"):
+        s3.put_object(Bucket=bucket, Key=prefix + part, Body=b"x,label\n1,0\n")
+    # The manifest completes the dataset: once its run shows, the parts' events were handled too (two rows:
+    # the run's validation refuses them, so nothing trains).
+    s3.put_object(Bucket=bucket, Key=prefix + "_manifest.json", Body=b'{"files": ["part-0.csv", "part-1.csv"]}')
+    wait_for(lambda: executions_named(aws, endpoints, f"{model}-v1-"), timeout=20, what="the manifest's run")
+    [execution] = executions_named(aws, endpoints, model)
+    started = aws("stepfunctions").describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(started["input"])["dataset"]["key"] == prefix + "_manifest.json"
+    # The handler's own answer for a part, and for the test event S3 sends when notifications are set up.
+    part_event = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": prefix + "part-2.csv", "size": 12}},
+            }
+        ]
+    }
+    [outcome] = on_dataset_uploaded(part_event, None)["outcomes"]
+    assert outcome["outcome"] == "ignored" and outcome["key"] == prefix + "part-2.csv"
+    assert on_dataset_uploaded({"Event": "s3:TestEvent", "Bucket": bucket}, None) == {"outcomes": []}
+    assert len(executions_named(aws, endpoints, model)) == 1
 
 
 def test_bad_keys_and_empty_objects_are_dead_lettered_not_started(aws, endpoints):
     model = f"bad-{uuid.uuid4().hex[:6]}"
     s3 = aws("s3")
-    s3.put_object(Bucket=endpoints["data_bucket"], Key=f"datasets/{model.upper()}/v1/data.csv", Body=b"x,label\n1,0\n")
-    s3.put_object(Bucket=endpoints["data_bucket"], Key=f"datasets/{model}/v1/data.csv", Body=b"")
-    letters = wait_for(
-        lambda: [d for d in dead_letters(aws, endpoints) if model in d["payload"].lower()] or None,
-        timeout=10,
-        what="dead letters",
-    )
-    reasons = " | ".join(d["reason"] for d in letters)
-    assert "lower-case" in reasons or "empty" in reasons
+    upper_key, empty_key = f"datasets/{model.upper()}/v1/data.csv", f"datasets/{model}/v1/data.csv"
+    s3.put_object(Bucket=endpoints["data_bucket"], Key=upper_key, Body=b"x,label\n1,0\n")
+    s3.put_object(Bucket=endpoints["data_bucket"], Key=empty_key, Body=b"")
+
+    def both():
+        letters = {d["payload"]: d for d in letters_about(aws, endpoints, model)}
+        upper = [d for payload, d in letters.items() if upper_key in payload]
+        empty = [d for payload, d in letters.items() if empty_key in payload]
+        return (upper, empty) if upper and empty else None
+
+    upper, empty = wait_for(both, timeout=10, what="a dead letter for each of the two objects")
+    assert len(upper) == len(empty) == 1
+    assert upper[0]["error"] == "InvalidInput" and "lower-case" in upper[0]["reason"]
+    assert empty[0]["error"] == "InvalidInput" and "empty" in empty[0]["reason"]
     assert executions_named(aws, endpoints, model) == []
+    assert executions_named(aws, endpoints, model.upper()) == []
 
 
 def test_a_malformed_event_is_dead_lettered_with_its_payload(aws, endpoints):
@@ -96,7 +120,7 @@ def test_a_malformed_event_is_dead_lettered_with_its_payload(aws, endpoints):
     result = on_dataset_uploaded({"Records": [{"marker": marker}]}, None)
     assert result["outcomes"][0]["outcome"] == "rejected"
     letters = wait_for(
-        lambda: [d for d in dead_letters(aws, endpoints) if marker in d["payload"]] or None,
+        lambda: letters_about(aws, endpoints, marker),
         timeout=10,
         what="the dead letter",
     )

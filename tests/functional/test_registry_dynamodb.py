@@ -8,29 +8,15 @@ import pytest
 
 from control.adapters.aws import client
 from control.adapters.dynamodb_registry import DynamoDbRegistry
-from control.domain.registry import Alias, Lineage, VersionStatus, serving_at
+from control.domain.registry import Alias, VersionStatus, serving_at
 from control.errors import Conflict, NotFound
+from tests.support.lineage import lineage
 
 
 @pytest.fixture
 def registry(endpoints):
     return DynamoDbRegistry(
         client("dynamodb", endpoints["region"], endpoints["aws_endpoint_url"]), endpoints["registry_table"]
-    )
-
-
-def lineage(run_id: str) -> Lineage:
-    return Lineage(
-        dataset_uri="s3://data/datasets/m/v1/data.csv",
-        dataset_etag="etag",
-        dataset_version_id="vid",
-        training_run_id=run_id,
-        execution_arn=f"arn:aws:states:::execution:x:{run_id}",
-        hyperparameters={"epochs": 2},
-        metrics={"val_accuracy": 0.9},
-        artifact_uri="s3://art/model.pt",
-        artifact_sha256="ab" * 32,
-        code_version="abc123",
     )
 
 
@@ -45,7 +31,7 @@ def test_concurrent_registrations_number_versions_without_gaps(registry):
 
     def register(i: int) -> None:
         try:
-            version, created = registry.register_version(model, lineage(f"run-{i}"), actor="test", now=now())
+            version, created = registry.register_version(model, lineage("m", f"run-{i}"), actor="test", now=now())
             assert created
             results.append(version.version)
         except BaseException as error:  # collected and asserted below
@@ -64,15 +50,15 @@ def test_concurrent_registrations_number_versions_without_gaps(registry):
 
 def test_registering_the_same_run_twice_returns_its_version(registry):
     model = f"idem-{uuid.uuid4().hex[:6]}"
-    first, created = registry.register_version(model, lineage("run-a"), actor="t", now=now())
-    again, created_again = registry.register_version(model, lineage("run-a"), actor="t", now=now())
+    first, created = registry.register_version(model, lineage("m", "run-a"), actor="t", now=now())
+    again, created_again = registry.register_version(model, lineage("m", "run-a"), actor="t", now=now())
     assert (first.version, created, again.version, created_again) == (1, True, 1, False)
-    assert again.lineage == lineage("run-a")
+    assert again.lineage == lineage("m", "run-a")
 
 
 def test_status_changes_are_checked_and_recorded(registry):
     model = f"status-{uuid.uuid4().hex[:6]}"
-    registry.register_version(model, lineage("r1"), actor="t", now=now())
+    registry.register_version(model, lineage("m", "r1"), actor="t", now=now())
     approved = registry.set_status(model, 1, VersionStatus.APPROVED, actor="alice", reason="looks good", now=now())
     assert approved.status == VersionStatus.APPROVED
     registry.set_status(model, 1, VersionStatus.REJECTED, actor="bob", reason="bias found", now=now())
@@ -86,7 +72,7 @@ def test_status_changes_are_checked_and_recorded(registry):
 def test_aliases_and_what_served_production_when(registry):
     model = f"alias-{uuid.uuid4().hex[:6]}"
     for run in ("r1", "r2"):
-        registry.register_version(model, lineage(run), actor="t", now=now())
+        registry.register_version(model, lineage("m", run), actor="t", now=now())
     registry.set_alias(model, Alias.PRODUCTION, 1, actor="rollout", reason="first deploy", now=now())
     between = now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     registry.set_alias(model, Alias.PRODUCTION, 2, actor="rollout", reason="promoted", now=now())

@@ -188,8 +188,8 @@ def test_the_api_refuses_an_oversized_body_with_413(api, ledger):
 
 
 def test_the_model_server_refuses_a_body_over_its_limit(tmp_path, ledger):
-    from tests.workloads.inference.inference_artifact import write_artifact
-    from tests.workloads.inference.inference_http import asgi_call
+    from tests.support.inference_artifact import write_artifact
+    from tests.support.inference_http import asgi_call
     from workloads.inference.app import create_app
     from workloads.inference.settings import ServerSettings
 
@@ -257,8 +257,8 @@ def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits
 def test_the_model_server_answers_429_over_its_concurrency_limit_and_ping_never_waits(tmp_path, ledger):
     import asyncio
 
-    from tests.workloads.inference.inference_artifact import write_artifact
-    from tests.workloads.inference.inference_http import asgi_request
+    from tests.support.inference_artifact import write_artifact
+    from tests.support.inference_http import asgi_request
     from workloads.inference.app import create_app
     from workloads.inference.settings import ServerSettings
 

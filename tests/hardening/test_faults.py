@@ -25,6 +25,7 @@ from botocore.awsrequest import AWSResponse
 
 from control.adapters.aws import client
 from control.errors import PreconditionFailed, TransientError
+from tests.support.lineage import lineage
 
 # -- botocore fault injection ----------------------------------------------------------------------
 
@@ -202,24 +203,11 @@ def test_backoff_delays_have_jitter_and_grow(endpoints, sleeps, dataset_key):
 
 def _register(endpoints: dict[str, Any], model: str) -> Any:
     from control.adapters.dynamodb_registry import DynamoDbRegistry
-    from control.domain.registry import Lineage
 
     registry = DynamoDbRegistry(
         client("dynamodb", endpoints["region"], endpoints["aws_endpoint_url"]), endpoints["registry_table"]
     )
-    lineage = Lineage(
-        dataset_uri=f"s3://d/datasets/{model}/v1/data.csv",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id=f"{model}-run",
-        execution_arn="arn:aws:states:::execution:x:y",
-        hyperparameters={},
-        metrics={"val_accuracy": 0.9},
-        artifact_uri="s3://a/model.pt",
-        artifact_sha256="ab" * 32,
-        code_version="t",
-    )
-    registry.register_version(model, lineage, actor="test", now=datetime.now(UTC))
+    registry.register_version(model, lineage(model, f"{model}-run"), actor="test", now=datetime.now(UTC))
     return registry
 
 
@@ -405,7 +393,6 @@ def test_a_resolved_before_its_firing_starts_nothing_then_the_firing_rolls_back_
 
 
 def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
-    from control.adapters.prometheus import PrometheusQueries
     from control.composition import Platform
     from control.domain.rollout import (
         Observed,
@@ -421,8 +408,11 @@ def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
     from control.settings import Settings
     from control.usecases.rollouts import _measure
 
-    platform = Platform(Settings.from_env())
-    platform.__dict__["prometheus"] = PrometheusQueries(f"http://127.0.0.1:{free_port()}", timeout=1)
+    # Settings of its own (not what another test left in the environment): nothing listens on that port.
+    dead = f"http://127.0.0.1:{free_port()}"
+    platform = Platform(
+        Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t", prometheus_url=dead)
+    )
     now = datetime.now(UTC)
     spec = RolloutSpec.parse({"deployment": "pd", "model": "pd", "version": 2, "previous_version": 1, "replicas": 1})
     status = replace(
@@ -445,4 +435,5 @@ def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
         switches = [a for a in decision.actions if isinstance(a, SwitchSelector) and a.service is ServiceRole.ACTIVE]
         assert switches == [] and decision.status.phase in (Phase.PRE_PROMOTION_ANALYSIS, Phase.PAUSED), decision
         status = decision.status
-    assert status.phase is Phase.PAUSED and status.active_version in (1, None)
+    assert status.phase is Phase.PAUSED and status.active_version == 1 and status.preview_version == 2
+    assert "Prometheus unreachable" in status.reason

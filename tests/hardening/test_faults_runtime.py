@@ -28,7 +28,8 @@ import pytest
 from control.domain.rollout import RolloutSpec, start_rollout
 from control.kubernetes.serving import deployment_name, preview_service_name
 from control.local.loadgen import LoadGenerator
-from tests.workloads.inference.inference_artifact import write_artifact
+from tests.support.inference_artifact import write_artifact
+from tests.support.lineage import lineage
 
 VERSION_LABEL = "mlcp.dev/version"
 FAST = {"bake_seconds": 0, "scale_down_delay_seconds": 0, "analysis_interval_seconds": 1, "poll_interval_seconds": 1}
@@ -130,21 +131,16 @@ def _upload(endpoints: dict[str, Any], aws: Any, folder: Path, prefix: str, corr
 def _register(endpoints: dict[str, Any], model: str, run: str, sha256: str) -> int:
     from chalicelib.runtime import current_platform
 
-    from control.domain.registry import Lineage
-
-    lineage = Lineage(
-        dataset_uri=f"s3://{endpoints['data_bucket']}/datasets/{model}/{run}/data.csv",
-        dataset_etag="etag",
-        dataset_version_id="",
-        training_run_id=run,
-        execution_arn="arn:aws:states:us-east-1:123456789012:execution:training:" + run,
-        hyperparameters={},
-        metrics={"val_accuracy": 0.95},
-        artifact_uri=f"s3://{endpoints['artifacts_bucket']}/models/{model}/runs/{run}/model.pt",
+    registered = lineage(
+        model,
+        run,
+        data_bucket=endpoints["data_bucket"],
+        artifacts_bucket=endpoints["artifacts_bucket"],
         artifact_sha256=sha256,
-        code_version="test",
+        dataset_version_id="",
+        accuracy=0.95,
     )
-    version, _ = current_platform().registry.register_version(model, lineage, actor="test", now=datetime.now(UTC))
+    version, _ = current_platform().registry.register_version(model, registered, actor="test", now=datetime.now(UTC))
     return version.version
 
 

@@ -12,14 +12,15 @@ import json
 import shutil
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from control.local.cluster import kill_tree
-from tests.functional.test_local_observability import SnsStandIn, iris_observed, query, sns  # noqa: F401
-from tests.functional.test_local_serving import Load, router_port
 from tests.support import wait_for
+from tests.support.observability import SnsStandIn, iris_observed, query, sns_stand_in
+from tests.support.serving import Load, router_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,6 +32,12 @@ pytestmark = [
 ALERT = "MlcpInferenceHighErrorRatio"
 
 
+@pytest.fixture
+def sns() -> Iterator[SnsStandIn]:
+    with sns_stand_in() as server:
+        yield server
+
+
 def alertmanager_alerts(url: str) -> list[str]:
     with urllib.request.urlopen(f"{url}/api/v2/alerts?{urllib.parse.urlencode({'active': 'true'})}", timeout=2) as r:
         return [alert["labels"]["alertname"] for alert in json.loads(r.read())]
@@ -38,7 +45,7 @@ def alertmanager_alerts(url: str) -> list[str]:
 
 def test_alerts_raised_while_alertmanager_and_then_sns_are_down_arrive_when_they_return(
     tmp_path: Path,
-    sns: SnsStandIn,  # noqa: F811  (the fixture imported above)
+    sns: SnsStandIn,
     ledger,
 ) -> None:
     with iris_observed(tmp_path, sns) as (serving, observability):

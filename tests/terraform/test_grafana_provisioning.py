@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.terraform.addons_values import REPO, release_values, releases
+from tests.support.addons_values import REPO, release_values, releases
 
 CHART = REPO / "terraform" / "charts" / "mlcp-platform"
 GRAFANA_DIR = REPO / "dashboards" / "grafana"

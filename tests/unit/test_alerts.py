@@ -202,8 +202,23 @@ def test_an_alert_after_the_rollout_completed_still_rolls_back() -> None:
 
 
 def test_an_alert_for_the_preview_under_analysis_aborts_the_rollout() -> None:
-    status = status_of("iris-classifier", Phase.PRE_PROMOTION_ANALYSIS)
-    assert len(decide(FIRING, {"iris-classifier": status}).intents) == 1
+    from control.domain.rollout import ScaleDeployment, VersionObservation
+    from tests.support.rollout_harness import Cluster, at, make_spec, step
+
+    spec = make_spec(deployment="iris-classifier")
+    status = replace(
+        status_of("iris-classifier", Phase.PRE_PROMOTION_ANALYSIS), phase_entered_at=at(0), started_at=at(0)
+    )
+    cluster = Cluster(deployments={1: VersionObservation(2, 2), 2: VersionObservation(2, 2)}, active=1, preview=2)
+    (intent,) = decide(FIRING, {"iris-classifier": status}).intents
+    aborted = step(spec, request_rollback(status, intent), cluster, at(10))
+    assert aborted.status.phase is Phase.ROLLING_BACK
+    assert ScaleDeployment(2, 0) in aborted.actions  # the preview goes away ...
+    assert not [a for a in aborted.actions if isinstance(a, SwitchSelector) and a.service is ServiceRole.ACTIVE]
+    final = step(spec, aborted.status, cluster, at(15)).status
+    assert final.phase is Phase.ROLLED_BACK and final.active_version == 1  # ... and v2 never served
+    assert cluster.active == 1 and cluster.deployments[2].desired == 0
+    assert final.intent is not None and final.intent.key == intent.key
 
 
 def test_duplicate_deliveries_are_no_ops() -> None:
@@ -289,7 +304,7 @@ def test_policy_round_trips() -> None:
 
 def test_an_alert_after_completion_moves_traffic_back_through_the_reconcile_step() -> None:
     from control.domain.rollout import VersionObservation
-    from tests.unit.test_rollout_harness import Cluster, at, make_spec, step
+    from tests.support.rollout_harness import Cluster, at, make_spec, step
 
     spec = make_spec(deployment="iris-classifier")
     status = replace(status_of("iris-classifier", Phase.COMPLETED), phase_entered_at=at(0), started_at=at(0))

@@ -94,10 +94,13 @@ def test_every_pod_runs_as_mpiuser_with_sshd_on_its_own_config() -> None:
 
 def test_run_policy_carries_the_deadline_and_clean_up() -> None:
     run_policy = render_mpijob(spec(deadline_seconds=777), CONFIG)["spec"]["runPolicy"]
-    assert run_policy["activeDeadlineSeconds"] == 777
-    assert run_policy["cleanPodPolicy"] == "Running"
-    assert run_policy["ttlSecondsAfterFinished"] > 0
-    assert run_policy["backoffLimit"] >= 0
+    assert run_policy == {
+        "activeDeadlineSeconds": 777,  # the run's own deadline: the operator stops a job that overruns it
+        "cleanPodPolicy": "Running",  # workers still running when the launcher ends are deleted
+        "ttlSecondsAfterFinished": 86400,  # the finished job (and its logs) kept one day, then collected
+        "backoffLimit": 2,  # the launcher retried twice; training resumes from its checkpoint
+    }
+    assert render_mpijob(spec(deadline_seconds=5400), CONFIG)["spec"]["runPolicy"]["activeDeadlineSeconds"] == 5400
 
 
 def test_launcher_runs_every_slot_with_the_training_arguments() -> None:

@@ -1,23 +1,8 @@
 import pytest
 
-from control.domain.registry import HistoryEntry, Lineage, VersionStatus, check_transition, serving_at
+from control.domain.registry import HistoryEntry, VersionStatus, check_transition, serving_at
 from control.errors import Conflict, InvalidInput
-
-
-def lineage(**overrides):
-    values = dict(
-        dataset_uri="s3://d/k",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id="r",
-        execution_arn="arn",
-        hyperparameters={},
-        metrics={},
-        artifact_uri="s3://a/m.pt",
-        artifact_sha256="0" * 64,
-        code_version="abc",
-    )
-    return Lineage(**{**values, **overrides})
+from tests.support.lineage import lineage
 
 
 def test_lineage_requires_a_real_digest_and_s3_artifact():

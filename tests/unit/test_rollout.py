@@ -29,7 +29,7 @@ from control.domain.rollout import (
     start_rollout,
 )
 from control.errors import Conflict, InvalidInput
-from tests.unit.test_rollout_harness import (
+from tests.support.rollout_harness import (
     BLUE,
     CHECKS,
     GREEN,

@@ -22,7 +22,7 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from tests.unit.test_rollout_harness import BLUE, GREEN, REPLICAS, Cluster, at, cluster_actions, make_spec, sample
+from tests.support.rollout_harness import BLUE, GREEN, REPLICAS, Cluster, at, cluster_actions, make_spec, sample
 
 # Biased towards progress, so that runs reach promotion, the bake and beyond, not only the start.
 ANALYSIS = st.sampled_from(["good"] * 5 + ["none", "bad", "no-data", "unreachable", "wrong-stage"])

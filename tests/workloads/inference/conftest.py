@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.workloads.inference.inference_artifact import Artifact, write_artifact
+from tests.support.inference_artifact import Artifact, write_artifact
 from workloads.inference.app import InferenceServer, create_app
 from workloads.inference.settings import ServerSettings
 

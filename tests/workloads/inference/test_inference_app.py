@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.workloads.inference.inference_artifact import Artifact, model_bytes, write_artifact
-from tests.workloads.inference.inference_http import asgi_call
+from tests.support.inference_artifact import Artifact, model_bytes, write_artifact
+from tests.support.inference_http import asgi_call
 from workloads.inference.app import ListenerRouter, create_app
 from workloads.inference.faults import FaultInjector
 from workloads.inference.settings import ServerSettings

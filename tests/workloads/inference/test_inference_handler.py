@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.workloads.inference.inference_artifact import Artifact, reference_logits
+from tests.support.inference_artifact import Artifact, reference_logits
 from workloads.inference.errors import BadRequestBody, NotAcceptable, UnsupportedContentType, http_status
 from workloads.inference.handler import ModelHandler, media_type
 from workloads.inference.repository import LoadedModel

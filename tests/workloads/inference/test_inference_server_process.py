@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workloads.inference.inference_artifact import Artifact
-from tests.workloads.inference.inference_http import Reply, ServerProcess, free_port, http_call
+from tests.support.inference_artifact import Artifact
+from tests.support.inference_http import Reply, ServerProcess, free_port, http_call
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Helpers for the monitoring checks: the repository paths and the Prometheus tool binaries."""
+"""The repository paths the monitoring checks read, and the Prometheus tool binaries they run."""
 
 from __future__ import annotations
 

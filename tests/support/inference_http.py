@@ -18,7 +18,7 @@ from typing import Any
 
 from control.local.cluster import free_port
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
