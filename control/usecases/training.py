@@ -24,6 +24,7 @@ from control.domain.datasets import (
     run_id_for,
 )
 from control.domain.registry import Lineage, iso
+from control.domain.staging import SourceObject, staged_folder
 from control.domain.training import (
     EvaluationGate,
     Hyperparameters,
@@ -35,7 +36,7 @@ from control.domain.training import (
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import render_mpijob
+from control.kubernetes.training import CHECKPOINT_MOUNT, render_mpijob
 from control.timeline import readable_cause
 
 MAX_MANIFEST_FILES = 1000
@@ -223,13 +224,53 @@ def _csv_header(head: bytes, key: str) -> list[str]:
     return [column.strip() for column in next(csv.reader(io.StringIO(first_line)))]
 
 
+def stage_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy the dataset's exact S3 object versions onto the checkpoint file system, verified.
+
+    The ranks then read the staged copy (no S3 access, no whole-dataset broadcast). A second run
+    of the same object versions reuses the copy; an overwrite since the event fails the step
+    (StagingFailed names the object) rather than staging other bytes."""
+    run_id, dataset = state["run_id"], state["dataset"]
+    sources = dataset_sources(platform, dataset)
+    folder = staged_folder(state["model_name"], state["dataset_version"], sources)
+    _record(platform, run_id, status="STAGING")
+    result = platform.staging.stage(folder, sources, iso(platform.clock()))
+    summary = {
+        "folder": folder,
+        # The file the training job opens, as the pods (and the local cluster's mapping) see it.
+        "uri": f"{CHECKPOINT_MOUNT}/{folder}/{sources[0].name}",
+        "files": len(result.files),
+        "bytes": result.bytes,
+        "reused": result.reused,
+        "seconds": round(result.seconds, 3),
+    }
+    _record(platform, run_id, staging=summary)
+    return summary
+
+
+def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[SourceObject]:
+    """The objects to stage, each pinned: the triggering object at the version (or ETag) the event
+    named; a manifest's parts at the versions S3 holds now (as validation read them)."""
+    bucket, key = dataset["bucket"], dataset["key"]
+    size = int(dataset.get("size") or 0)
+    trigger = SourceObject(bucket, key, dataset.get("version_id", ""), dataset.get("etag", ""), size or -1)
+    if not key.endswith("/" + MANIFEST_FILE):
+        return [trigger]
+    parts = []
+    for part_key in _manifest_files(platform, bucket, key, trigger.version_id):
+        info = platform.s3.head(bucket, part_key)
+        parts.append(SourceObject(bucket, part_key, info.version_id, info.etag, info.size))
+    return [trigger, *parts]
+
+
 def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
     run_id = state["run_id"]
+    staged_uri = (state.get("staging") or {}).get("uri", "")
     return TrainingJobSpec(
         run_id=run_id,
         model_name=state["model_name"],
-        dataset_uri=state["dataset"]["uri"],
-        dataset_version_id=state["dataset"].get("version_id", ""),
+        dataset_uri=staged_uri or state["dataset"]["uri"],
+        dataset_version_id="" if staged_uri else state["dataset"].get("version_id", ""),
         output_uri=artifact_prefix(platform, state["model_name"], run_id),
         hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
         workers=int(state.get("workers", 2)),
