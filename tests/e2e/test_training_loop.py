@@ -39,7 +39,8 @@ def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoin
     body = synthetic_csv(1200, seed=3).encode()
     execution, described, entered = run_pipeline(aws, endpoints, model, body)
     assert described["status"] == "SUCCEEDED", described
-    for state in ("ValidateDataset", "StageDataset", "LaunchTraining", "CheckTraining", "EvaluateModel", "RegisterModel"):
+    steps = ("ValidateDataset", "StageDataset", "LaunchTraining", "CheckTraining", "EvaluateModel", "RegisterModel")
+    for state in steps:
         assert state in entered
 
     # The ranks read the staged copy on the (local) EFS, not S3.
