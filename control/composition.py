@@ -18,6 +18,7 @@ from control.adapters.dead_letters import DeadLetterQueue
 from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.adapters.efs_staging import EfsDatasetStager
+from control.adapters.efs_tree import EfsTree
 from control.adapters.s3_store import S3Store
 from control.adapters.secrets import SecretValue
 from control.adapters.stepfunctions import StepFunctions
@@ -95,6 +96,10 @@ class Platform:
         if self.settings.cluster == "local":
             return Path(self.settings.local_state_dir) / "cluster" / "checkpoints"
         return Path(self.settings.efs_mount_path)
+
+    @cached_property
+    def efs(self) -> EfsTree:
+        return EfsTree(self.efs_root)
 
     @cached_property
     def staging(self) -> EfsDatasetStager:

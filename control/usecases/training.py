@@ -38,6 +38,7 @@ from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.training import CHECKPOINT_MOUNT, render_mpijob
 from control.timeline import readable_cause
+from control.usecases.retention import retain_after_staging
 
 MAX_MANIFEST_FILES = 1000
 HEADER_PROBE_BYTES = 64 * 1024
@@ -245,7 +246,7 @@ def stage_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any
         "seconds": round(result.seconds, 3),
     }
     _record(platform, run_id, staging=summary)
-    return summary
+    return {**summary, "retention": retain_after_staging(platform, state["model_name"])}
 
 
 def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[SourceObject]:

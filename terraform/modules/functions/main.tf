@@ -21,9 +21,10 @@ locals {
 
   function_names = { for k, _ in local.handlers : k => "${var.name_prefix}-${k}" }
 
-  # stage_dataset mounts the checkpoint file system's access point where the training pods mount
-  # its claim, so a staged path means the same thing to the Lambda and to the ranks.
-  efs_functions  = toset(["stage_dataset"])
+  # stage_dataset (writes staged datasets, applies retention after each) and the API (POST
+  # /retention) mount the checkpoint file system's access point where the training pods mount its
+  # claim, so a path means the same thing to the Lambdas and to the ranks.
+  efs_functions  = toset(["stage_dataset", "api_handler"])
   efs_mount_path = "/mnt/checkpoints"
 
   environment = merge(var.environment, {

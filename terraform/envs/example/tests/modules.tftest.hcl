@@ -221,8 +221,8 @@ run "functions_wiring" {
   }
 
   assert {
-    condition     = one(aws_lambda_function.this["stage_dataset"].file_system_config).local_mount_path == "/mnt/checkpoints" && length(aws_lambda_function.this["validate_dataset"].file_system_config) == 0
-    error_message = "Only stage_dataset mounts the checkpoint file system, at /mnt/checkpoints like the training pods."
+    condition     = one(aws_lambda_function.this["stage_dataset"].file_system_config).local_mount_path == "/mnt/checkpoints" && length(aws_lambda_function.this["api_handler"].file_system_config) == 1 && length(aws_lambda_function.this["validate_dataset"].file_system_config) == 0
+    error_message = "Only stage_dataset and the API (retention) mount the checkpoint file system, at /mnt/checkpoints like the training pods."
   }
 
   assert {
