@@ -31,6 +31,7 @@ from control.domain.training import (
     JobState,
     TrainingJobSpec,
     TrainingRequest,
+    WorkerResources,
     check_name,
     parse_workers,
 )
@@ -90,7 +91,7 @@ def start_training_from_request(platform: Platform, body: Any, actor: str) -> di
     """`POST /training-runs`: start the pipeline for a dataset URI with hyperparameters and a gate."""
     if not isinstance(body, Mapping):
         raise InvalidInput("the request body must be a JSON object", field="body")
-    known = {"dataset_uri", "model_name", "hyperparameters", "gate", "workers", "auto_deploy"}
+    known = {"dataset_uri", "model_name", "hyperparameters", "gate", "workers", "auto_deploy", "resources"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise InvalidInput(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
@@ -117,6 +118,7 @@ def start_training_from_request(platform: Platform, body: Any, actor: str) -> di
         workers=parse_workers(body.get("workers")),
         auto_deploy=auto_deploy,
         requested_by=actor,
+        resources=WorkerResources.parse(body.get("resources")),
     )
     try:
         info = platform.s3.head(bucket, key)
@@ -275,6 +277,7 @@ def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
         output_uri=artifact_prefix(platform, state["model_name"], run_id),
         hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
         workers=int(state.get("workers", 2)),
+        resources=WorkerResources.from_dict(state.get("resources") or {}),
     )
 
 
@@ -288,7 +291,14 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
     manifest = render_mpijob(spec, ManifestConfig.from_settings(platform.settings))
     platform.cluster.submit_training_job(manifest)
     launched_at = iso(platform.clock())
-    _record(platform, spec.run_id, status="TRAINING", job_name=manifest["metadata"]["name"], launched_at=launched_at)
+    _record(
+        platform,
+        spec.run_id,
+        status="TRAINING",
+        job_name=manifest["metadata"]["name"],
+        launched_at=launched_at,
+        resources=spec.resources.to_dict(),
+    )
     return {
         "job_name": manifest["metadata"]["name"],
         "launched_at": launched_at,
