@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[10, 200, 2048])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--aws", default="/tmp/awscli-venv/bin/aws", help="the AWS CLI to compare with")
+    parser.add_argument(
+        "--baseline-up-to-mb", type=int, default=10**6,
+        help="skip `aws s3 cp` above this size: moto serves each ranged GET by slicing the whole object, so "
+        "the CLI's 8 MiB ranges of a 2 GB object take minutes each time (a moto artefact, not the CLI's speed)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if not Path(args.aws).exists():
@@ -161,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs: dict[str, list[dict]] = {"ours": [], "aws": [], "reuse": []}
                 for repeat in range(args.repeats):
                     efs = scratch / f"efs-{repeat}"
-                    runs["aws"].append(aws_cp(args.aws, source, scratch / "copy", env))
+                    if size_mb <= args.baseline_up_to_mb:
+                        runs["aws"].append(aws_cp(args.aws, source, scratch / "copy", env))
                     runs["ours"].append(ours(source, efs, env))
                     runs["reuse"].append(ours(source, efs, env))
                     assert runs["reuse"][-1]["reused"], "the second staging must reuse the first"
@@ -178,13 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         size = entry["size_mb"]
         runs = entry["runs"]
         ours_s = statistics.median(r["seconds"] for r in runs["ours"])
-        aws_s = statistics.median(r["seconds"] for r in runs["aws"])
+        aws_s = statistics.median(r["seconds"] for r in runs["aws"]) if runs["aws"] else float("nan")
         entry["summary"] = {
             "ours_mb_per_s": size / ours_s,
             "aws_mb_per_s": size / aws_s,
             "ratio": aws_s / ours_s,
             "ours_peak_rss_mib": max(r["peak_rss_mib"] for r in runs["ours"]),
-            "aws_peak_rss_mib": max(r["peak_rss_mib"] for r in runs["aws"]),
+            "aws_peak_rss_mib": max((r["peak_rss_mib"] for r in runs["aws"]), default=float("nan")),
             "reuse_seconds": statistics.median(r["staging_seconds"] for r in runs["reuse"]),
         }
         s = entry["summary"]
