@@ -100,6 +100,39 @@ def _print_started(out: Console, started: dict[str, Any]) -> None:
     out.print(f"  follow it: {PROG} runs follow {run_id}")
 
 
+# -- retention ------------------------------------------------------------------------------------
+
+
+@api_command(runs, "retention", short_help="Clean up staged datasets and checkpoints on EFS (--dry-run lists).")
+@click.option("--keep-last", type=int, help="Per model, the newest staged datasets and runs' checkpoints to keep (3).")
+@click.option("--model", help="Only this model's folders.")
+@click.option("--dry-run", is_flag=True, help="Only list what would go, and why.")
+def retention(cli: Cli, keep_last: int | None, model: str | None, dry_run: bool) -> None:
+    """Apply the retention policy to the checkpoint file system: per model, keep the newest staged
+    dataset revisions and runs' checkpoints, and whatever a registered model version was trained from."""
+    body: dict[str, Any] = {"dry_run": dry_run}
+    if keep_last is not None:
+        body["keep_last"] = keep_last
+    if model:
+        body["model"] = model
+    result = cli.api.apply_retention(body)
+
+    def render(out: Console) -> None:
+        gone = result.get("would_remove" if dry_run else "removed") or []
+        verb = "would remove" if dry_run else "removed"
+        table = Table(title=f"retention: {verb} {len(gone)}", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("path", overflow="fold")
+        table.add_column("kind", no_wrap=True)
+        table.add_column("decision", no_wrap=True)
+        table.add_column("why", overflow="fold", ratio=1)
+        for decision in [*gone, *(result.get("kept") or [])]:
+            action = verb if decision["remove"] else "keep"
+            table.add_row(escape(decision["path"]), decision["kind"], action, escape(decision["reason"]))
+        out.print(table)
+
+    cli.emit(result, render)
+
+
 # -- list and show --------------------------------------------------------------------------------
 
 

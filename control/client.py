@@ -272,6 +272,9 @@ class ApiClient:
     def get_training_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/training-runs/{_segment(run_id)}")
 
+    def apply_retention(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/retention", body=body)
+
     # -- registry -----------------------------------------------------------------------------
 
     def list_models(self) -> list[dict[str, Any]]:

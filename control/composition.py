@@ -17,6 +17,8 @@ from control.adapters import aws
 from control.adapters.dead_letters import DeadLetterQueue
 from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
+from control.adapters.efs_staging import EfsDatasetStager
+from control.adapters.efs_tree import EfsTree
 from control.adapters.s3_store import S3Store
 from control.adapters.secrets import SecretValue
 from control.adapters.stepfunctions import StepFunctions
@@ -86,6 +88,22 @@ class Platform:
 
             return LocalServing(Path(self.settings.local_state_dir) / "serving", repo_root=REPO, env=_aws_env())
         return self.cluster  # type: ignore[return-value]  # the EKS adapter serves both ports
+
+    @property
+    def efs_root(self) -> Path:
+        """The checkpoint file system as this process sees it: the Lambda's EFS mount, or the local
+        cluster's folder that plays EFS (LocalCluster maps /mnt/checkpoints onto it)."""
+        if self.settings.cluster == "local":
+            return Path(self.settings.local_state_dir) / "cluster" / "checkpoints"
+        return Path(self.settings.efs_mount_path)
+
+    @cached_property
+    def efs(self) -> EfsTree:
+        return EfsTree(self.efs_root)
+
+    @cached_property
+    def staging(self) -> EfsDatasetStager:
+        return EfsDatasetStager(self._client("s3"), self.efs_root)
 
     @cached_property
     def cluster(self) -> TrainingCluster:

@@ -89,6 +89,13 @@ class TrainingFailed(ControlError):
     http_status = 422
 
 
+class StagingFailed(ControlError):
+    """The dataset could not be staged on the checkpoint file system (changed source, file system
+    full or unwritable, a copy that does not verify); nothing half staged is ever reused."""
+
+    http_status = 422
+
+
 # The fixed vocabulary that Step Functions sees (ASL ErrorEquals names these classes).
 class RetryableTaskError(Exception):
     """Raised by a task Lambda when the state machine should retry the state."""

@@ -36,6 +36,9 @@ class Settings:
     training_image: str = "mlcp/training:latest"
     inference_image: str = "mlcp/inference:latest"
     checkpoint_claim: str = "training-checkpoints"
+    # Where the staging Lambda mounts the checkpoint EFS (the same access point the training pods
+    # mount at /mnt/checkpoints); the local runtime uses its local EFS folder instead.
+    efs_mount_path: str = "/mnt/checkpoints"
     training_service_account: str = "training"
     inference_service_account: str = "inference"
     vpc_cidr: str = "10.0.0.0/16"  # the ALB's addresses, allowed into the model servers (NetworkPolicy)
@@ -99,6 +102,7 @@ class Settings:
             training_image=get("TRAINING_IMAGE", "mlcp/training:latest"),
             inference_image=get("INFERENCE_IMAGE", "mlcp/inference:latest"),
             checkpoint_claim=get("CHECKPOINT_CLAIM", "training-checkpoints"),
+            efs_mount_path=get("EFS_MOUNT_PATH", "/mnt/checkpoints"),
             training_service_account=get("TRAINING_SERVICE_ACCOUNT", "training"),
             inference_service_account=get("INFERENCE_SERVICE_ACCOUNT", "inference"),
             vpc_cidr=get("VPC_CIDR", "10.0.0.0/16"),

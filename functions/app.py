@@ -24,6 +24,7 @@ from chalicelib.tasks import (  # noqa: E402
     reconcile_rollout,
     record_run_failure,
     register_model,
+    stage_dataset,
     start_rollout,
     tasks,
     validate_dataset,
@@ -42,6 +43,7 @@ __all__ = [
     "reconcile_rollout",
     "record_run_failure",
     "register_model",
+    "stage_dataset",
     "start_rollout",
     "validate_dataset",
 ]

@@ -115,6 +115,55 @@ class EvaluationGate:
 
 
 @dataclass(frozen=True)
+class WorkerResources:
+    """What each worker pod requests: CPU, memory and its EBS scratch volume (a generic ephemeral
+    volume, gone with the pod). Memory's limit is twice the request (room for a peak)."""
+
+    cpu_millicores: int = 2000
+    memory_mib: int = 8192
+    scratch_gib: int = 50
+
+    LIMITS = {
+        "cpu_millicores": (100, 192_000),
+        "memory_mib": (256, 2_048_000),
+        "scratch_gib": (1, 16_384),
+    }
+
+    @classmethod
+    def parse(cls, raw: Any) -> WorkerResources | None:
+        """`resources` of a request: None when absent (the platform picks, right-sized)."""
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise InvalidInput("resources must be an object", field="resources")
+        unknown = sorted(set(raw) - set(cls.LIMITS))
+        if unknown:
+            raise InvalidInput(
+                f"unknown resources: {', '.join(unknown)} (known: {', '.join(cls.LIMITS)})",
+                field=f"resources.{unknown[0]}",
+            )
+        values: dict[str, int] = {}
+        for name, (low, high) in cls.LIMITS.items():
+            if name not in raw:
+                continue
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidInput(
+                    f"resources.{name} must be an integer between {low} and {high}; got {value!r}",
+                    field=f"resources.{name}",
+                )
+            values[name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"cpu_millicores": self.cpu_millicores, "memory_mib": self.memory_mib, "scratch_gib": self.scratch_gib}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> WorkerResources:
+        return cls(**{name: int(raw[name]) for name in cls.LIMITS if name in raw})
+
+
+@dataclass(frozen=True)
 class TrainingJobSpec:
     """What the cluster is asked to run: everything the MPIJob (or local run) needs."""
 
@@ -127,10 +176,12 @@ class TrainingJobSpec:
     gpus_per_worker: int = 1
     deadline_seconds: int = 3600
     dataset_version_id: str = ""  # the S3 version the event named: an overwrite cannot change the run
+    resources: WorkerResources = field(default_factory=WorkerResources)
 
-    def training_args(self, checkpoint_dir: str, metrics_port: int = 9100) -> list[str]:
+    def training_args(self, checkpoint_dir: str, metrics_port: int = 9100, scratch_dir: str = "") -> list[str]:
         hp = self.hyperparameters
         pinned = ["--dataset-version-id", self.dataset_version_id] if self.dataset_version_id else []
+        pinned += ["--scratch-dir", scratch_dir] if scratch_dir else []
         return [
             "--dataset-uri", self.dataset_uri,
             "--output-uri", self.output_uri,
@@ -184,6 +235,7 @@ class TrainingRequest:
     workers: int = 2
     auto_deploy: str = ""  # deployment to roll out to when the gate passes ("" = none)
     requested_by: str = "s3"
+    resources: WorkerResources | None = None  # pinned by the caller; None: right-sized by the platform
 
     def content_key(self) -> dict[str, Any]:
         """What makes two requests the same run (see datasets.run_id_for)."""
@@ -194,7 +246,7 @@ class TrainingRequest:
             "hyperparameters": self.hyperparameters.to_dict(),
             "gate": self.gate.to_dict(),
             "workers": self.workers,
-        }
+        } | ({"resources": self.resources.to_dict()} if self.resources else {})
 
     def to_execution_input(self, run_id: str) -> dict[str, Any]:
         return {
@@ -207,7 +259,7 @@ class TrainingRequest:
             "workers": self.workers,
             "auto_deploy": self.auto_deploy,
             "requested_by": self.requested_by,
-        }
+        } | ({"resources": self.resources.to_dict()} if self.resources else {})
 
 
 def parse_workers(raw: Any) -> int:

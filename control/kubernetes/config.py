@@ -27,6 +27,8 @@ class ManifestConfig:
     training_image: str = "mlcp/training:latest"
     inference_image: str = "mlcp/inference:latest"
     checkpoint_claim: str = "training-checkpoints"
+    # gp3 EBS StorageClass of the workers' scratch volumes (terraform/charts/mlcp-platform, k8s base).
+    scratch_storage_class: str = "mlcp-scratch-gp3"
     training_service_account: str = "training"
     inference_service_account: str = "inference"
     region: str = "us-east-1"

@@ -43,6 +43,7 @@ MPI_OPERATOR_VERSION = "v0.8.0"
 
 ENTRYPOINT = "/opt/training/train.py"
 CHECKPOINT_MOUNT = "/mnt/checkpoints"
+SCRATCH_MOUNT = "/mnt/scratch"
 METRICS_PORT = 9100
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
@@ -112,7 +113,7 @@ def total_slots(spec: TrainingJobSpec) -> int:
 
 
 def launcher_command(spec: TrainingJobSpec) -> list[str]:
-    args = spec.training_args(f"{CHECKPOINT_MOUNT}/{spec.run_id}", metrics_port=METRICS_PORT)
+    args = spec.training_args(f"{CHECKPOINT_MOUNT}/{spec.run_id}", metrics_port=METRICS_PORT, scratch_dir=SCRATCH_MOUNT)
     exports = [part for name in FORWARDED_ENV for part in ("-x", name)]
     return ["mpirun", "-np", str(total_slots(spec)), *MPIRUN_OPTIONS, *exports, "python", ENTRYPOINT, *args]
 
@@ -177,8 +178,33 @@ def _launcher(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, s
     }
 
 
-def _worker(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str]) -> dict[str, Any]:
+def _scratch_volume(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str]) -> dict[str, Any]:
+    """A gp3 EBS volume per worker pod (generic ephemeral volume): created with the pod, deleted with it."""
+    return {
+        "name": "scratch",
+        "ephemeral": {
+            "volumeClaimTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": config.scratch_storage_class,
+                    "resources": {"requests": {"storage": f"{spec.resources.scratch_gib}Gi"}},
+                },
+            }
+        },
+    }
+
+
+def worker_resources(spec: TrainingJobSpec) -> dict[str, Any]:
     gpus = str(spec.gpus_per_worker)
+    memory = spec.resources.memory_mib
+    return {
+        "requests": {"cpu": f"{spec.resources.cpu_millicores}m", "memory": f"{memory}Mi", GPU_RESOURCE: gpus},
+        "limits": {"memory": f"{memory * 2}Mi", GPU_RESOURCE: gpus},
+    }
+
+
+def _worker(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str]) -> dict[str, Any]:
     return {
         "replicas": spec.workers,
         "restartPolicy": "OnFailure",
@@ -197,12 +223,10 @@ def _worker(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str
                         # sshd as mpiuser, for the launcher's mpirun to reach (port 2222).
                         "command": list(WORKER_COMMAND),
                         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
-                        "resources": {
-                            "requests": {"cpu": "2", "memory": "8Gi", GPU_RESOURCE: gpus},
-                            "limits": {"memory": "16Gi", GPU_RESOURCE: gpus},
-                        },
+                        "resources": worker_resources(spec),
                         "volumeMounts": [
                             {"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT},
+                            {"name": "scratch", "mountPath": SCRATCH_MOUNT},
                             {"name": "dshm", "mountPath": "/dev/shm"},
                         ],
                         "securityContext": _container_security_context(),
@@ -210,6 +234,7 @@ def _worker(spec: TrainingJobSpec, config: ManifestConfig, labels: dict[str, str
                 ],
                 "volumes": [
                     {"name": "checkpoints", "persistentVolumeClaim": {"claimName": config.checkpoint_claim}},
+                    _scratch_volume(spec, config, labels),
                     # NCCL needs more shared memory than the container runtime's 64 MiB default.
                     {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
                 ],

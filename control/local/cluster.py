@@ -41,6 +41,8 @@ JOBS_FOLDER = "training-jobs"
 TARGETS_FILE = "training-targets.json"
 CONTAINER_ENTRYPOINT_DIR = "/opt/training"
 CONTAINER_CHECKPOINT_DIR = "/mnt/checkpoints"
+CONTAINER_SCRATCH_DIR = "/mnt/scratch"
+SCRATCH_FOLDER = "scratch"  # in the job's folder: the worker's scratch volume, removed when the job ends
 LAUNCHERS = ("mpirun", "mpiexec", "horovodrun")
 _NP_FLAGS = ("-np", "--np", "-n", "-c", "--num-proc")
 _PYTHON = re.compile(r"python[0-9.]*")
@@ -60,11 +62,14 @@ def launcher_container(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     return container
 
 
-def _map_path(arg: str, repo_root: Path, checkpoints_dir: Path) -> str:
-    for prefix, local in (
+def _map_path(arg: str, repo_root: Path, checkpoints_dir: Path, scratch_dir: Path | None) -> str:
+    mappings = [
         (CONTAINER_ENTRYPOINT_DIR, repo_root / "workloads" / "training"),
         (CONTAINER_CHECKPOINT_DIR, checkpoints_dir),
-    ):
+    ]
+    if scratch_dir is not None:
+        mappings.append((CONTAINER_SCRATCH_DIR, scratch_dir))
+    for prefix, local in mappings:
         if arg == prefix or arg.startswith(prefix + "/"):
             return str(local) + arg[len(prefix) :]
     return arg
@@ -78,6 +83,7 @@ def local_command(
     python: str,
     horovodrun: str,
     metrics_port: int,
+    scratch_dir: Path | None = None,
 ) -> list[str]:
     """`horovodrun -np N -H localhost:N --gloo python <entrypoint> <args>` from the launcher's
     command: N is the launcher's `-np`, container paths map to this repository and folder."""
@@ -94,7 +100,7 @@ def local_command(
         spec = manifest.get("spec", {})
         workers = spec.get("mpiReplicaSpecs", {}).get("Worker", {}).get("replicas", 1)
         slots = str(workers * spec.get("slotsPerWorker", 1))
-    program = [_map_path(arg, repo_root, checkpoints_dir) for arg in argv[program_at + 1 :]]
+    program = [_map_path(arg, repo_root, checkpoints_dir, scratch_dir) for arg in argv[program_at + 1 :]]
     if "--metrics-port" in program[:-1]:
         program[program.index("--metrics-port") + 1] = str(metrics_port)
     return [horovodrun, "-np", slots, "-H", f"localhost:{slots}", "--gloo", python, *program]
@@ -368,6 +374,7 @@ class LocalCluster:
             python=self.python,
             horovodrun=self.horovodrun,
             metrics_port=metrics_port,
+            scratch_dir=job_dir / SCRATCH_FOLDER,
         )
         deadline = manifest.get("spec", {}).get("runPolicy", {}).get("activeDeadlineSeconds")
         staging = self.jobs_dir / f".staging-{uuid.uuid4().hex}"

@@ -7,6 +7,7 @@ job's command with logs to files, enforces the deadline and writes result.json l
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from control.local.cluster import (
+    SCRATCH_FOLDER,
     kill_tree,
     process_start_time,
     read_json,
@@ -63,6 +65,7 @@ def run(job_dir: Path) -> int:
             reason = f"Killed:{signal.Signals(-exit_code).name}"
         else:
             reason = "Error"
+    shutil.rmtree(job_dir / SCRATCH_FOLDER, ignore_errors=True)  # the scratch volume goes with the pod
     write_json_atomic(job_dir / "result.json", {"exit_code": exit_code, "reason": reason, "finished_at": time.time()})
     _refresh_targets(job)
     return exit_code

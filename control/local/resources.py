@@ -12,6 +12,7 @@ APP_NAME = "mlcp"
 
 TASK_FUNCTIONS = (
     "validate_dataset",
+    "stage_dataset",
     "launch_training",
     "check_training",
     "evaluate_model",

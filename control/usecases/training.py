@@ -24,19 +24,22 @@ from control.domain.datasets import (
     run_id_for,
 )
 from control.domain.registry import Lineage, iso
+from control.domain.staging import SourceObject, staged_folder
 from control.domain.training import (
     EvaluationGate,
     Hyperparameters,
     JobState,
     TrainingJobSpec,
     TrainingRequest,
+    WorkerResources,
     check_name,
     parse_workers,
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import render_mpijob
+from control.kubernetes.training import CHECKPOINT_MOUNT, render_mpijob
 from control.timeline import readable_cause
+from control.usecases.retention import retain_after_staging
 
 MAX_MANIFEST_FILES = 1000
 HEADER_PROBE_BYTES = 64 * 1024
@@ -88,7 +91,7 @@ def start_training_from_request(platform: Platform, body: Any, actor: str) -> di
     """`POST /training-runs`: start the pipeline for a dataset URI with hyperparameters and a gate."""
     if not isinstance(body, Mapping):
         raise InvalidInput("the request body must be a JSON object", field="body")
-    known = {"dataset_uri", "model_name", "hyperparameters", "gate", "workers", "auto_deploy"}
+    known = {"dataset_uri", "model_name", "hyperparameters", "gate", "workers", "auto_deploy", "resources"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise InvalidInput(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
@@ -115,6 +118,7 @@ def start_training_from_request(platform: Platform, body: Any, actor: str) -> di
         workers=parse_workers(body.get("workers")),
         auto_deploy=auto_deploy,
         requested_by=actor,
+        resources=WorkerResources.parse(body.get("resources")),
     )
     try:
         info = platform.s3.head(bucket, key)
@@ -223,16 +227,57 @@ def _csv_header(head: bytes, key: str) -> list[str]:
     return [column.strip() for column in next(csv.reader(io.StringIO(first_line)))]
 
 
+def stage_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy the dataset's exact S3 object versions onto the checkpoint file system, verified.
+
+    The ranks then read the staged copy (no S3 access, no whole-dataset broadcast). A second run
+    of the same object versions reuses the copy; an overwrite since the event fails the step
+    (StagingFailed names the object) rather than staging other bytes."""
+    run_id, dataset = state["run_id"], state["dataset"]
+    sources = dataset_sources(platform, dataset)
+    folder = staged_folder(state["model_name"], state["dataset_version"], sources)
+    _record(platform, run_id, status="STAGING")
+    result = platform.staging.stage(folder, sources, iso(platform.clock()))
+    summary = {
+        "folder": folder,
+        # The file the training job opens, as the pods (and the local cluster's mapping) see it.
+        "uri": f"{CHECKPOINT_MOUNT}/{folder}/{sources[0].name}",
+        "files": len(result.files),
+        "bytes": result.bytes,
+        "reused": result.reused,
+        "seconds": round(result.seconds, 3),
+    }
+    _record(platform, run_id, staging=summary)
+    return {**summary, "retention": retain_after_staging(platform, state["model_name"])}
+
+
+def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[SourceObject]:
+    """The objects to stage, each pinned: the triggering object at the version (or ETag) the event
+    named; a manifest's parts at the versions S3 holds now (as validation read them)."""
+    bucket, key = dataset["bucket"], dataset["key"]
+    size = int(dataset.get("size") or 0)
+    trigger = SourceObject(bucket, key, dataset.get("version_id", ""), dataset.get("etag", ""), size or -1)
+    if not key.endswith("/" + MANIFEST_FILE):
+        return [trigger]
+    parts = []
+    for part_key in _manifest_files(platform, bucket, key, trigger.version_id):
+        info = platform.s3.head(bucket, part_key)
+        parts.append(SourceObject(bucket, part_key, info.version_id, info.etag, info.size))
+    return [trigger, *parts]
+
+
 def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
     run_id = state["run_id"]
+    staged_uri = (state.get("staging") or {}).get("uri", "")
     return TrainingJobSpec(
         run_id=run_id,
         model_name=state["model_name"],
-        dataset_uri=state["dataset"]["uri"],
-        dataset_version_id=state["dataset"].get("version_id", ""),
+        dataset_uri=staged_uri or state["dataset"]["uri"],
+        dataset_version_id="" if staged_uri else state["dataset"].get("version_id", ""),
         output_uri=artifact_prefix(platform, state["model_name"], run_id),
         hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
         workers=int(state.get("workers", 2)),
+        resources=WorkerResources.from_dict(state.get("resources") or {}),
     )
 
 
@@ -246,7 +291,14 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
     manifest = render_mpijob(spec, ManifestConfig.from_settings(platform.settings))
     platform.cluster.submit_training_job(manifest)
     launched_at = iso(platform.clock())
-    _record(platform, spec.run_id, status="TRAINING", job_name=manifest["metadata"]["name"], launched_at=launched_at)
+    _record(
+        platform,
+        spec.run_id,
+        status="TRAINING",
+        job_name=manifest["metadata"]["name"],
+        launched_at=launched_at,
+        resources=spec.resources.to_dict(),
+    )
     return {
         "job_name": manifest["metadata"]["name"],
         "launched_at": launched_at,

@@ -19,6 +19,12 @@ def validate_dataset(platform: Platform, state: dict[str, Any], execution_arn: s
     return training.validate_dataset(platform, state)
 
 
+@tasks.lambda_function(name="stage_dataset")
+@task
+def stage_dataset(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
+    return training.stage_dataset(platform, state)
+
+
 @tasks.lambda_function(name="launch_training")
 @task
 def launch_training(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:

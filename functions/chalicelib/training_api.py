@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.runtime import authorize, current_platform, json_route, request_json
-from control.usecases import training
+from control.usecases import retention, training
 
 training_api = Blueprint(__name__)
 
@@ -36,3 +36,11 @@ def list_training_runs() -> tuple[int, Any]:
 def get_training_run(run_id: str) -> tuple[int, Any]:
     _authorize()
     return 200, training.get_training_run(current_platform(), run_id)
+
+
+@training_api.route("/retention", methods=["POST"])
+@json_route
+def apply_retention() -> tuple[int, Any]:
+    """Staged datasets and checkpoints on the checkpoint file system: what goes, and why (dry run by default)."""
+    _authorize()
+    return 200, retention.apply_retention_from_request(current_platform(), request_json(training_api.current_request))

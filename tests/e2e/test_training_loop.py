@@ -1,6 +1,7 @@
 """The whole local loop: an object put in S3 → Step Functions → real 2-worker Horovod → registry."""
 
 import hashlib
+import json
 import uuid
 
 import pytest
@@ -33,12 +34,23 @@ def run_pipeline(aws, endpoints, model, body: bytes, timeout=300):
     return execution, described, entered
 
 
-def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoints, api):
+def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoints, api, platform):
     model = f"e2e-{uuid.uuid4().hex[:6]}"
-    execution, described, entered = run_pipeline(aws, endpoints, model, synthetic_csv(1200, seed=3).encode())
+    body = synthetic_csv(1200, seed=3).encode()
+    execution, described, entered = run_pipeline(aws, endpoints, model, body)
     assert described["status"] == "SUCCEEDED", described
-    for state in ("ValidateDataset", "LaunchTraining", "CheckTraining", "EvaluateModel", "RegisterModel"):
+    steps = ("ValidateDataset", "StageDataset", "LaunchTraining", "CheckTraining", "EvaluateModel", "RegisterModel")
+    for state in steps:
         assert state in entered
+
+    # The ranks read the staged copy on the (local) EFS, not S3.
+    staging = api.get(f"/training-runs/{execution['name']}").json()["staging"]
+    assert staging["folder"].startswith(f"datasets/{model}/v1/") and staging["bytes"] == len(body)
+    efs = platform.state_dir / "cluster" / "checkpoints"
+    assert (efs / staging["folder"] / "data.csv").read_bytes() == body
+    job = json.loads((platform.state_dir / "cluster" / "training-jobs" / execution["name"] / "job.json").read_text())
+    assert str(efs / staging["folder"] / "data.csv") in job["command"]
+    assert not any(part.startswith("s3://") and "datasets/" in part for part in job["command"])
 
     [version] = api.get(f"/models/{model}/versions").json()["versions"]
     lineage = version["lineage"]

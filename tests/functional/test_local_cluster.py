@@ -40,7 +40,7 @@ STAND_IN_TRAIN = """\
 import argparse, os, pathlib, sys, time
 p = argparse.ArgumentParser()
 for name in ("dataset-uri", "output-uri", "checkpoint-dir", "model-name", "run-id", "epochs",
-             "batch-size", "learning-rate", "hidden-units", "seed", "metrics-port"):
+             "batch-size", "learning-rate", "hidden-units", "seed", "metrics-port", "scratch-dir"):
     p.add_argument("--" + name)
 a = p.parse_args()
 ckpt = pathlib.Path(a.checkpoint_dir); ckpt.mkdir(parents=True, exist_ok=True)

@@ -20,11 +20,13 @@ import argparse, sys, time
 import horovod.torch as hvd
 p = argparse.ArgumentParser()
 for name in ("dataset-uri", "output-uri", "checkpoint-dir", "model-name", "run-id", "epochs",
-             "batch-size", "learning-rate", "hidden-units", "seed", "metrics-port"):
+             "batch-size", "learning-rate", "hidden-units", "seed", "metrics-port", "scratch-dir"):
     p.add_argument("--" + name)
 a = p.parse_args()
 hvd.init()
-print(f"rank={hvd.rank()} size={hvd.size()} checkpoints={a.checkpoint_dir}", flush=True)
+import pathlib
+pathlib.Path(a.scratch_dir, f"rank-{hvd.rank()}").mkdir(parents=True, exist_ok=True)
+print(f"rank={hvd.rank()} size={hvd.size()} checkpoints={a.checkpoint_dir} scratch={a.scratch_dir}", flush=True)
 if a.model_name == "sleepy":
     time.sleep(120)
 """
@@ -82,7 +84,9 @@ def test_two_horovod_ranks_run_the_rendered_mpijob(cluster: LocalCluster) -> Non
     assert wait_for(cluster, "tiny-run", {JobState.SUCCEEDED, JobState.FAILED}) == JobState.SUCCEEDED
     stdout = cluster.log_paths("tiny-run")[0].read_text()
     checkpoints = cluster.checkpoints_dir / "tiny-run"
-    assert f"[0]<stdout>:rank=0 size=2 checkpoints={checkpoints}" in stdout
+    scratch = cluster.job_dir("tiny-run") / "scratch"
+    assert f"[0]<stdout>:rank=0 size=2 checkpoints={checkpoints} scratch={scratch}" in stdout
+    assert not scratch.exists(), "the worker's scratch goes with the job"
     assert f"[1]<stdout>:rank=1 size=2 checkpoints={checkpoints}" in stdout
 
 

@@ -138,6 +138,8 @@ PLATFORM_ACTIONS = {
     "xray:PutTelemetryRecords": "active tracing: the runtime sends segments with the function's role",
     "s3:ListBucket": "HeadObject/GetObject answer 403 instead of 404 for a missing key without it; "
     "the code relies on NotFound (a dataset deleted before it was read)",
+    "elasticfilesystem:ClientMount": "Lambda mounts stage_dataset's EFS access point with the function's role",
+    "elasticfilesystem:ClientWrite": "stage_dataset writes the staged copies through its EFS mount",
     "kms:Decrypt": "S3, DynamoDB, SQS and Secrets Manager are encrypted with the platform's KMS key",
     "kms:GenerateDataKey": "writes to the KMS-encrypted queue and bucket need a data key",
 }

@@ -344,10 +344,10 @@ def test_plan_creates_the_expected_resources_per_module(plan: dict) -> None:  # 
         "eks": 8,
         "node_groups": 17,
         "eks_addons": 3,
-        "functions": 57,  # + the two public API routes (resource, method, integration each) and the callers policy
+        "functions": 60,  # + the two public API routes (resource, method, integration each) and the callers policy
         "pipelines": 6,
         "irsa": 17,
-        "(root)": 3,
+        "(root)": 4,
     }
     assert dict(per_module) == expected, f"resource counts per module changed: {dict(per_module)}"
 

@@ -31,8 +31,11 @@ def test_the_launcher_becomes_horovodrun_with_gloo_on_localhost(tmp_path: Path) 
         python="/venv/bin/python",
         horovodrun="/venv/bin/horovodrun",
         metrics_port=45678,
+        scratch_dir=tmp_path / "job" / "scratch",
     )
-    expected_args = SPEC.training_args(f"{tmp_path}/churn-v1-abc", metrics_port=45678)
+    expected_args = SPEC.training_args(
+        f"{tmp_path}/churn-v1-abc", metrics_port=45678, scratch_dir=f"{tmp_path}/job/scratch"
+    )
     assert command == [
         "/venv/bin/horovodrun", "-np", "2", "-H", "localhost:2", "--gloo",
         "/venv/bin/python", "/repo/workloads/training/train.py", *expected_args,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from control.domain.training import Hyperparameters, TrainingJobSpec
+from control.domain.training import Hyperparameters, TrainingJobSpec, WorkerResources
 from control.kubernetes.config import ManifestConfig
 from control.kubernetes.training import (
     mpijob_name,
@@ -68,6 +68,26 @@ def test_workers_land_on_the_tainted_gpu_pool_with_checkpoints_on_efs() -> None:
     assert pod["serviceAccountName"] == "training"
 
 
+def test_each_worker_gets_its_own_gp3_scratch_volume_sized_by_the_run() -> None:
+    resources = WorkerResources(cpu_millicores=1500, memory_mib=3072, scratch_gib=120)
+    manifest = render_mpijob(spec(resources=resources), CONFIG)
+    pod = replica(manifest, "Worker")["template"]["spec"]
+    scratch = {v["name"]: v for v in pod["volumes"]}["scratch"]
+    claim = scratch["ephemeral"]["volumeClaimTemplate"]["spec"]  # generic ephemeral: gone with the pod
+    assert claim == {
+        "accessModes": ["ReadWriteOnce"],
+        "storageClassName": "mlcp-scratch-gp3",
+        "resources": {"requests": {"storage": "120Gi"}},
+    }
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["scratch"] == "/mnt/scratch"
+    command = container(manifest, "Launcher")["command"]
+    assert command[command.index("--scratch-dir") + 1] == "/mnt/scratch"
+    worker = container(manifest, "Worker")["resources"]
+    assert worker["requests"]["cpu"] == "1500m" and worker["requests"]["memory"] == "3072Mi"
+    assert worker["limits"]["memory"] == "6144Mi"
+
+
 def test_every_pod_runs_as_mpiuser_with_sshd_on_its_own_config() -> None:
     """mpi-operator's non-root recipe (examples/v2beta1/pi/pi.yaml at v0.8.0), with the image's
     mpiuser (workloads/training/Dockerfile): keys in its home, sshd started as mpiuser."""
@@ -109,7 +129,9 @@ def test_launcher_runs_every_slot_with_the_training_arguments() -> None:
     assert argv[:3] == ["mpirun", "-np", "12"]  # 3 workers x 4 slots
     program = argv.index("python")
     assert argv[program + 1] == "/opt/training/train.py"
-    assert argv[program + 2 :] == job.training_args("/mnt/checkpoints/churn-v1-0123456789ab", metrics_port=9100)
+    assert argv[program + 2 :] == job.training_args(
+        "/mnt/checkpoints/churn-v1-0123456789ab", metrics_port=9100, scratch_dir="/mnt/scratch"
+    )
     exported = {argv[i + 1] for i, part in enumerate(argv[:program]) if part == "-x"}
     assert {"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_REGION", "PATH"} <= exported
 

@@ -71,3 +71,41 @@ def test_training_args_carry_every_hyperparameter():
     assert "--dataset-version-id" not in pairs  # no version known (an unversioned bucket): the latest
     pinned = dict(zip(*[iter(replace(spec, dataset_version_id="v-123").training_args("/ckpt"))] * 2, strict=True))
     assert pinned["--dataset-version-id"] == "v-123"
+
+
+def test_requested_worker_resources_reach_the_job_spec_and_its_scratch_volume():
+    from control.composition import Platform
+    from control.domain.training import TrainingRequest, WorkerResources
+    from control.kubernetes.config import ManifestConfig
+    from control.kubernetes.training import render_mpijob
+    from control.settings import Settings
+    from control.usecases.training import job_spec
+
+    resources = WorkerResources.parse({"scratch_gib": 200, "memory_mib": 4096})
+    request = TrainingRequest("iris", "v1", {"uri": "s3://d/datasets/iris/v1/data.csv"}, resources=resources)
+    state = request.to_execution_input("iris-v1-abc")
+    platform = Platform(Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t"))
+    spec = job_spec(platform, state)
+    assert spec.resources == WorkerResources(cpu_millicores=2000, memory_mib=4096, scratch_gib=200)
+    pod = render_mpijob(spec, ManifestConfig())["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]
+    scratch = next(v for v in pod["volumes"] if v["name"] == "scratch")
+    assert scratch["ephemeral"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert request.content_key()["resources"] == resources.to_dict()  # pinned resources make another run
+
+
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        ("big", "resources"),
+        ({"gpus": 2}, "resources.gpus"),
+        ({"scratch_gib": 0}, "resources.scratch_gib"),
+        ({"memory_mib": 1.5}, "resources.memory_mib"),
+        ({"cpu_millicores": True}, "resources.cpu_millicores"),
+    ],
+)
+def test_bad_resources_name_the_field(raw, field):
+    from control.domain.training import WorkerResources
+
+    with pytest.raises(InvalidInput) as caught:
+        WorkerResources.parse(raw)
+    assert caught.value.field == field

@@ -28,6 +28,7 @@ class TrainingConfig:
     seed: int = 42
     metrics_port: int = 0  # 0 = off
     dataset_version_id: str = ""  # the S3 object version of --dataset-uri to read ("" = latest)
+    scratch_dir: str = ""  # the worker's own scratch volume (EBS on EKS): temporary files of the ranks
 
     def __post_init__(self) -> None:
         checks = [
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults["seed"].default)
     parser.add_argument("--metrics-port", type=int, default=defaults["metrics_port"].default, help="0 = off")
     parser.add_argument("--dataset-version-id", default="", help="S3 version of --dataset-uri (default: latest)")
+    parser.add_argument("--scratch-dir", default="", help="the worker's scratch volume for temporary files")
     return parser
 
 

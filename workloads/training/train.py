@@ -68,6 +68,8 @@ def run(config: Any) -> int:
 
     hvd.init()
     rank, size = hvd.rank(), hvd.size()
+    if config.scratch_dir:
+        _use_scratch(Path(config.scratch_dir) / f"rank-{rank}")
     log = _logger(rank)
     device = _pick_device(hvd, torch)
     log("started", workers=size, device=str(device), threads=torch.get_num_threads(), config=config.as_dict())
@@ -120,6 +122,16 @@ def run(config: Any) -> int:
     _emit({"event": "done", "rank": rank, "digest": result.digest, "metrics": result.history[-1]})
     hvd.shutdown()
     return 0
+
+
+def _use_scratch(folder: Path) -> None:
+    """Temporary files of this rank (what torch, numpy and tempfile unpack) go to the worker's
+    scratch volume, not the container's root file system; the volume goes with the pod."""
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
 
 
 def _pick_device(hvd: Any, torch: Any) -> Any:

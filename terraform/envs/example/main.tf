@@ -139,21 +139,22 @@ module "eks_addons" {
 module "functions" {
   source = "../../modules/functions"
 
-  name_prefix          = local.name
-  account_id           = var.account_id
-  package_path         = var.lambda_package_path
-  environment          = local.control_settings
-  ingress              = { scheme = var.ingress_scheme, certificate_arn = var.ingress_certificate_arn }
-  vpc_id               = module.network.vpc_id
-  vpc_cidr             = module.network.vpc_cidr
-  subnet_ids           = module.network.private_subnet_ids
-  kms_key_arn          = module.kms.key_arn
-  data_bucket          = module.storage.data_bucket
-  artifacts_bucket_arn = module.storage.artifacts_bucket.arn
-  registry_table_arn   = module.registry.table_arn
-  cluster_arn          = "arn:${local.partition}:eks:${var.region}:${var.account_id}:cluster/${local.name}"
-  state_machine_arns   = [local.training_state_machine_arn, local.rollout_state_machine_arn]
-  log_retention_days   = var.log_retention_days
+  name_prefix            = local.name
+  account_id             = var.account_id
+  package_path           = var.lambda_package_path
+  environment            = local.control_settings
+  ingress                = { scheme = var.ingress_scheme, certificate_arn = var.ingress_certificate_arn }
+  vpc_id                 = module.network.vpc_id
+  vpc_cidr               = module.network.vpc_cidr
+  subnet_ids             = module.network.private_subnet_ids
+  kms_key_arn            = module.kms.key_arn
+  data_bucket            = module.storage.data_bucket
+  artifacts_bucket_arn   = module.storage.artifacts_bucket.arn
+  registry_table_arn     = module.registry.table_arn
+  checkpoint_file_system = module.storage.checkpoint_file_system
+  cluster_arn            = "arn:${local.partition}:eks:${var.region}:${var.account_id}:cluster/${local.name}"
+  state_machine_arns     = [local.training_state_machine_arn, local.rollout_state_machine_arn]
+  log_retention_days     = var.log_retention_days
 }
 
 module "pipelines" {
@@ -185,6 +186,16 @@ resource "aws_vpc_security_group_ingress_rule" "prometheus_from_functions" {
   ip_protocol                  = "tcp"
   from_port                    = 9090
   to_port                      = 9090
+}
+
+# stage_dataset writes the staged datasets onto the checkpoint file system.
+resource "aws_vpc_security_group_ingress_rule" "efs_from_functions" {
+  security_group_id            = module.storage.checkpoint_file_system.security_group_id
+  description                  = "NFS from the staging Lambda"
+  referenced_security_group_id = module.functions.security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 2049
+  to_port                      = 2049
 }
 
 check "state_machine_arns_agree" {

@@ -86,6 +86,14 @@ locals {
         Resource = [var.cluster_arn]
       },
       {
+        # Lambda mounts stage_dataset's access point with the function's role; writes are the staged datasets.
+        Sid       = "MountCheckpointFileSystem"
+        Effect    = "Allow"
+        Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+        Resource  = [var.checkpoint_file_system.file_system_arn]
+        Condition = { StringEquals = { "elasticfilesystem:AccessPointArn" = var.checkpoint_file_system.access_point_arn } }
+      },
+      {
         Sid      = "UsePlatformKey"
         Effect   = "Allow"
         Action   = ["kms:Decrypt", "kms:GenerateDataKey"]

@@ -9,6 +9,7 @@ locals {
     on_dataset_uploaded   = { handler = "app.on_dataset_uploaded", timeout = 60 }
     on_alert_notification = { handler = "app.on_alert_notification", timeout = 60 }
     validate_dataset      = { handler = "app.validate_dataset", timeout = 300 }
+    stage_dataset         = { handler = "app.stage_dataset", timeout = 900 }
     launch_training       = { handler = "app.launch_training", timeout = 60 }
     check_training        = { handler = "app.check_training", timeout = 60 }
     evaluate_model        = { handler = "app.evaluate_model", timeout = 120 }
@@ -20,6 +21,12 @@ locals {
 
   function_names = { for k, _ in local.handlers : k => "${var.name_prefix}-${k}" }
 
+  # stage_dataset (writes staged datasets, applies retention after each) and the API (POST
+  # /retention) mount the checkpoint file system's access point where the training pods mount its
+  # claim, so a path means the same thing to the Lambdas and to the ranks.
+  efs_functions  = toset(["stage_dataset", "api_handler"])
+  efs_mount_path = "/mnt/checkpoints"
+
   environment = merge(var.environment, {
     CONTROL_DEAD_LETTER_QUEUE_URL  = aws_sqs_queue.dead_letter.url
     CONTROL_ALERT_TOKEN_SECRET_ARN = aws_secretsmanager_secret.alert_token.arn
@@ -30,6 +37,7 @@ locals {
     POWERTOOLS_SERVICE_NAME         = var.name_prefix
     CONTROL_INGRESS_SCHEME          = var.ingress.scheme
     CONTROL_INGRESS_CERTIFICATE_ARN = var.ingress.certificate_arn
+    CONTROL_EFS_MOUNT_PATH          = local.efs_mount_path
   })
 }
 
@@ -86,6 +94,15 @@ resource "aws_vpc_security_group_egress_rule" "prometheus" {
   to_port           = 9090
 }
 
+resource "aws_vpc_security_group_egress_rule" "nfs" {
+  security_group_id            = aws_security_group.functions.id
+  description                  = "NFS to the checkpoint file system (stage_dataset writes the staged datasets)"
+  referenced_security_group_id = var.checkpoint_file_system.security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 2049
+  to_port                      = 2049
+}
+
 resource "aws_lambda_function" "this" {
   # checkov:skip=CKV_AWS_272:The zip is built and checksummed by CI (source_code_hash); AWS Signer code signing is a documented hardening lever, not set up here.
   for_each = local.handlers
@@ -108,6 +125,14 @@ resource "aws_lambda_function" "this" {
   vpc_config {
     subnet_ids         = var.subnet_ids
     security_group_ids = [aws_security_group.functions.id]
+  }
+
+  dynamic "file_system_config" {
+    for_each = contains(local.efs_functions, each.key) ? [var.checkpoint_file_system.access_point_arn] : []
+    content {
+      arn              = file_system_config.value
+      local_mount_path = local.efs_mount_path
+    }
   }
 
   tracing_config {

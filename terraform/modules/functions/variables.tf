@@ -146,3 +146,12 @@ variable "manage_api_gateway_account" {
   type        = bool
   default     = true
 }
+
+variable "checkpoint_file_system" {
+  description = "The checkpoint EFS that stage_dataset mounts (at /mnt/checkpoints, as the training pods do): the access point's ARN, the file system's ARN and its security group."
+  type = object({
+    access_point_arn  = string
+    file_system_arn   = string
+    security_group_id = string
+  })
+}

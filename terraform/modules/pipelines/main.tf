@@ -52,7 +52,7 @@ locals {
     ]
   }
 
-  task_functions = ["validate_dataset", "launch_training", "check_training", "evaluate_model", "register_model", "record_run_failure", "start_rollout", "reconcile_rollout"]
+  task_functions = ["validate_dataset", "stage_dataset", "launch_training", "check_training", "evaluate_model", "register_model", "record_run_failure", "start_rollout", "reconcile_rollout"]
 
   task_arns = { for f in local.task_functions : "${f}_arn" => var.function_arns[f] }
 

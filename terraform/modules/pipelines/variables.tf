@@ -23,8 +23,8 @@ variable "function_arns" {
   type        = map(string)
 
   validation {
-    condition     = alltrue([for f in ["validate_dataset", "launch_training", "check_training", "evaluate_model", "register_model", "record_run_failure", "start_rollout", "reconcile_rollout"] : contains(keys(var.function_arns), f)])
-    error_message = "function_arns must hold validate_dataset, launch_training, check_training, evaluate_model, register_model, record_run_failure, start_rollout and reconcile_rollout."
+    condition     = alltrue([for f in ["validate_dataset", "stage_dataset", "launch_training", "check_training", "evaluate_model", "register_model", "record_run_failure", "start_rollout", "reconcile_rollout"] : contains(keys(var.function_arns), f)])
+    error_message = "function_arns must hold validate_dataset, stage_dataset, launch_training, check_training, evaluate_model, register_model, record_run_failure, start_rollout and reconcile_rollout."
   }
 }
 

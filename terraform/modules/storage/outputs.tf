@@ -32,3 +32,14 @@ output "replica_kms_key_arn" {
   description = "KMS key in the DR region (the artifacts replica and the registry's replica), or null."
   value       = local.replicate ? aws_kms_key.replica[0].arn : null
 }
+
+output "checkpoint_file_system" {
+  description = "What a Lambda needs to mount the checkpoint file system: access point ARN (available once the mount targets are), file system ARN, security group."
+  value = {
+    access_point_arn  = aws_efs_access_point.checkpoints.arn
+    file_system_arn   = aws_efs_file_system.checkpoints.arn
+    security_group_id = aws_security_group.efs.id
+  }
+  # A Lambda's file_system_config fails to create before the mount targets exist.
+  depends_on = [aws_efs_mount_target.checkpoints]
+}

@@ -248,6 +248,16 @@ run "functions_wiring" {
     registry_table_arn   = "arn:aws:dynamodb:eu-west-1:123456789012:table/mlcp-test-registry"
     cluster_arn          = "arn:aws:eks:eu-west-1:123456789012:cluster/mlcp-test"
     state_machine_arns   = ["arn:aws:states:eu-west-1:123456789012:stateMachine:mlcp-test-training-pipeline"]
+    checkpoint_file_system = {
+      access_point_arn  = "arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-0123456789abcdef0"
+      file_system_arn   = "arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-0123456789abcdef0"
+      security_group_id = "sg-efs"
+    }
+  }
+
+  assert {
+    condition     = one(aws_lambda_function.this["stage_dataset"].file_system_config).local_mount_path == "/mnt/checkpoints" && length(aws_lambda_function.this["api_handler"].file_system_config) == 1 && length(aws_lambda_function.this["validate_dataset"].file_system_config) == 0
+    error_message = "Only stage_dataset and the API (retention) mount the checkpoint file system, at /mnt/checkpoints like the training pods."
   }
 
   assert {

@@ -175,8 +175,8 @@ run "platform" {
     error_message = "The functions' settings must come from the resources that hold them."
   }
   assert {
-    condition     = output.function_names["on_dataset_uploaded"] == "mlcp-test-on_dataset_uploaded" && length(output.function_names) == 11
-    error_message = "Functions are named mlcp-<env>-<name>, eleven of them."
+    condition     = output.function_names["on_dataset_uploaded"] == "mlcp-test-on_dataset_uploaded" && length(output.function_names) == 12
+    error_message = "Functions are named mlcp-<env>-<name>, twelve of them."
   }
 }
 

@@ -84,3 +84,7 @@ mock_resource "aws_api_gateway_rest_api" {
 mock_resource "aws_launch_template" {
   defaults = { id = "lt-0123456789abcdef0", latest_version = 1 }
 }
+
+mock_resource "aws_efs_access_point" {
+  defaults = { arn = "arn:aws:elasticfilesystem:eu-west-1:123456789012:access-point/fsap-0123456789abcdef0" }
+}
