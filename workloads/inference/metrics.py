@@ -41,12 +41,14 @@ class ServerMetrics:
             "Invocations being answered now.",
             ["model", "version"],
             registry=registry,
+            multiprocess_mode="livesum",  # several workers: their sum
         ).labels(**self._labels)
         self._loaded = Gauge(
             "mlcp_inference_model_loaded",
             "1 once the model is loaded and verified (the server answers /ping with 200), else 0.",
             ["model", "version"],
             registry=registry,
+            multiprocess_mode="livemin",  # several workers: 1 once every one has loaded it
         ).labels(**self._labels)
         self._predictions = Counter(
             "mlcp_inference_predictions",
