@@ -84,9 +84,7 @@ def create_app(
     metrics = ServerMetrics(registry, settings.model_name, settings.model_version)
     repository = repository or ModelRepository(open_store(settings.model_uri), settings.model_sha256)
     on_ready_change = None if worker is None else worker.mark_ready
-    slot = ModelSlot(
-        repository, metrics, settings.model_load_attempts, settings.model_load_backoff_s, on_ready_change
-    )
+    slot = ModelSlot(repository, metrics, settings.model_load_attempts, settings.model_load_backoff_s, on_ready_change)
     if settings.fault_injection_enabled:
         faults = faults or FaultInjector(Fault(settings.initial_error_ratio, settings.initial_latency_ms))
     else:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import signal
 import sys
 from types import FrameType
@@ -24,7 +23,7 @@ from workloads.inference.app import InferenceServer, ListenerRouter, create_app
 from workloads.inference.errors import ConfigurationError
 from workloads.inference.settings import ServerSettings
 from workloads.inference.transport import CoalescingHttpToolsProtocol
-from workloads.inference.workers import WorkerRole, bind_listener, supervise
+from workloads.inference.workers import WorkerRole, bind_listener, supervise, worker_share
 
 log = logging.getLogger("workloads.inference.serve")
 
@@ -54,7 +53,7 @@ def configure_runtime(settings: ServerSettings) -> None:
 def run(settings: ServerSettings, worker: WorkerRole | None = None) -> int:
     """One server process: the only one, or one of several workers (then `worker` says which)."""
     if worker is not None:  # the 429 limit is the server's: each worker takes its share
-        share = math.ceil(settings.max_concurrent_invocations / settings.workers)
+        share = worker_share(settings.max_concurrent_invocations, settings.workers)
         settings = dataclasses.replace(settings, max_concurrent_invocations=share)
     configure_runtime(settings)
     inference = create_app(settings, worker=worker)

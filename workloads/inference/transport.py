@@ -26,12 +26,12 @@ class CoalescingTransport:
         self._transport = transport
         self._held = b""
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: bytes) -> None:
         if self._held:
-            data = self._held + bytes(data)
+            data = self._held + data
             self._held = b""
-        elif bytes(data[:5]) == b"HTTP/" and bytes(data[-4:]) == _HEADER_END and not bytes(data[:13]) == _CONTINUE:
-            self._held = bytes(data)
+        elif data.startswith(b"HTTP/") and data.endswith(_HEADER_END) and not data.startswith(_CONTINUE):
+            self._held = data
             return
         self._transport.write(data)
 

@@ -90,6 +90,12 @@ class WorkerRole:
         return cls(int(raw), ReadinessBoard(Path(env[ENV_WORKER_BOARD]), settings.workers))
 
 
+def worker_share(limit: int, workers: int) -> int:
+    """Each worker's part of the server's in-flight limit (0: none), rounded up so that N workers
+    together never refuse below the limit."""
+    return -(-limit // workers)
+
+
 def bind_listener(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
