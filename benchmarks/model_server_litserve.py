@@ -26,39 +26,56 @@ REPO = Path(__file__).resolve().parents[1]
 LITSERVE_VENV = REPO / ".venv-litserve"
 
 
-def serve(model_dir: Path, port: int, workers: int) -> None:
-    import litserve as ls  # only in .venv-litserve
-    import numpy as np
-    import torch
+try:  # only in .venv-litserve; the benchmark's own process imports this module for the functions below
+    import litserve as ls
+except ImportError:
+    ls = None
 
-    class TorchScriptAPI(ls.LitAPI):  # type: ignore[misc, name-defined]
+if ls is not None:
+
+    class TorchScriptAPI(ls.LitAPI):  # module level: LitServe pickles it into its worker processes
+        def __init__(self, model_dir: str) -> None:
+            super().__init__(api_path="/invocations")
+            self.model_dir = Path(model_dir)
+
         def setup(self, device: str) -> None:
-            torch.set_num_threads(1)
-            metadata = json.loads((model_dir / "metadata.json").read_text())
-            raw = (model_dir / metadata.get("artifact", "model.pt")).read_bytes()
-            if hashlib.sha256(raw).hexdigest() != metadata["sha256"]:
-                raise RuntimeError("sha256 mismatch")
             import io
 
+            import torch
+
+            torch.set_num_threads(1)
+            metadata = json.loads((self.model_dir / "metadata.json").read_text())
+            raw = (self.model_dir / metadata.get("artifact", "model.pt")).read_bytes()
+            if hashlib.sha256(raw).hexdigest() != metadata["sha256"]:
+                raise RuntimeError("sha256 mismatch")
             self.model = torch.jit.load(io.BytesIO(raw), map_location="cpu").eval()
             self.classes = metadata["classes"]
 
-        def decode_request(self, request: Any) -> Any:
+        def decode_request(self, request):  # type: ignore[no-untyped-def]  # unannotated: LitServe passes the JSON
+            import numpy as np
+
             rows = request["instances"] if isinstance(request, dict) else request
             return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
 
         def predict(self, rows: Any) -> Any:
+            import torch
+
             with torch.inference_mode():
                 return torch.softmax(self.model(torch.from_numpy(rows)), dim=1).numpy()
 
-        def encode_response(self, probabilities: Any) -> dict[str, Any]:
+        def encode_response(self, probabilities):  # type: ignore[no-untyped-def]  # unannotated: LitServe's JSON
             indices = probabilities.argmax(axis=1).tolist()
             return {"predictions": [self.classes[i] for i in indices], "probabilities": probabilities.tolist()}
 
+
+def serve(model_dir: Path, port: int, workers: int) -> None:
     server = ls.LitServer(
-        TorchScriptAPI(), accelerator="cpu", workers_per_device=workers, api_path="/invocations", timeout=30
+        TorchScriptAPI(str(model_dir)),
+        accelerator="cpu",
+        workers_per_device=workers,
+        timeout=30,
     )
-    server.run(host="127.0.0.1", port=port, num_api_servers=workers, generate_client_file=False)
+    server.run(host="127.0.0.1", port=port, num_api_servers=workers, generate_client_file=False, log_level="warning")
 
 
 def litserve_available() -> str | None:

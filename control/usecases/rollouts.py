@@ -243,7 +243,13 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
 
 def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     config = ManifestConfig.from_settings(platform.settings)
-    for action in decision.actions:
+    # Cluster actions first, registry writes after: a rollback's switch does not wait for its
+    # history entry. Safe in any order: the status is written last, so a step that crashes in
+    # between is repeated whole, and history entries are de-duplicated by key.
+    records = (RecordEvent, MarkLastKnownGood)
+    ordered = [a for a in decision.actions if not isinstance(a, records)]
+    ordered += [a for a in decision.actions if isinstance(a, records)]
+    for action in ordered:
         if isinstance(action, EnsureDeployment):
             _ensure(platform, spec, action.version, action.replicas, config)
         elif isinstance(action, ScaleDeployment):
