@@ -247,8 +247,7 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     # history entry. Safe in any order: the status is written last, so a step that crashes in
     # between is repeated whole, and history entries are de-duplicated by key.
     records = (RecordEvent, MarkLastKnownGood)
-    ordered = [a for a in decision.actions if not isinstance(a, records)]
-    ordered += [a for a in decision.actions if isinstance(a, records)]
+    ordered = sorted(decision.actions, key=lambda action: isinstance(action, records))  # stable
     for action in ordered:
         if isinstance(action, EnsureDeployment):
             _ensure(platform, spec, action.version, action.replicas, config)
