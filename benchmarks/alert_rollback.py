@@ -62,6 +62,7 @@ from control.demo_serving import Api  # noqa: E402
 from control.kubernetes.serving import deployment_name, preview_service_name  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
 from control.local.platform import LOCAL_ROLLOUT_DEFAULTS, EmbeddedPlatform  # noqa: E402
+from dashboards.alertmanager import CONTROL_PLANE_RECEIVER  # noqa: E402
 
 ALERT = "MlcpInferenceHighErrorRatio"
 VERSION_LABEL = "mlcp.dev/version"
@@ -282,7 +283,7 @@ def local_alerting(platform: EmbeddedPlatform) -> dict[str, str]:
     rules = yaml.safe_load((observability / "rules.yml").read_text())
     rule = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == ALERT)
     alertmanager = yaml.safe_load((observability / "alertmanager.yml").read_text())
-    webhook_route = next(r for r in alertmanager["route"]["routes"] if r["receiver"] == "control-plane-webhook")
+    webhook_route = next(r for r in alertmanager["route"]["routes"] if r["receiver"] == CONTROL_PLANE_RECEIVER)
     return {
         "scrape_interval": prometheus["scrape_interval"],
         "evaluation_interval": prometheus["evaluation_interval"],
