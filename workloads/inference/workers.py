@@ -135,6 +135,7 @@ def supervise(settings: ServerSettings) -> int:
         ENV_METRICS_DIR: str(metrics_dir),
     }
     stopping = False
+    workers: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -147,7 +148,6 @@ def supervise(settings: ServerSettings) -> int:
                     process.send_signal(signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-    workers: list[subprocess.Popen[bytes]] = []
     try:
         for index in range(settings.workers):
             workers.append(
