@@ -91,6 +91,7 @@ __all__ = [
 MAX_REPLICAS = 100
 MAX_SECONDS = 7 * 24 * 3600
 MIN_REQUEUE_SECONDS = 1.0
+MAX_ROLLBACK_WINDOW_SECONDS = 12 * 3600  # inside the rollout state machine's 24 h execution timeout
 WARM_REPLICAS = 1  # blue's replicas through its rollback window, once the scale-down delay has passed
 MAX_PREVIEW_TRAFFIC_RATE = 1000.0  # requests per second
 
@@ -179,6 +180,12 @@ class RolloutSpec:
         for name in self.TIMINGS:
             minimum = 1.0 if name in ("analysis_interval_seconds", "poll_interval_seconds") else 0.0
             _check_seconds(getattr(self, name), name, minimum)
+        if self.rollback_window_seconds > MAX_ROLLBACK_WINDOW_SECONDS:  # the reconcile loop waits it out
+            raise InvalidInput(
+                f"rollback_window_seconds must be at most {MAX_ROLLBACK_WINDOW_SECONDS} (12 h); "
+                f"got {self.rollback_window_seconds!r}",
+                field="rollback_window_seconds",
+            )
         rate = self.preview_traffic_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= MAX_PREVIEW_TRAFFIC_RATE:
             raise InvalidInput(

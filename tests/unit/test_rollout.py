@@ -262,6 +262,12 @@ def test_a_rollback_after_the_window_re_creates_blue() -> None:
     assert cluster_actions(rollback) == [EnsureDeployment(BLUE, REPLICAS)]  # cold: nothing to switch to yet
 
 
+def test_a_rollback_window_longer_than_the_loop_can_wait_is_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        make_spec(rollback_window_seconds=13 * 3600)
+    assert caught.value.field == "rollback_window_seconds"
+
+
 def test_a_window_shorter_than_the_scale_down_delay_scales_blue_straight_to_zero() -> None:
     spec = make_spec(rollback_window_seconds=300.0)
     spec, status, cluster = drive_to(Phase.SCALING_DOWN_OLD, spec)
