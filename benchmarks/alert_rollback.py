@@ -67,7 +67,7 @@ from dashboards.alertmanager import CONTROL_PLANE_RECEIVER  # noqa: E402
 ALERT = "MlcpInferenceHighErrorRatio"
 VERSION_LABEL = "mlcp.dev/version"
 AT_REST = {"COMPLETED", "ROLLED_BACK", "FAILED"}
-CONTROL_PLANE_TARGET_MS = 200.0
+CONTROL_PLANE_TARGET_MS = 100.0  # issue 15
 ANCHORS = (
     ("Flagger (default analysis interval 1 min × threshold 10)", "~10 min"),
     ("Argo Rollouts (traffic shift after abort)", "~30 s"),
