@@ -12,14 +12,17 @@ constant load on the deployment's active and preview endpoints for the whole run
     started → first Reconcile task → its end) and notes the first answer from v1 on the active
     endpoint.
 (a) end to end (K repetitions): promote v2 with the local defaults (LOCAL_ROLLOUT_DEFAULTS: v1 is
-    scaled to 0 before COMPLETED), wait COMPLETED, inject a 50 % error fault into v2, and time:
-    fault → alert firing in Prometheus (/api/v1/alerts, polled every 50 ms) → webhook received
-    (the registry's 'rollback-requested' entry) → v1 ready again → selector on v1 → first
-    answer from v1 (the load generator's X-Model-Version). Before each repetition after the
+    scaled down to its warm replica for the rollback window before COMPLETED; --cold sets the
+    window to 0, so v1 is at 0 replicas and re-created), wait COMPLETED, inject a 50 % error fault
+    into v2, and time: fault → alert firing in Prometheus (/api/v1/alerts, polled every 50 ms) →
+    webhook received (the registry's 'rollback-requested' entry) → [v1 ready again, when cold] →
+    selector on v1 → first answer from v1 (the load generator's X-Model-Version), and count the
+    failed requests on the active endpoint from the fault to that answer. Also the RSS of the warm
+    v1 process, and what the window costs on EKS. Before each repetition after the
     first, waits until v2's pre-promotion check (error ratio over [1m], model+version) no
     longer sees the previous fault, or the new rollout would be aborted by its own analysis.
 
-    .venv/bin/python benchmarks/alert_rollback.py [--repeats 3] [--samples 10] [--rate 15] [--json out.json]
+    .venv/bin/python benchmarks/alert_rollback.py [--repeats 3] [--samples 10] [--rate 15] [--cold] [--json out.json]
 
 Default run: about 8 minutes on 2 shared cores (two trainings ≈ 80 s, each v2 model-server start
 ≈ 5-10 s). Figures are medians with min-max over the repetitions of this one run.
@@ -59,11 +62,12 @@ from control.demo_serving import Api  # noqa: E402
 from control.kubernetes.serving import deployment_name, preview_service_name  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
 from control.local.platform import LOCAL_ROLLOUT_DEFAULTS, EmbeddedPlatform  # noqa: E402
+from dashboards.alertmanager import CONTROL_PLANE_RECEIVER  # noqa: E402
 
 ALERT = "MlcpInferenceHighErrorRatio"
 VERSION_LABEL = "mlcp.dev/version"
 AT_REST = {"COMPLETED", "ROLLED_BACK", "FAILED"}
-CONTROL_PLANE_TARGET_MS = 200.0
+CONTROL_PLANE_TARGET_MS = 100.0  # issue 15
 ANCHORS = (
     ("Flagger (default analysis interval 1 min × threshold 10)", "~10 min"),
     ("Argo Rollouts (traffic shift after abort)", "~30 s"),
@@ -229,6 +233,45 @@ def first_answer(samples: list[Sample], version: str, after: float) -> float | N
     return min(answered) if answered else None
 
 
+INFERENCE_NODE = ("m5.xlarge", 4.0, 16.0)  # the cpu-inference pool's first type (terraform/envs/example): vCPU, GiB
+
+
+def warm_window_cost() -> str:
+    """What one warm replica costs for the default rollback window on EKS: its share of an inference
+    node by its CPU or memory request (whichever is larger), at the node's list price."""
+    from control.domain.rollout import WARM_REPLICAS, RolloutSpec
+    from control.kubernetes.serving import ServingVersion
+    from dashboards.rules import load_rules
+
+    node, vcpu, gib = INFERENCE_NODE
+    price = next(
+        float(rule["expr"].removeprefix("vector(").removesuffix(")"))
+        for group in load_rules()
+        for rule in group["rules"]
+        if rule.get("record") == "mlcp:instance_price_usd_per_hour" and rule["labels"]["instance_type"] == node
+    )
+    pod = ServingVersion("d", "m", 1, "s3://b/p/", "0" * 64)
+    cpu = float(pod.cpu_request.removesuffix("m")) / 1000 if pod.cpu_request.endswith("m") else float(pod.cpu_request)
+    memory = float(pod.memory_request.removesuffix("Gi"))
+    share = max(cpu / vcpu, memory / gib)
+    window_h = RolloutSpec.__dataclass_fields__["rollback_window_seconds"].default / 3600
+    per_hour = WARM_REPLICAS * share * price
+    return (
+        f"warm window on EKS: {WARM_REPLICAS} replica x {window_h:g} h (default rollback_window_seconds) = "
+        f"{share:.3f} of an {node} (${price}/h list) x {window_h:g} h = ${per_hour * window_h:.3f} per promotion "
+        f"per deployment (${per_hour:.3f}/h while warm; requests {pod.cpu_request} CPU, {pod.memory_request})"
+    )
+
+
+def process_rss_mib(pid: int) -> float:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).memory_info().rss) / 2**20
+    except psutil.Error:
+        return float("nan")
+
+
 def selector_version(platform: EmbeddedPlatform, service: str) -> str:
     return platform.serving().service_selector(service).get(VERSION_LABEL, "")
 
@@ -240,7 +283,7 @@ def local_alerting(platform: EmbeddedPlatform) -> dict[str, str]:
     rules = yaml.safe_load((observability / "rules.yml").read_text())
     rule = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == ALERT)
     alertmanager = yaml.safe_load((observability / "alertmanager.yml").read_text())
-    webhook_route = next(r for r in alertmanager["route"]["routes"] if r["receiver"] == "control-plane-webhook")
+    webhook_route = next(r for r in alertmanager["route"]["routes"] if r["receiver"] == CONTROL_PLANE_RECEIVER)
     return {
         "scrape_interval": prometheus["scrape_interval"],
         "evaluation_interval": prometheus["evaluation_interval"],
@@ -449,14 +492,16 @@ def v2_window_clean(platform: EmbeddedPlatform, model: str) -> bool:
 
 
 def end_to_end_repetition(
-    platform: EmbeddedPlatform, api: Api, load: Load, deployment: str, model: str
+    platform: EmbeddedPlatform, api: Api, load: Load, deployment: str, model: str, cold: bool
 ) -> dict[str, Any]:
-    roll_out(api, deployment, model, 2)  # the local defaults: v1 scaled to 0 before COMPLETED
+    # The local defaults: v1 kept warm through its rollback window (or, --cold, scaled to 0).
+    roll_out(api, deployment, model, 2, **({"rollback_window_seconds": 0} if cold else {}))
     done = wait_until(api, deployment, lambda s: s["phase"] in AT_REST, timeout=240, poll=0.5)
     if done["phase"] != "COMPLETED" or done.get("active_version") != 2:
         raise RuntimeError(f"promotion of v2 ended {done['phase']}: {done.get('reason')}")
     serving = platform.serving()
     blue_desired = serving.deployment_readiness(deployment_name(deployment, 1)).desired
+    warm_rss = [process_rss_mib(pod.pid) for pod in serving.pods(deployment_name(deployment, 1)) if pod.alive]
     time.sleep(2)
     watch = Watch(platform, deployment).start()
     fault_at = time.time()
@@ -475,20 +520,26 @@ def end_to_end_repetition(
         if h["action"] == "rollback-requested" and h["actor"] == "alert" and parse_iso(h["at"]) >= fault_at
     ]
     webhook_at = min(requested) if requested else None
-    served = first_answer(load.active_samples(), "1", fault_at)
+    samples = load.active_samples()
+    served = first_answer(samples, "1", fault_at)
+    failed = [x for x in samples if fault_at <= x.at and (served is None or x.at <= served) and x.status != 200]
 
     def span(start: float | None, end: float | None) -> float | None:
         return None if start is None or end is None else end - start
 
+    warm = blue_desired > 0
     return {
         "v1_replicas_at_fault": blue_desired,
+        "v1_warm_rss_mib": max(warm_rss) if warm_rss else None,
+        "failed_requests": len(failed),
         "fault_to_v1_answer_s": span(fault_at, served),
         "fault_to_pending_s": span(fault_at, watch.active_at),
         "fault_to_firing_s": span(fault_at, watch.firing_at),
         "firing_to_webhook_s": span(watch.firing_at, webhook_at),
         "webhook_to_v1_answer_s": span(webhook_at, served),
-        "webhook_to_v1_ready_s": span(webhook_at, watch.v1_ready_at),
-        "v1_ready_to_selector_s": span(watch.v1_ready_at, watch.selector_v1_at),
+        "webhook_to_v1_ready_s": None if warm else span(webhook_at, watch.v1_ready_at),
+        "v1_ready_to_selector_s": None if warm else span(watch.v1_ready_at, watch.selector_v1_at),
+        "webhook_to_selector_s": span(webhook_at, watch.selector_v1_at),
         "selector_to_v1_answer_s": span(watch.selector_v1_at, served),
     }
 
@@ -530,7 +581,8 @@ def report(config: dict[str, str], control: list[dict[str, Any]], e2e: list[dict
         f"rule {ALERT} `for: {config['rule_for']}` (AWS: 2m), Alertmanager webhook route group_wait "
         f"{config['group_wait']} / group_interval {config['group_interval']}, rollout poll "
         f"{LOCAL_ROLLOUT_DEFAULTS['poll_interval_seconds']} s, scale-down delay "
-        f"{LOCAL_ROLLOUT_DEFAULTS['scale_down_delay_seconds']} s\n  expr: {config['rule_expr']}"
+        f"{LOCAL_ROLLOUT_DEFAULTS['scale_down_delay_seconds']} s, rollback window "
+        f"{LOCAL_ROLLOUT_DEFAULTS['rollback_window_seconds']} s\n  expr: {config['rule_expr']}"
     )
     summary: dict[str, Any] = {"config": config, "control_plane": control, "end_to_end": e2e}
     if e2e:
@@ -538,8 +590,9 @@ def report(config: dict[str, str], control: list[dict[str, Any]], e2e: list[dict
             ("fault → alert pending (Prometheus activeAt)", "fault_to_pending_s"),
             ("fault → alert firing (seen in /api/v1/alerts)", "fault_to_firing_s"),
             ("firing → webhook received ('rollback-requested')", "firing_to_webhook_s"),
-            ("webhook → v1 ready again (re-created)", "webhook_to_v1_ready_s"),
-            ("v1 ready → active selector on v1", "v1_ready_to_selector_s"),
+            ("webhook → v1 ready again (only when re-created)", "webhook_to_v1_ready_s"),
+            ("v1 ready → active selector on v1 (only when re-created)", "v1_ready_to_selector_s"),
+            ("webhook → active selector on v1", "webhook_to_selector_s"),
             ("selector on v1 → first answer from v1", "selector_to_v1_answer_s"),
             ("webhook → traffic on v1", "webhook_to_v1_answer_s"),
             ("**fault → traffic on v1 (end to end)**", "fault_to_v1_answer_s"),
@@ -555,6 +608,15 @@ def report(config: dict[str, str], control: list[dict[str, Any]], e2e: list[dict
             f"target: ≤ for + 3 s = {target:.0f} s → {'met' if met else 'NOT met'} "
             f"(v1 replicas when the fault was injected: {sorted({r['v1_replicas_at_fault'] for r in e2e})})"
         )
+        failed = [r["failed_requests"] for r in e2e]
+        print(
+            f"failed requests on the active endpoint per rollback (fault → first answer from v1, the injected "
+            f"50 % errors of v2): median {statistics.median(failed):.0f}, max {max(failed)}"
+        )
+        rss = [r["v1_warm_rss_mib"] for r in e2e if r.get("v1_warm_rss_mib")]
+        if rss:
+            print(f"warm v1 (one model-server process) RSS: {statistics.median(rss):.0f} MiB")
+        print(warm_window_cost())
         summary["end_to_end_target_s"] = target
         summary["end_to_end_met"] = met
     if control:
@@ -599,6 +661,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=15.0, help="requests/s on the active endpoint")
     parser.add_argument("--preview-rate", type=float, default=10.0, help="requests/s on the preview endpoint")
     parser.add_argument("--rows", type=int, default=300, help="rows of each training dataset")
+    parser.add_argument("--cold", action="store_true", help="(a) with no rollback window: v1 re-created")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
 
@@ -634,7 +697,7 @@ def main() -> int:
                 deadline = time.monotonic() + 120
                 while not v2_window_clean(platform, model) and time.monotonic() < deadline:
                     time.sleep(1)
-                result = end_to_end_repetition(platform, api, load, deployment, model)
+                result = end_to_end_repetition(platform, api, load, deployment, model, args.cold)
                 e2e.append(result)
                 shown = result["fault_to_v1_answer_s"]
                 print(

@@ -1,21 +1,28 @@
 """Model server benchmark: our server vs the stock sagemaker-inference toolkit server (Multi Model
-Server), same TorchScript model, same handler, same machine, one run (issue 3, "Model server").
+Server) and vs LitServe, same TorchScript model, same worker count, same machine, one run (issues 3
+and 15, "Model server").
 
 For each server: start it on 127.0.0.1, wait until it answers an invocation (MMS loads its model
 on the first request), warm up with wrk (>= 5 s), then measure requests/s and p50/p99 latency at
 concurrency 1, 8 and 32 with `wrk` (a Lua script makes the POST). Levels are interleaved between
-the two servers and repeated (--rounds); the table shows medians. Finally the RSS of one server
-process with the model loaded (ours: the only process; MMS: a Python worker, plus the whole tree).
+the servers and repeated (--rounds); the table shows medians. Finally the RSS of one worker process
+with the model loaded, and of each server's whole process tree.
+
+Worker count: --workers (default: one per CPU, MMS's own default), for all three servers: ours as
+MLCP_WORKERS processes on one port (SO_REUSEPORT), MMS as SAGEMAKER_MODEL_SERVER_WORKERS, LitServe as
+workers_per_device with as many API servers.
 
 Needs: `wrk` (Debian package `wrk`); MMS in its own virtualenv at .venv-mms:
   python3 -m venv .venv-mms && .venv-mms/bin/pip install torch==2.13.0 numpy==2.4.6 \
       setuptools==80.9.0 multi-model-server==1.1.11 sagemaker-inference==1.10.1
-and Java (MMS's frontend). Without MMS the benchmark runs ours alone and says why.
+and Java (MMS's frontend); LitServe in .venv-litserve (see benchmarks/model_server_litserve.py).
+A peer that is not installed is left out, and the benchmark says why.
 
-    .venv/bin/python benchmarks/model_server.py [--duration 8] [--rounds 3] [--json out.json]
+    .venv/bin/python benchmarks/model_server.py [--duration 8] [--rounds 3] [--pin-wrk CPU] [--json out.json]
 
-Default run: about 3 minutes on 2 cores. Note that wrk shares the machine's cores with the server
-under test; both servers pay the same tax.
+Default run: about 5 minutes on 2 cores. wrk shares the machine's cores with the server under test
+and every server pays the same tax; --pin-wrk 1 confines wrk to CPU 1 (taskset) so that its share
+is the same whatever the server's scheduling.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks import model_server_litserve as litserve  # noqa: E402
 from benchmarks import model_server_mms as mms  # noqa: E402
 from control.local.cluster import free_port  # noqa: E402
 
@@ -137,8 +145,9 @@ class WrkResult:
     errors: int
 
 
-def run_wrk(url: str, lua: Path, concurrency: int, seconds: float) -> WrkResult:
+def run_wrk(url: str, lua: Path, concurrency: int, seconds: float, pin: str | None = None) -> WrkResult:
     command = [
+        *(["taskset", "-c", pin] if pin else []),
         "wrk",
         "-t1",
         f"-c{concurrency}",
@@ -179,13 +188,7 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def rss_mib(pid: int) -> float:
-    import psutil
-
-    return psutil.Process(pid).memory_info().rss / 2**20
-
-
-def start_ours(artifact: Path, sha256: str, port: int, scratch: Path) -> subprocess.Popen[bytes]:
+def start_ours(artifact: Path, sha256: str, port: int, scratch: Path, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLCP_", "MODEL_", "SAGEMAKER_"))},
         "MODEL_URI": str(artifact),
@@ -195,6 +198,7 @@ def start_ours(artifact: Path, sha256: str, port: int, scratch: Path) -> subproc
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "MLCP_BIND_HOST": "127.0.0.1",
         "MLCP_LOG_LEVEL": "WARNING",
+        "MLCP_WORKERS": str(workers),
         "PYTHONPATH": str(REPO),
     }
     return subprocess.Popen(
@@ -209,11 +213,11 @@ def start_ours(artifact: Path, sha256: str, port: int, scratch: Path) -> subproc
 
 def stop_ours(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # the supervisor drains its workers
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -221,12 +225,17 @@ def fmt(value: float, digits: int = 2) -> str:
     return "n/a" if value != value else f"{value:.{digits}f}"  # NaN check
 
 
+TARGET_RATIO = 3.0  # issue 15: >= 3x MMS's requests/s at every level, with a lower p99
+
+
 def print_table(runs: list[ServerRun], args: argparse.Namespace, load: tuple[str, str]) -> None:
-    ours, base = runs[0], (runs[1] if len(runs) > 1 else None)
+    ours, peers = runs[0], runs[1:]
+    mms_run = next((run for run in peers if run.name == "MMS"), None)
     print()
     print(
-        f"Model server benchmark: 127.0.0.1, {os.cpu_count()} CPUs, 1 row x {N_FEATURES} features JSON per request, "
-        f"wrk -t1, {args.rounds} rounds x {args.duration:g} s per level (medians), warm-up {args.warmup:g} s"
+        f"Model server benchmark: 127.0.0.1, {os.cpu_count()} CPUs, {args.workers} worker(s) each, 1 row x "
+        f"{N_FEATURES} features JSON per request, wrk -t1{f' pinned to CPU {args.pin_wrk}' if args.pin_wrk else ''}, "
+        f"{args.rounds} rounds x {args.duration:g} s per level (medians), warm-up {args.warmup:g} s"
     )
     print(f"load average before: {load[0]}; after: {load[1]}")
     columns: list[tuple[str, str]] = [
@@ -235,12 +244,12 @@ def print_table(runs: list[ServerRun], args: argparse.Namespace, load: tuple[str
         ("p99 ms", "p99_ms"),
         ("CPU us/req", "cpu_us"),
     ]
-    header = ["concurrency"]
+    header = ["c"]
     for title, _ in columns:
         header += [f"{run.name} {title}" for run in runs]
-        if base and title in ("req/s", "CPU us/req"):
-            header.append("ratio")
-    if base:
+        if title == "req/s":
+            header += [f"x{peer.name}" for peer in peers]
+    if mms_run:
         header.append("target")
     header.append("errors")
     rows = []
@@ -249,13 +258,11 @@ def print_table(runs: list[ServerRun], args: argparse.Namespace, load: tuple[str
         for _title, name in columns:
             values = [run.levels[c].median(name) for run in runs]
             row += [fmt(v, 0 if name in ("rps", "cpu_us") else 2) for v in values]
-            if base and name == "rps":
-                row.append(fmt(values[0] / values[1], 2) + "x" if values[1] else "n/a")
-            if base and name == "cpu_us":
-                row.append(fmt(values[1] / values[0], 2) + "x" if values[0] else "n/a")
-        if base:
-            a, b = ours.levels[c], base.levels[c]
-            met = a.median("rps") >= 2.0 * b.median("rps") and a.median("p99_ms") < b.median("p99_ms")
+            if name == "rps":
+                row += [fmt(values[0] / v, 2) + "x" if v else "n/a" for v in values[1:]]
+        if mms_run:
+            a, b = ours.levels[c], mms_run.levels[c]
+            met = a.median("rps") >= TARGET_RATIO * b.median("rps") and a.median("p99_ms") < b.median("p99_ms")
             row.append("met" if met else "MISSED")
         row.append(" / ".join(str(run.levels[c].errors) for run in runs))
         rows.append(row)
@@ -268,9 +275,9 @@ def print_table(runs: list[ServerRun], args: argparse.Namespace, load: tuple[str
         ready = fmt(run.startup_s, 1)
         print(f"RSS {run.name}: {fmt(run.rss_mib, 1)} MiB {run.rss_note}; first answer after {ready} s")
     print(
-        "ratios: ours/MMS for req/s, MMS/ours for CPU per request (both: higher is better for ours). "
-        "target: >= 2x MMS req/s and a lower p99. CPU us/req: CPU time of all the server's processes per request "
-        "served, the figure least disturbed by other load on a shared machine."
+        f"xPEER: ours/PEER req/s. target: >= {TARGET_RATIO:g}x MMS req/s and a lower p99 than MMS. "
+        "CPU us/req: CPU time of all the server's processes per request served, "
+        "the figure least disturbed by other load on a shared machine."
     )
 
 
@@ -279,8 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement (default 8)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per level and server (default 3)")
     parser.add_argument("--warmup", type=float, default=6.0, help="warm-up seconds per server, >= 5 (default 6)")
-    parser.add_argument("--mms-workers", type=int, default=0, help="MMS workers (default: the toolkit's, 1 per CPU)")
-    parser.add_argument("--skip-mms", action="store_true", help="measure our server alone")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per server")
+    parser.add_argument("--pin-wrk", metavar="CPU", help="run wrk under `taskset -c CPU`")
+    parser.add_argument("--skip-mms", action="store_true", help="leave MMS out")
+    parser.add_argument("--skip-litserve", action="store_true", help="leave LitServe out")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.warmup < 5:
@@ -289,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     why_no_mms = "skipped (--skip-mms)" if args.skip_mms else mms.mms_available()
-    if why_no_mms:
-        print(f"MMS baseline not run: {why_no_mms}", file=sys.stderr)
+    why_no_litserve = "skipped (--skip-litserve)" if args.skip_litserve else litserve.litserve_available()
+    for name, why in (("MMS", why_no_mms), ("LitServe", why_no_litserve)):
+        if why:
+            print(f"{name} not run: {why}", file=sys.stderr)
 
     scratch = Path(tempfile.mkdtemp(prefix="mlcp-model-server-bench-"))
     artifact = scratch / "model"
@@ -303,24 +314,27 @@ def main(argv: list[str] | None = None) -> int:
     runs = [ServerRun("ours", f"http://127.0.0.1:{ours_port}", {c: Level(c) for c in CONCURRENCY})]
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        processes["ours"] = start_ours(artifact, sha256, ours_port, scratch)
+        processes["ours"] = start_ours(artifact, sha256, ours_port, scratch, args.workers)
         runs[0].startup_s = wait_serving(runs[0].url, 120, processes["ours"])
         if not why_no_mms:
             mms_port = free_port_pair()
             runs.append(ServerRun("MMS", f"http://127.0.0.1:{mms_port}", {c: Level(c) for c in CONCURRENCY}))
-            processes["MMS"] = mms.start_mms(artifact, scratch / "mms", mms_port, args.mms_workers or None)
-            runs[1].startup_s = wait_serving(runs[1].url, 180, processes["MMS"])
+            processes["MMS"] = mms.start_mms(artifact, scratch / "mms", mms_port, args.workers)
+            runs[-1].startup_s = wait_serving(runs[-1].url, 180, processes["MMS"])
+        if not why_no_litserve:
+            lit_port = free_port()
+            runs.append(ServerRun("LitServe", f"http://127.0.0.1:{lit_port}", {c: Level(c) for c in CONCURRENCY}))
+            processes["LitServe"] = litserve.start_litserve(artifact, lit_port, args.workers, scratch / "litserve.log")
+            runs[-1].startup_s = wait_serving(runs[-1].url, 180, processes["LitServe"])
         for run in runs:
             print(f"warming up {run.name} for {args.warmup:g} s", file=sys.stderr)
-            run_wrk(run.url, lua, 8, args.warmup)
-        pids = {"ours": [processes["ours"].pid]}
-        if "MMS" in processes:
-            pids["MMS"] = mms.mms_processes(processes["MMS"])
+            run_wrk(run.url, lua, 8, args.warmup, args.pin_wrk)
+        pids = {name: mms.mms_processes(process) for name, process in processes.items()}  # each leads a session
         for round_ in range(1, args.rounds + 1):
             for c in CONCURRENCY:
                 for run in runs:
                     cpu_before = cpu_seconds(pids[run.name])
-                    result = run_wrk(run.url, lua, c, args.duration)
+                    result = run_wrk(run.url, lua, c, args.duration, args.pin_wrk)
                     cpu_us = (cpu_seconds(pids[run.name]) - cpu_before) / max(1, result.requests) * 1e6
                     level = run.levels[c]
                     level.rps.append(result.rps)
@@ -329,29 +343,34 @@ def main(argv: list[str] | None = None) -> int:
                     level.cpu_us.append(cpu_us)
                     level.errors += result.errors
                     print(
-                        f"round {round_} c={c:<2} {run.name:>4}: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                        f"round {round_} c={c:<2} {run.name:>8}: {result.rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
                         f"p99 {result.p99_ms:7.2f} ms  server CPU {cpu_us:6.0f} us/request  errors {result.errors}",
                         file=sys.stderr,
                     )
-        runs[0].rss_mib = rss_mib(processes["ours"].pid)
-        runs[0].rss_note = "(the server's only process)"
-        if len(runs) > 1:
-            tree = {pid: _cmd_rss(pid) for pid in mms.mms_processes(processes["MMS"])}
-            workers = [rss for cmd, rss in tree.values() if "model_service_worker" in cmd]
-            java = [rss for cmd, rss in tree.values() if "java" in cmd]
-            runs[1].rss_mib = max(workers) if workers else float("nan")
-            runs[1].rss_note = (
-                f"(one Python worker with the model; whole MMS tree {sum(r for _, r in tree.values()):.0f} MiB: "
-                f"Java frontend {sum(java):.0f} MiB + {len(workers)} worker process(es))"
-            )
+        for run in runs:
+            tree = {pid: _cmd_rss(pid) for pid in pids[run.name]}
+            total = sum(rss for _, rss in tree.values())
+            if run.name == "MMS":
+                workers = [rss for cmd, rss in tree.values() if "model_service_worker" in cmd]
+                java = sum(rss for cmd, rss in tree.values() if "java" in cmd)
+                run.rss_note = (
+                    f"(one Python worker with the model; whole tree {total:.0f} MiB, Java frontend {java:.0f} MiB)"
+                )
+            else:
+                workers = [rss for _, rss in tree.values()]
+                run.rss_note = f"(the largest of its {len(tree)} processes; whole tree {total:.0f} MiB)"
+            run.rss_mib = max(workers) if workers else float("nan")
     finally:
         if "ours" in processes:
             stop_ours(processes["ours"])
         if "MMS" in processes:
             mms.stop_mms(processes["MMS"])
+        if "LitServe" in processes:
+            litserve.stop_session(processes["LitServe"])
     print_table(runs, args, (load_before, _load_average()))
-    if why_no_mms:
-        print(f"MMS baseline not run: {why_no_mms}")
+    for name, why in (("MMS", why_no_mms), ("LitServe", why_no_litserve)):
+        if why:
+            print(f"{name} not run: {why}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([asdict(run) for run in runs], indent=2, default=str))

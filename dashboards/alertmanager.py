@@ -70,9 +70,17 @@ def load_config(parameters: Mapping[str, str]) -> dict[str, Any]:
 
 
 def local_parameters(
-    *, alerts_topic_arn: str, region: str, sns_api_url: str, template_dir: str | Path | None = None, wait: str = "1s"
+    *,
+    alerts_topic_arn: str,
+    region: str,
+    sns_api_url: str,
+    template_dir: str | Path | None = None,
+    wait: str = "1s",
+    urgent_wait: str = "0s",
 ) -> dict[str, str]:
-    """The local runtime's values: the embedded SNS (moto), and every wait shortened to ``wait``."""
+    """The local runtime's values: the embedded SNS (moto), every wait shortened to ``wait``, and the
+    first wait of the deployment and critical routes to ``urgent_wait``: 0s sends a rollback alert
+    on the evaluation that fired it (an alert that fires alone has nothing to wait for on one machine)."""
     return {
         "alerts_topic_arn": alerts_topic_arn,
         "region": region,
@@ -80,6 +88,6 @@ def local_parameters(
         "template_files": str(Path(template_dir or SNS_TEMPLATE_PATH.parent) / "*.tmpl"),
         "group_wait": wait,
         "group_interval": wait,
-        "urgent_group_wait": wait,
+        "urgent_group_wait": urgent_wait,
         "urgent_group_interval": wait,
     }

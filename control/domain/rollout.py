@@ -91,6 +91,8 @@ __all__ = [
 MAX_REPLICAS = 100
 MAX_SECONDS = 7 * 24 * 3600
 MIN_REQUEUE_SECONDS = 1.0
+MAX_ROLLBACK_WINDOW_SECONDS = 12 * 3600  # inside the rollout state machine's 24 h execution timeout
+WARM_REPLICAS = 1  # blue's replicas through its rollback window, once the scale-down delay has passed
 MAX_PREVIEW_TRAFFIC_RATE = 1000.0  # requests per second
 
 
@@ -126,7 +128,11 @@ class RolloutSpec:
     pre_promotion: tuple[AnalysisCheck, ...] = field(default_factory=default_checks)
     post_promotion: tuple[AnalysisCheck, ...] = field(default_factory=default_checks)
     bake_seconds: float = 300.0
-    scale_down_delay_seconds: float = 600.0  # from the switch; blue stays warm for a fast rollback
+    scale_down_delay_seconds: float = 600.0  # from the switch; blue keeps all its replicas this long
+    # From the switch, blue (last-known-good) keeps WARM_REPLICAS ready replica this long, so that a
+    # rollback inside it is a traffic switch rather than a cold start; then it goes to 0. Its cost:
+    # WARM_REPLICAS x this window per promotion (1 inference pod for 30 min by default).
+    rollback_window_seconds: float = 1800.0
     ready_timeout_seconds: float = 600.0
     inconclusive_timeout_seconds: float = 300.0  # analysis without a verdict this long → PAUSED
     analysis_interval_seconds: float = 30.0
@@ -140,6 +146,7 @@ class RolloutSpec:
     TIMINGS = (
         "bake_seconds",
         "scale_down_delay_seconds",
+        "rollback_window_seconds",
         "ready_timeout_seconds",
         "inconclusive_timeout_seconds",
         "analysis_interval_seconds",
@@ -173,6 +180,12 @@ class RolloutSpec:
         for name in self.TIMINGS:
             minimum = 1.0 if name in ("analysis_interval_seconds", "poll_interval_seconds") else 0.0
             _check_seconds(getattr(self, name), name, minimum)
+        if self.rollback_window_seconds > MAX_ROLLBACK_WINDOW_SECONDS:  # the reconcile loop waits it out
+            raise InvalidInput(
+                f"rollback_window_seconds must be at most {MAX_ROLLBACK_WINDOW_SECONDS} (12 h); "
+                f"got {self.rollback_window_seconds!r}",
+                field="rollback_window_seconds",
+            )
         rate = self.preview_traffic_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= MAX_PREVIEW_TRAFFIC_RATE:
             raise InvalidInput(
@@ -586,6 +599,7 @@ class EventKind(enum.StrEnum):
     FAILED = "rollout-failed"
     PROMOTED_BY_HAND = "promoted-by-hand"
     PREVIEW_TRAFFIC_STARTED = "preview-traffic-started"
+    ROLLBACK_WINDOW_ENDED = "rollback-window-ended"
 
 
 @dataclass(frozen=True)
@@ -667,7 +681,8 @@ class Decision:
 
     @property
     def requeue_after(self) -> float | None:
-        """Seconds until the next step; None when the rollout is at rest (COMPLETED, ROLLED_BACK, FAILED)."""
+        """Seconds until the next step; None when the rollout is at rest (COMPLETED, ROLLED_BACK, FAILED)
+        with nothing left to do (a COMPLETED rollout steps once more when blue's rollback window ends)."""
         for action in self.actions:
             if isinstance(action, ScheduleRequeue):
                 return action.after_seconds
@@ -725,14 +740,14 @@ class _Step:
         if seen is None or seen.desired < self.spec.replicas:
             self.emit(EnsureDeployment(version, self.spec.replicas))
 
-    def scaled_down(self, version: int) -> bool:
-        """Ask for zero replicas; True once the cluster shows none wanted. Never the serving version."""
+    def scaled_down(self, version: int, replicas: int = 0) -> bool:
+        """Ask for at most `replicas`; True once the cluster shows no more wanted. Never the serving version."""
         seen = self.observed.deployments.get(version)
-        if seen is None or seen.desired == 0:
+        if seen is None or seen.desired <= replicas:
             return True
         if version == self.observed.active_selector:
             return False
-        self.emit(ScaleDeployment(version, 0))
+        self.emit(ScaleDeployment(version, replicas))
         return False
 
     def switch(self, service: ServiceRole, version: int) -> bool:
@@ -934,21 +949,49 @@ def _scaling_down_old(step: _Step) -> None:
             step.abort("post-promotion-analysis", f"post-promotion analysis of v{step.spec.version} {result.summary()}")
             return
     blue = step.spec.previous_version
+    warm_until = _rollback_window_end(step)
+    warm = blue is not None and step.now < warm_until
     if blue is not None:
         scale_at = _promoted_at(step) + timedelta(seconds=step.spec.scale_down_delay_seconds)
         if step.now < scale_at:
             step.wait(step.spec.analysis_interval_seconds, scale_at)
             return
-        if not step.scaled_down(blue):
+        if not step.scaled_down(blue, WARM_REPLICAS if warm else 0):
             step.wait(step.spec.poll_interval_seconds)
             return
     green = step.spec.version
     step.enter(Phase.COMPLETED, stable_version=green, reason="")
     step.emit(MarkLastKnownGood(green))
-    step.event(
-        EventKind.COMPLETED,
-        f"v{green} is serving and last-known-good" + (f"; v{blue} scaled to 0" if blue is not None else ""),
-    )
+    if blue is None:
+        kept = ""
+    elif warm:
+        kept = f"; v{blue} kept warm ({WARM_REPLICAS} replica) for a fast rollback until {warm_until.isoformat()}"
+    else:
+        kept = f"; v{blue} scaled to 0"
+    step.event(EventKind.COMPLETED, f"v{green} is serving and last-known-good{kept}")
+
+
+def _rollback_window_end(step: _Step) -> datetime:
+    return _promoted_at(step) + timedelta(seconds=step.spec.rollback_window_seconds)
+
+
+def _completed(step: _Step) -> None:
+    """At rest, but blue may still be warm: once the rollback window has passed, scale it to 0."""
+    blue = step.spec.previous_version
+    seen = step.observed.deployments.get(blue) if blue is not None else None
+    if blue is None or seen is None or seen.desired == 0 or step.observed.active_selector == blue:
+        return
+    warm_until = _rollback_window_end(step)
+    if step.now < warm_until:
+        step.wait((warm_until - step.now).total_seconds())
+        return
+    if not step.scaled_down(blue):
+        step.event(
+            EventKind.ROLLBACK_WINDOW_ENDED,
+            f"v{blue} scaled to 0: its rollback window ({step.spec.rollback_window_seconds:.0f}s) is over; "
+            "a rollback now re-creates it",
+        )
+        step.wait(step.spec.poll_interval_seconds)
 
 
 def _paused(step: _Step) -> None:
@@ -983,14 +1026,16 @@ def _rolling_back(step: _Step) -> None:
         step.enter(Phase.FAILED, reason=reason)
         step.event(EventKind.FAILED, reason)
         return
-    step.ensure(target)  # re-creates the previous version if it was scaled away
+    step.ensure(target)  # scales a warm previous version back up, or re-creates it if it was scaled away
     if step.observed.active_selector != target:
-        if step.ready(target):
+        # One ready replica takes the traffic at once (a warm last-known-good: the rollback is a
+        # switch); the others start meanwhile, and green stays up until they are ready.
+        if step.observed.ready(target, 1):
             step.switch(ServiceRole.ACTIVE, target)
         step.wait(step.spec.poll_interval_seconds)
         return
     step.update(active_version=target)
-    if not step.scaled_down(green):
+    if not step.ready(target) or not step.scaled_down(green):
         step.wait(step.spec.poll_interval_seconds)
         return
     if step.status.stable_version != target:
@@ -1011,7 +1056,7 @@ _HANDLERS = {
     Phase.PROMOTING: _promoting,
     Phase.BAKING: _baking,
     Phase.SCALING_DOWN_OLD: _scaling_down_old,
-    Phase.COMPLETED: _at_rest,
+    Phase.COMPLETED: _completed,
     Phase.PAUSED: _paused,
     Phase.ROLLING_BACK: _rolling_back,
     Phase.ROLLED_BACK: _at_rest,
@@ -1055,4 +1100,6 @@ def reconcile(spec: RolloutSpec, status: RolloutStatus, observed: Observed, now:
     actions = list(step.actions)
     if new_status.phase.in_progress:
         actions.append(ScheduleRequeue(step.requeue or spec.poll_interval_seconds))
+    elif step.requeue is not None:  # at rest with a chore left: the end of blue's rollback window
+        actions.append(ScheduleRequeue(step.requeue))
     return Decision(tuple(actions), new_status, changed)

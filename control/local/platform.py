@@ -39,6 +39,8 @@ LOCAL_ROLLOUT_DEFAULTS = {
     "replicas": 1,
     "bake_seconds": 8,
     "scale_down_delay_seconds": 12,
+    # v(n-1) stays warm (one model-server process, ~250 MiB) this long after a promotion.
+    "rollback_window_seconds": 300,
     "ready_timeout_seconds": 120,
     "inconclusive_timeout_seconds": 30,
     "analysis_interval_seconds": 2,

@@ -25,6 +25,7 @@ from control.domain.rollout import (
     ManualPromotion,
     MarkLastKnownGood,
     Observed,
+    Phase,
     RecordEvent,
     RollbackIntent,
     RolloutSpec,
@@ -114,6 +115,7 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
     status = start_rollout(spec, platform.clock())
     if record is not None:
         status = replace(status, revision=record.status.revision + 1)
+        _end_rollback_window(platform, record, spec)
     platform.deployments.put(
         DeploymentRecord(
             spec, status, policy, record.handled_alerts if record else (), loop_name(deployment, status.revision)
@@ -123,6 +125,21 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
     _history(platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous})", actor)
     started = _run_loop(platform, deployment, loop_name(deployment, status.revision))
     return {"deployment": deployment, "status": status.to_dict(), "execution_arn": started}
+
+
+def _end_rollback_window(platform: Platform, record: DeploymentRecord, spec: RolloutSpec) -> None:
+    """A new rollout ends the last one's rollback window: its still-warm blue is neither the new blue
+    nor the new green, and nothing would scale it down later."""
+    warm = record.spec.previous_version
+    if record.status.phase is not Phase.COMPLETED or warm in (None, spec.previous_version, spec.version):
+        return
+    try:
+        if platform.serving.deployment_readiness(deployment_name(spec.deployment, warm)).desired == 0:
+            return
+    except NotFound:
+        return
+    platform.serving.scale_deployment(deployment_name(spec.deployment, warm), 0)
+    _history(platform, spec, "rollback-window-ended", f"v{warm} scaled to 0: v{spec.version} is rolling out", "rollout")
 
 
 def loop_name(deployment: str, revision: int) -> str:
@@ -226,7 +243,12 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
 
 def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     config = ManifestConfig.from_settings(platform.settings)
-    for action in decision.actions:
+    # Cluster actions first, registry writes after: a rollback's switch does not wait for its
+    # history entry. Safe in any order: the status is written last, so a step that crashes in
+    # between is repeated whole, and history entries are de-duplicated by key.
+    records = (RecordEvent, MarkLastKnownGood)
+    ordered = sorted(decision.actions, key=lambda action: isinstance(action, records))  # stable
+    for action in ordered:
         if isinstance(action, EnsureDeployment):
             _ensure(platform, spec, action.version, action.replicas, config)
         elif isinstance(action, ScaleDeployment):

@@ -94,3 +94,20 @@ def test_aws_rules_are_the_files_unchanged() -> None:
     on_disk = [group for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"]]
     assert load_rules() == on_disk
     assert yaml.safe_load(render_rules()) == {"groups": on_disk}
+
+
+@pytest.mark.parametrize("alert", ["MlcpInferenceHighErrorRatio", "MlcpInferenceHighLatencyP99"])
+def test_the_rollback_alerts_are_evaluated_right_after_the_series_they_read(alert: str) -> None:
+    """In the same group and after the recording rules they read: one evaluation, in order, so a
+    fault goes pending on the evaluation that first records it (no wait for another group's tick)."""
+    for local in (False, True):
+        for group in load_rules(local):
+            names = [rule.get("record") or rule.get("alert") for rule in group["rules"]]
+            if alert not in names:
+                continue
+            rule = group["rules"][names.index(alert)]
+            read = set(re.findall(r"mlcp_deployment:[a-z0-9_:]+", rule["expr"]))
+            assert read and read <= set(names[: names.index(alert)]), (group["name"], read)
+            break
+        else:
+            raise AssertionError(f"{alert} not found")

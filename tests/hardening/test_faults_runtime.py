@@ -32,7 +32,13 @@ from tests.support.inference_artifact import write_artifact
 from tests.support.lineage import lineage
 
 VERSION_LABEL = "mlcp.dev/version"
-FAST = {"bake_seconds": 0, "scale_down_delay_seconds": 0, "analysis_interval_seconds": 1, "poll_interval_seconds": 1}
+FAST = {
+    "bake_seconds": 0,
+    "scale_down_delay_seconds": 0,
+    "rollback_window_seconds": 0,  # blue to 0 at COMPLETED, and the loop ends there
+    "analysis_interval_seconds": 1,
+    "poll_interval_seconds": 1,
+}
 
 
 class Crash(Exception):

@@ -47,6 +47,7 @@ def make_spec(**changes: object) -> RolloutSpec:
         "post_promotion": CHECKS,
         "bake_seconds": 300.0,
         "scale_down_delay_seconds": 600.0,
+        "rollback_window_seconds": 0.0,  # blue to 0 at the scale-down delay; the warm window has its own tests
         "ready_timeout_seconds": 120.0,
         "inconclusive_timeout_seconds": 60.0,
         "analysis_interval_seconds": 30.0,

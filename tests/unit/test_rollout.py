@@ -189,7 +189,7 @@ def test_recording_the_same_intent_twice_is_a_no_op_and_a_different_one_is_a_con
         user_rollback(once, 102, key="req-2")
 
 
-def test_rollback_after_completed_recreates_blue_and_switches_only_once_it_is_ready() -> None:
+def test_rollback_after_completed_recreates_blue_switches_at_its_first_ready_pod_keeps_green_until_all_are() -> None:
     spec, status, cluster = drive_to(Phase.COMPLETED)
     del cluster.deployments[BLUE]  # scaled away and garbage-collected
     status = user_rollback(status, 1000)
@@ -198,21 +198,83 @@ def test_rollback_after_completed_recreates_blue_and_switches_only_once_it_is_re
     assert first.status.phase is Phase.ROLLING_BACK
     assert cluster_actions(first) == [EnsureDeployment(BLUE, REPLICAS)]  # no switch yet: blue is not ready
 
-    cluster.deployments[BLUE] = VersionObservation(REPLICAS, 1)  # half the pods are up
-    waiting = step(spec, first.status, cluster, at(1005), settle=False)
-    assert cluster_actions(waiting) == []
-    assert cluster.active == GREEN
-
-    cluster.settle()
-    switch = step(spec, waiting.status, cluster, at(1010))
+    cluster.deployments[BLUE] = VersionObservation(REPLICAS, 1)  # half the pods are up: traffic leaves green
+    switch = step(spec, first.status, cluster, at(1005), settle=False)
     assert cluster_actions(switch) == [SwitchSelector(ServiceRole.ACTIVE, BLUE)]
 
-    done = step(spec, switch.status, cluster, at(1015))
+    waiting = step(spec, switch.status, cluster, at(1010), settle=False)
+    assert cluster_actions(waiting) == [] and waiting.status.phase is Phase.ROLLING_BACK  # green stays meanwhile
+
+    cluster.settle()
+    done = step(spec, waiting.status, cluster, at(1015))
     assert cluster_actions(done) == [ScaleDeployment(GREEN, 0)]
     final = step(spec, done.status, cluster, at(1020))
     assert final.status.phase is Phase.ROLLED_BACK
     assert MarkLastKnownGood(BLUE) in final.actions
-    assert cluster.switches[-1] == (ServiceRole.ACTIVE, BLUE, REPLICAS)
+    assert cluster.switches[-1] == (ServiceRole.ACTIVE, BLUE, 1)
+
+
+# --------------------------------------------------------------------- blue's rollback window
+
+
+def test_blue_keeps_one_warm_replica_through_its_rollback_window_then_goes_to_zero() -> None:
+    spec = make_spec(rollback_window_seconds=1800.0)
+    spec, status, cluster = drive_to(Phase.SCALING_DOWN_OLD, spec)
+    down = step(spec, status, cluster, at(645), POST_GOOD)  # the scale-down delay is over
+    assert cluster_actions(down) == [ScaleDeployment(BLUE, 1)]
+    completed = step(spec, down.status, cluster, at(650))
+    assert completed.status.phase is Phase.COMPLETED and events(completed) == [EventKind.COMPLETED]
+    assert "v1 kept warm (1 replica) for a fast rollback until 2025-03-01T12:30:45" in completed.actions[-2].message
+    assert completed.requeue_after == pytest.approx(1845 - 650)  # the window ends 1800 s after the switch at 45 s
+    assert cluster.deployments[BLUE] == VersionObservation(1, 1)
+
+    still = step(spec, completed.status, cluster, at(1000))
+    assert cluster_actions(still) == [] and not still.changed
+    over = step(spec, completed.status, cluster, at(1845))
+    assert cluster_actions(over) == [ScaleDeployment(BLUE, 0)] and events(over) == [EventKind.ROLLBACK_WINDOW_ENDED]
+    at_rest = step(spec, over.status, cluster, at(1850))
+    assert at_rest.requeue_after is None and cluster.deployments[BLUE].desired == 0
+
+
+def test_a_rollback_inside_the_window_is_a_switch_to_the_warm_replica() -> None:
+    spec = make_spec(rollback_window_seconds=1800.0)
+    spec, status, cluster = drive_to(Phase.SCALING_DOWN_OLD, spec)
+    status = step(spec, status, cluster, at(645), POST_GOOD).status
+    status = step(spec, status, cluster, at(650)).status
+    assert status.phase is Phase.COMPLETED
+
+    rollback = step(spec, user_rollback(status, 700), cluster, at(700), settle=False)
+    assert cluster_actions(rollback) == [EnsureDeployment(BLUE, REPLICAS), SwitchSelector(ServiceRole.ACTIVE, BLUE)]
+    assert cluster.active == BLUE  # in the first step: no pod had to start
+    cluster.settle()
+    done = step(spec, rollback.status, cluster, at(705))
+    assert cluster_actions(done) == [ScaleDeployment(GREEN, 0)]
+    assert step(spec, done.status, cluster, at(710)).status.phase is Phase.ROLLED_BACK
+
+
+def test_a_rollback_after_the_window_re_creates_blue() -> None:
+    spec = make_spec(rollback_window_seconds=700.0)
+    spec, status, cluster = drive_to(Phase.SCALING_DOWN_OLD, spec)
+    status = step(spec, status, cluster, at(645), POST_GOOD).status
+    status = step(spec, status, cluster, at(650)).status
+    status = step(spec, status, cluster, at(745)).status  # window over: blue to 0
+    rollback = step(spec, user_rollback(status, 900), cluster, at(900), settle=False)
+    assert cluster_actions(rollback) == [EnsureDeployment(BLUE, REPLICAS)]  # cold: nothing to switch to yet
+
+
+def test_a_rollback_window_longer_than_the_loop_can_wait_is_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        make_spec(rollback_window_seconds=13 * 3600)
+    assert caught.value.field == "rollback_window_seconds"
+
+
+def test_a_window_shorter_than_the_scale_down_delay_scales_blue_straight_to_zero() -> None:
+    spec = make_spec(rollback_window_seconds=300.0)
+    spec, status, cluster = drive_to(Phase.SCALING_DOWN_OLD, spec)
+    down = step(spec, status, cluster, at(645), POST_GOOD)
+    assert cluster_actions(down) == [ScaleDeployment(BLUE, 0)]
+    final = step(spec, down.status, cluster, at(650))
+    assert final.status.phase is Phase.COMPLETED and final.requeue_after is None
 
 
 # ------------------------------------------------------------------------ failures that abort

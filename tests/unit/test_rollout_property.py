@@ -84,11 +84,13 @@ def test_traffic_only_ever_moves_to_a_ready_version_and_steps_are_repeatable(tic
 
         decision = reconcile(spec, status, observed, now)
 
-        # Traffic never moves to a version that is not ready, and the serving version is never scaled away.
+        # Traffic never moves to a version that is not ready (a promotion: all its replicas; a rollback,
+        # to leave a failing version at once: at least one), and the serving version is never scaled away.
         for action in decision.actions:
             if isinstance(action, SwitchSelector) and action.service is ServiceRole.ACTIVE:
                 seen = observed.deployments.get(action.version)
-                assert seen is not None and seen.ready >= REPLICAS > 0, (action, observed)
+                needed = 1 if decision.status.phase is Phase.ROLLING_BACK else REPLICAS
+                assert seen is not None and seen.ready >= needed > 0, (action, observed)
             if isinstance(action, ScaleDeployment) and action.replicas == 0:
                 assert action.version != observed.active_selector, (action, observed)
         # Pure: the same inputs give the same decision.

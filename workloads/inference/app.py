@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from workloads.inference.dataplane import DataPlane
 from workloads.inference.errors import (
@@ -44,6 +45,7 @@ from workloads.inference.lifecycle import ModelSlot, Phase
 from workloads.inference.metrics import ServerMetrics
 from workloads.inference.repository import ModelRepository, open_store
 from workloads.inference.settings import ServerSettings
+from workloads.inference.workers import WorkerRole
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,17 +77,25 @@ def create_app(
     settings: ServerSettings,
     repository: ModelRepository | None = None,
     faults: FaultInjector | None = None,
+    worker: WorkerRole | None = None,
 ) -> InferenceServer:
+    """One server process; `worker` when it is one of several on the port (see workers.py)."""
     registry = CollectorRegistry(auto_describe=True)
     metrics = ServerMetrics(registry, settings.model_name, settings.model_version)
     repository = repository or ModelRepository(open_store(settings.model_uri), settings.model_sha256)
-    slot = ModelSlot(repository, metrics, settings.model_load_attempts, settings.model_load_backoff_s)
+    on_ready_change = None if worker is None else worker.mark_ready
+    slot = ModelSlot(repository, metrics, settings.model_load_attempts, settings.model_load_backoff_s, on_ready_change)
     if settings.fault_injection_enabled:
         faults = faults or FaultInjector(Fault(settings.initial_error_ratio, settings.initial_latency_ms))
     else:
         faults = None
     plane = DataPlane(ModelHandler(), metrics)
-    data_app = DataApp(settings, slot, plane, metrics, faults)
+    exposition = registry
+    if settings.metrics_dir is not None:  # several workers: /metrics reports all of them
+        exposition = CollectorRegistry()
+        MultiProcessCollector(exposition, path=settings.metrics_dir)
+    peers_ready = None if worker is None else worker.board.all_ready
+    data_app = DataApp(settings, slot, plane, metrics, faults, exposition, peers_ready)
     admin_app = AdminApp(faults) if faults is not None else None
     return InferenceServer(settings, registry, metrics, slot, faults, data_app, admin_app)
 
@@ -115,8 +125,10 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes = _JSON) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: bytes = _JSON, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body)), *extra]
     if status in (429, 503):
         headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -129,11 +141,11 @@ def _error_body(error: BaseException, status: int) -> bytes:
     return json.dumps({"error": reason, "message": message}).encode()
 
 
-async def _error_response(send: Send, error: BaseException) -> int:
+async def _error_response(send: Send, error: BaseException, extra: tuple[tuple[bytes, bytes], ...] = ()) -> int:
     status = http_status(error)
     if status == 500 and getattr(error, "reason", "internal_error") == "internal_error":
         log.error("unhandled error while answering a request", exc_info=error)
-    await _respond(send, status, _error_body(error, status))
+    await _respond(send, status, _error_body(error, status), extra=extra)
     return status
 
 
@@ -150,13 +162,19 @@ class DataApp:
         plane: DataPlane,
         metrics: ServerMetrics,
         faults: FaultInjector | None,
+        exposition: CollectorRegistry | None = None,
+        peers_ready: Callable[[], bool] | None = None,
     ) -> None:
         self._settings = settings
+        self._exposition = exposition or metrics.registry
+        self._peers_ready = peers_ready or (lambda: True)
         self._slot = slot
         self._plane = plane
         self._metrics = metrics
         self._faults = faults
         self._in_flight = 0  # one event loop: a plain counter
+        # Every invocation answer says which model version gave it, errors included.
+        self._version_header = ((b"x-model-version", settings.model_version.encode()),)
         self._executor = (
             ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="predict")
             if settings.inference_threads > 0
@@ -168,7 +186,7 @@ class DataApp:
         if kind == "http":
             path = scope["path"]
             if path == "/invocations":
-                await self._invocations(scope, receive, self._with_version_header(send))
+                await self._invocations(scope, receive, send)
             elif path == "/ping":
                 await self._guard(self._ping, scope, send)
             elif path == "/metrics":
@@ -180,17 +198,6 @@ class DataApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    def _with_version_header(self, send: Send) -> Send:
-        """Every answer says which model version gave it (X-Model-Version), errors included."""
-        header = (b"x-model-version", self._settings.model_version.encode())
-
-        async def send_with_header(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), header]}
-            await send(message)
-
-        return send_with_header
-
     async def _guard(self, endpoint: Callable[[Scope, Send], Awaitable[None]], scope: Scope, send: Send) -> None:
         try:
             await endpoint(scope, send)
@@ -200,10 +207,11 @@ class DataApp:
     async def _ping(self, scope: Scope, send: Send) -> None:
         _check_method(scope, "GET")
         slot = self._slot
-        if slot.phase is Phase.READY:
+        peers_ready = self._peers_ready()
+        if slot.phase is Phase.READY and peers_ready:
             await _respond(send, 200, b'{"status":"ready"}')
             return
-        body: dict[str, Any] = {"status": slot.phase.value}
+        body: dict[str, Any] = {"status": slot.phase.value if slot.phase is not Phase.READY else "waiting_for_workers"}
         if slot.failure:
             body["reason"] = slot.failure
         await _respond(send, 503, json.dumps(body).encode())
@@ -214,7 +222,7 @@ class DataApp:
 
     async def _metrics_page(self, scope: Scope, send: Send) -> None:
         _check_method(scope, "GET")
-        await _respond(send, 200, generate_latest(self._metrics.registry), CONTENT_TYPE_LATEST.encode())
+        await _respond(send, 200, generate_latest(self._exposition), CONTENT_TYPE_LATEST.encode())
 
     async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self._metrics
@@ -251,10 +259,10 @@ class DataApp:
                 status = 499  # nginx's "client closed request": counted, nothing to answer
                 return
             except Exception as exc:
-                status = await _error_response(send, exc)
+                status = await _error_response(send, exc, self._version_header)
                 return
             status = 200
-            await _respond(send, 200, result.body, result.content_type.encode())
+            await _respond(send, 200, result.body, result.content_type.encode(), self._version_header)
         finally:
             self._in_flight -= 1
             metrics.in_flight.dec()

@@ -10,19 +10,22 @@ Two deliberate departures, both on untrusted request bodies:
 - CSV: the toolkit's `np.genfromtxt(dtype=None)` infers a type per column and turns an empty
   field into 0 — a silently wrong prediction. Decoded here with `np.loadtxt(dtype=float32)`,
   which rejects it (400), and is faster.
-JSON input and all output go through the toolkit's decoder/encoder.
+JSON: the toolkit's decoder is `np.array(json.loads(text))` and its encoder `json.dumps`; both are
+called here directly, without the detour through an object array, to the same result (the model
+server spends its CPU per request on little else: see benchmarks/model_server.py).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from sagemaker_inference import content_types, decoder, encoder
+from sagemaker_inference import content_types
 from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
 
 from workloads.inference.errors import BadRequestBody, NotAcceptable, PredictionFailed, UnsupportedContentType
@@ -62,16 +65,18 @@ class ModelHandler(DefaultInferenceHandler):
             raise BadRequestBody("the request body is empty")
         if kind == content_types.NPY:
             return _rows(_decode_npy(_as_bytes(input_data)))
-        text = _as_text(input_data)
-        if not text.strip():
-            raise BadRequestBody("the request body is empty")
         if kind == content_types.CSV:
+            text = _as_text(input_data)
+            if not text.strip():
+                raise BadRequestBody("the request body is empty")
             return _rows(_decode_csv(text))
         try:
-            decoded = decoder.decode(text, kind)
-        except ValueError as exc:  # json.JSONDecodeError and numpy's conversion errors
+            document = json.loads(input_data)
+        except ValueError as exc:  # json.JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8
+            if isinstance(input_data, (bytes, bytearray)) and not bytes(input_data).strip():
+                raise BadRequestBody("the request body is empty") from exc
             raise BadRequestBody(f"cannot parse the {kind} body: {exc}") from exc
-        return _rows(_json_instances(decoded))
+        return _rows(_json_instances(document))
 
     def default_predict_fn(self, data: np.ndarray, model: LoadedModel, context: Any = None) -> Prediction:
         if data.shape[1] != model.n_features:
@@ -80,16 +85,14 @@ class ModelHandler(DefaultInferenceHandler):
             )
         try:
             with torch.inference_mode():
-                logits = model.module(torch.from_numpy(data))
-                probabilities = torch.softmax(logits, dim=1)
-                indices = torch.argmax(probabilities, dim=1)
+                probabilities = torch.softmax(model.module(torch.from_numpy(data)), dim=1).numpy()
         except Exception as exc:
             raise PredictionFailed(f"the model failed on a batch of {data.shape[0]}: {exc}") from exc
-        index_array = indices.numpy()
+        index_array = probabilities.argmax(axis=1)
         classes = model.classes
         return Prediction(
             class_indices=index_array,
-            probabilities=probabilities.numpy(),
+            probabilities=probabilities,
             labels=[classes[i] for i in index_array.tolist()],
         )
 
@@ -99,8 +102,7 @@ class ModelHandler(DefaultInferenceHandler):
         if not wanted & _ACCEPTABLE:
             raise NotAcceptable(f"accept {accept!r} is not supported; this server answers {OUTPUT_TYPE}")
         document = {"predictions": prediction.labels, "probabilities": prediction.probabilities.tolist()}
-        body = encoder.encode(document, OUTPUT_TYPE)
-        return (body.encode() if isinstance(body, str) else body), OUTPUT_TYPE
+        return json.dumps(document).encode(), OUTPUT_TYPE
 
 
 def _as_bytes(data: Any) -> bytes:
@@ -133,15 +135,13 @@ def _decode_csv(text: str) -> np.ndarray:
         raise BadRequestBody(f"cannot parse the text/csv body (numbers only, no header): {exc}") from exc
 
 
-def _json_instances(decoded: np.ndarray) -> Any:
-    """The toolkit's JSON decoder gives a 0-d object array for `{"instances": ...}`: unwrap it."""
-    if decoded.dtype == object and decoded.ndim == 0:
-        document = decoded.item()
-        if isinstance(document, dict):
-            if "instances" not in document:
-                raise BadRequestBody('a JSON object body needs an "instances" list')
-            return document["instances"]
-    return decoded
+def _json_instances(document: Any) -> Any:
+    """`{"instances": rows}` or the rows themselves."""
+    if isinstance(document, dict):
+        if "instances" not in document:
+            raise BadRequestBody('a JSON object body needs an "instances" list')
+        return document["instances"]
+    return document
 
 
 def _rows(value: Any) -> np.ndarray:

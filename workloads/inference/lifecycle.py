@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 
 from workloads.inference.errors import ArtifactError
 from workloads.inference.metrics import ServerMetrics
@@ -26,8 +27,16 @@ class Phase(enum.Enum):
 
 
 class ModelSlot:
-    def __init__(self, repository: ModelRepository, metrics: ServerMetrics, attempts: int, backoff_s: float) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        metrics: ServerMetrics,
+        attempts: int,
+        backoff_s: float,
+        on_ready_change: Callable[[bool], None] | None = None,
+    ) -> None:
         self._repository = repository
+        self._on_ready_change = on_ready_change or (lambda ready: None)
         self._metrics = metrics
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -55,6 +64,7 @@ class ModelSlot:
         self._stop.set()
         if self.phase is not Phase.FAILED:
             self.phase = Phase.DRAINING
+        self._on_ready_change(False)
 
     def _load(self) -> None:
         log.info("loading model from %s", self._repository.location)
@@ -81,6 +91,7 @@ class ModelSlot:
         self._metrics.model_loaded(model.classes)
         if self.phase is Phase.LOADING:
             self.phase = Phase.READY
+            self._on_ready_change(True)
             log.info("model ready from %s (%s)", self._repository.location, ", ".join(describe(model)))
 
     def _fail(self, reason: str) -> None:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 STAGES = ("decode", "predict", "encode")
+PRE_CREATED_CODES = (200, 500, 503)
 
 
 class ServerMetrics:
@@ -41,12 +42,14 @@ class ServerMetrics:
             "Invocations being answered now.",
             ["model", "version"],
             registry=registry,
+            multiprocess_mode="livesum",  # several workers: their sum
         ).labels(**self._labels)
         self._loaded = Gauge(
             "mlcp_inference_model_loaded",
             "1 once the model is loaded and verified (the server answers /ping with 200), else 0.",
             ["model", "version"],
             registry=registry,
+            multiprocess_mode="livemin",  # several workers: 1 once every one has loaded it
         ).labels(**self._labels)
         self._predictions = Counter(
             "mlcp_inference_predictions",
@@ -62,7 +65,12 @@ class ServerMetrics:
             registry=registry,
         )
         self._stage = [stage.labels(stage=name, **self._labels) for name in STAGES]
-        self._by_code: dict[int, Any] = {}
+        # The codes an alert or an analysis divides by exist from the start, at 0: a series born
+        # with the first failure has no earlier sample, so rate() would only see the failures from
+        # the second scrape on, and the error-ratio alert would go pending one scrape later.
+        self._by_code: dict[int, Any] = {
+            code: self._requests.labels(**self._labels, code=str(code)) for code in PRE_CREATED_CODES
+        }
         self._by_class: list[Any] = []
         self._loaded.set(0)
 

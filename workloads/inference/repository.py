@@ -199,7 +199,17 @@ def _load_torchscript(model_bytes: bytes, where: str) -> torch.jit.ScriptModule:
     except Exception as exc:  # torch raises RuntimeError, ValueError, zipfile errors... for bad bytes
         raise ArtifactInvalid(f"{where} is not a loadable TorchScript model: {_first_line(exc)}") from exc
     module.eval()
-    return module
+    return _optimized_for_inference(module)
+
+
+def _optimized_for_inference(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
+    """Frozen (weights inlined as constants) and optimised for inference: ~5 us less per forward
+    of a small model, and no autograd bookkeeping. A model torch cannot freeze is served as it is."""
+    try:
+        return torch.jit.optimize_for_inference(torch.jit.freeze(module))
+    except Exception as exc:  # freezing is an optimisation: whatever torch objects to, serve the original
+        log.info("serving the model unfrozen (torch.jit.freeze: %s)", _first_line(exc))
+        return module
 
 
 def _check_shapes(module: torch.jit.ScriptModule, n_features: int, n_classes: int, where: str) -> None:

@@ -1,6 +1,8 @@
 """Server entry point: `python -m workloads.inference.serve` (the image runs it as `serve`).
 
 Composition root: reads the settings, binds the listeners, runs uvicorn (uvloop + httptools).
+MLCP_WORKERS > 1: this process supervises that many worker processes on the port instead
+(workers.py); each of them runs what follows.
 SIGTERM: /ping turns 503 at once, the listeners close (no new connections), requests in flight
 finish (keep-alive connections are closed after their current response), then the process exits
 with 0 — all within MLCP_DRAIN_TIMEOUT_S (25 s by default, under Kubernetes' 30 s grace period).
@@ -9,9 +11,9 @@ with 0 — all within MLCP_DRAIN_TIMEOUT_S (25 s by default, under Kubernetes' 3
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
-import socket
 import sys
 from types import FrameType
 
@@ -20,6 +22,8 @@ import uvicorn
 from workloads.inference.app import InferenceServer, ListenerRouter, create_app
 from workloads.inference.errors import ConfigurationError
 from workloads.inference.settings import ServerSettings
+from workloads.inference.transport import CoalescingHttpToolsProtocol
+from workloads.inference.workers import WorkerRole, bind_listener, supervise, worker_share
 
 log = logging.getLogger("workloads.inference.serve")
 
@@ -38,16 +42,6 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
 def configure_runtime(settings: ServerSettings) -> None:
     import torch
 
@@ -56,13 +50,17 @@ def configure_runtime(settings: ServerSettings) -> None:
         torch.set_num_interop_threads(1)
 
 
-def run(settings: ServerSettings) -> int:
+def run(settings: ServerSettings, worker: WorkerRole | None = None) -> int:
+    """One server process: the only one, or one of several workers (then `worker` says which)."""
+    if worker is not None:  # the 429 limit is the server's: each worker takes its share
+        share = worker_share(settings.max_concurrent_invocations, settings.workers)
+        settings = dataclasses.replace(settings, max_concurrent_invocations=share)
     configure_runtime(settings)
-    inference = create_app(settings)
-    sockets = [bind(settings.host, settings.port)]
+    inference = create_app(settings, worker=worker)
+    sockets = [bind_listener(settings.host, settings.port, reuse_port=worker is not None)]
     admin_port: int | None = None
     if inference.admin_app is not None:
-        admin_socket = bind(settings.admin_host, settings.admin_port)
+        admin_socket = bind_listener(settings.admin_host, settings.admin_port, reuse_port=False)
         admin_port = admin_socket.getsockname()[1]
         sockets.append(admin_socket)
         log.warning(
@@ -78,7 +76,8 @@ def run(settings: ServerSettings) -> int:
     config = uvicorn.Config(
         ListenerRouter(inference.data_app, inference.admin_app, admin_port),
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
+        proxy_headers=False,  # no proxy headers are read: skip the middleware on every request
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -119,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    return run(settings)
+    worker = WorkerRole.from_env(settings)
+    if settings.workers > 1 and worker is None:
+        return supervise(settings)
+    return run(settings, worker)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ class ServerSettings:
     torch_threads: int = 1
     # 0: predict on the event loop (fastest for small models); N: a pool of N threads.
     inference_threads: int = 0
+    # Server processes on the port (SO_REUSEPORT); the 429 limit is split across them. 1: no supervisor.
+    workers: int = 1
+    # Set (by the supervisor) when several workers share their metrics: prometheus_client's multiprocess mode.
+    metrics_dir: str | None = None
     model_load_attempts: int = 5
     model_load_backoff_s: float = 1.0
     log_level: str = "INFO"
@@ -67,12 +71,18 @@ class ServerSettings:
             max_concurrent_invocations=_int(env, "MLCP_MAX_CONCURRENT_INVOCATIONS", 100, low=0, high=100_000),
             torch_threads=_int(env, "MLCP_TORCH_THREADS", 1, low=1, high=256),
             inference_threads=_int(env, "MLCP_INFERENCE_THREADS", 0, low=0, high=256),
+            workers=_int(env, "MLCP_WORKERS", 1, low=1, high=64),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
             model_load_attempts=_int(env, "MLCP_MODEL_LOAD_ATTEMPTS", 5, low=1, high=1000),
             model_load_backoff_s=_float(env, "MLCP_MODEL_LOAD_BACKOFF_S", 1.0, low=0.0, high=600.0),
             log_level=(env.get("MLCP_LOG_LEVEL", "").strip() or "INFO").upper(),
         )
         if settings.fault_injection_enabled and settings.admin_port == settings.port and settings.port != 0:
             raise ConfigurationError("MLCP_ADMIN_PORT must differ from SAGEMAKER_BIND_TO_PORT")
+        if settings.fault_injection_enabled and settings.workers > 1:
+            raise ConfigurationError(
+                "MLCP_ENABLE_FAULT_INJECTION needs MLCP_WORKERS=1: the admin endpoint changes one process's faults"
+            )
         return settings
 
 

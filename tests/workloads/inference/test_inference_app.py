@@ -139,7 +139,15 @@ def test_metrics_carry_the_contract_names_and_model_version_labels(make_server) 
 def test_each_server_has_its_own_registry(make_server) -> None:
     first, second = make_server(), make_server()
     invoke(first.data_app, json.dumps(ROWS).encode())
-    assert samples(second).get(("mlcp_inference_requests_total", labels(code="200"))) is None
+    assert samples(first)[("mlcp_inference_requests_total", labels(code="200"))] == 1
+    assert samples(second)[("mlcp_inference_requests_total", labels(code="200"))] == 0
+
+
+def test_the_error_series_exist_at_zero_before_the_first_error(make_server) -> None:
+    """rate() needs an earlier sample: a 5xx series born with the first failure delays the alert a scrape."""
+    found = samples(make_server(load=False))
+    for code in ("500", "503"):
+        assert found[("mlcp_inference_requests_total", labels(code=code))] == 0
 
 
 def test_a_sha256_mismatch_never_becomes_ready(make_server, caplog: pytest.LogCaptureFixture) -> None:

@@ -48,6 +48,9 @@ def test_reads_the_registry_and_sagemaker_variables() -> None:
         {"MLCP_ENABLE_FAULT_INJECTION": "maybe"},
         {"MLCP_FAULT_ERROR_RATIO": "1.5"},
         {"MLCP_ENABLE_FAULT_INJECTION": "1", "SAGEMAKER_BIND_TO_PORT": "8081"},
+        {"MLCP_WORKERS": "0"},
+        {"MLCP_WORKERS": "two"},
+        {"MLCP_ENABLE_FAULT_INJECTION": "1", "MLCP_WORKERS": "2"},
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(env: dict[str, str]) -> None:
