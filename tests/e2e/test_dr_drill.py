@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.tools import REPO
 
 pytestmark = pytest.mark.e2e
 

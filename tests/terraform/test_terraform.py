@@ -334,11 +334,12 @@ def test_plan_creates_the_expected_resources_per_module(plan: dict) -> None:  # 
     expected = {
         "kms": 2,
         "network": 44,
-        "storage": 13,
+        "storage": 15,  # + the datasets and EFS replication configurations
         "storage.logs_bucket": 7,
         "storage.data_bucket": 8,
         "storage.artifacts_bucket": 8,
         "storage.artifacts_replica": 7,
+        "storage.data_replica": 7,
         "registry": 1,
         "images": 4,
         "eks": 8,
@@ -369,7 +370,7 @@ def test_plan_encrypts_every_store(plan: dict) -> None:  # type: ignore[type-arg
     sse = _planned(plan, "aws_s3_bucket_server_side_encryption_configuration")
     algorithms = sorted(one["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] for one, _ in sse)
     # Every bucket SSE-KMS except the access-log bucket (S3 access logging cannot use SSE-KMS).
-    assert algorithms == ["AES256", "aws:kms", "aws:kms", "aws:kms"], algorithms
+    assert algorithms == ["AES256", "aws:kms", "aws:kms", "aws:kms", "aws:kms"], algorithms
     for values, _ in _planned(plan, "aws_dynamodb_table"):
         assert values["server_side_encryption"][0]["enabled"]
         assert values["point_in_time_recovery"][0]["enabled"]
@@ -392,7 +393,7 @@ def test_plan_encrypts_every_store(plan: dict) -> None:  # type: ignore[type-arg
 
 def test_plan_blocks_public_access_and_requires_imdsv2(plan: dict) -> None:  # type: ignore[type-arg]
     blocks = _planned(plan, "aws_s3_bucket_public_access_block")
-    assert len(blocks) == len(_planned(plan, "aws_s3_bucket")) == 4
+    assert len(blocks) == len(_planned(plan, "aws_s3_bucket")) == 5
     for values, _ in blocks:
         assert all(
             values[k]
@@ -400,6 +401,30 @@ def test_plan_blocks_public_access_and_requires_imdsv2(plan: dict) -> None:  # t
         )
     for values, _ in _planned(plan, "aws_launch_template"):
         assert values["metadata_options"][0]["http_tokens"] == "required"
+
+
+def test_plan_replicates_artifacts_datasets_and_checkpoints_to_the_dr_region(plan: dict) -> None:  # type: ignore[type-arg]
+    """With replication_region set (EXAMPLE_VARS), every store of record has a copy there."""
+    dr = EXAMPLE_VARS["replication_region"]
+    changes = {c["address"]: c["change"] for c in plan["resource_changes"] if c["mode"] == "managed"}
+    buckets = {v["bucket"] for v, _ in _planned(plan, "aws_s3_bucket")}
+    assert {f"acme-mlcp-ci-artifacts-{dr}", f"acme-mlcp-ci-data-{dr}"} <= buckets, buckets
+    rules = {}
+    for name in ("artifacts", "data"):
+        change = changes[f"module.storage.aws_s3_bucket_replication_configuration.{name}[0]"]
+        rule = change["after"]["rule"][0]
+        assert rule["status"] == "Enabled" and rule["delete_marker_replication"] == [{"status": "Enabled"}]
+        # the destination bucket and the replica key are only known after apply
+        assert change["after_unknown"]["rule"][0]["destination"][0]["bucket"] is True
+        assert change["after_unknown"]["rule"][0]["destination"][0]["encryption_configuration"][0]["replica_kms_key_id"]
+        rules[name] = rule
+    assert rules["data"]["filter"][0]["prefix"] == "datasets/"
+    for versioning, _ in _planned(plan, "aws_s3_bucket_versioning"):
+        assert versioning["versioning_configuration"][0]["status"] == "Enabled"
+    efs = changes["module.storage.aws_efs_replication_configuration.checkpoints[0]"]
+    assert efs["after"]["destination"][0]["region"] == dr
+    assert efs["after_unknown"]["destination"][0]["kms_key_id"] is True, "the EFS replica must use the DR region's key"
+    assert efs["after_unknown"]["source_file_system_id"] is True
 
 
 def test_plan_functions_follow_the_contract(plan: dict) -> None:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ provider "aws" {
   }
 }
 
-# Region of the artifacts replica (DR). Unused while replication_region is null.
+# Region of the DR replicas (artifacts, datasets, checkpoint file system, registry). Unused while replication_region is null.
 provider "aws" {
   alias               = "replica"
   region              = coalesce(var.replication_region, var.region)

@@ -61,7 +61,7 @@ variable "bucket_prefix" {
 }
 
 variable "replication_region" {
-  description = "Region of the artifacts replica for disaster recovery; null for none."
+  description = "Region of the disaster-recovery replicas (artifacts, datasets, checkpoint file system, registry); null for none."
   type        = string
   default     = null
 

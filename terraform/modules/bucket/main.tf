@@ -16,7 +16,7 @@ locals {
 resource "aws_s3_bucket" "this" {
   # checkov:skip=CKV2_AWS_62:Event notifications are attached by the caller where the platform consumes them (the data bucket's datasets/ prefix notifies the S3 Lambda in modules/functions).
   # checkov:skip=CKV_AWS_145:SSE-KMS is the default here; only the access-log bucket (receives_access_logs_from_account set) takes SSE-S3, because S3 server access logging cannot deliver to SSE-KMS buckets. Tests assert KMS on every other bucket.
-  # checkov:skip=CKV_AWS_144:Cross-region replication is opt-in and set up by modules/storage for the artifacts bucket only; data is re-uploadable and logs are not worth a second region (see terraform/README.md, DR).
+  # checkov:skip=CKV_AWS_144:Cross-region replication is opt-in (replication_region) and configured by modules/storage for the artifacts bucket and the data bucket's datasets/; the access-log bucket and the replicas themselves are not replicated again (see terraform/README.md, DR).
   bucket        = var.name
   force_destroy = var.force_destroy
 }

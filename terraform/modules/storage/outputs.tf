@@ -18,6 +18,16 @@ output "artifacts_replica_bucket" {
   value       = local.replicate ? module.artifacts_replica[0].id : null
 }
 
+output "data_replica_bucket" {
+  description = "Replica of the data bucket's datasets/ in the DR region, or null."
+  value       = local.replicate ? module.data_replica[0].id : null
+}
+
+output "efs_replica_file_system_id" {
+  description = "Id of the read-only replica of the checkpoint file system in the DR region (known after apply), or null."
+  value       = local.replicate ? one(aws_efs_replication_configuration.checkpoints[0].destination).file_system_id : null
+}
+
 output "efs_file_system_id" {
   description = "Id of the checkpoint file system."
   value       = aws_efs_file_system.checkpoints.id
@@ -29,7 +39,7 @@ output "efs_access_point_id" {
 }
 
 output "replica_kms_key_arn" {
-  description = "KMS key in the DR region (the artifacts replica and the registry's replica), or null."
+  description = "KMS key in the DR region (the artifacts and datasets replicas, the checkpoint file system's replica and the registry's replica), or null."
   value       = local.replicate ? aws_kms_key.replica[0].arn : null
 }
 

@@ -46,7 +46,7 @@ variable "artifact_archive_after_days" {
 }
 
 variable "replication_region" {
-  description = "Second region for a replica of the artifacts bucket (disaster recovery); null for none. The aws.replica provider must point at this region."
+  description = "Second region for disaster recovery, holding replicas of the artifacts bucket, the data bucket's datasets/ and the checkpoint file system; null for none. The aws.replica provider must point at this region."
   type        = string
   default     = null
 }

@@ -229,6 +229,119 @@ run "storage_efs_and_replication" {
   }
 }
 
+run "storage_replicates_datasets_and_checkpoints_to_the_dr_region" {
+  command = plan
+  module {
+    source = "../../modules/storage"
+  }
+  providers = {
+    aws         = aws
+    aws.replica = aws.replica
+  }
+  variables {
+    name                         = "mlcp-test"
+    bucket_prefix                = "acme-mlcp-test"
+    account_id                   = "123456789012"
+    kms_key_arn                  = "arn:aws:kms:eu-west-1:123456789012:key/test"
+    replication_region           = "eu-central-1"
+    vpc_id                       = "vpc-1"
+    subnet_ids                   = ["subnet-a", "subnet-b", "subnet-c"]
+    nfs_client_security_group_id = "sg-nodes"
+  }
+  # Distinct bucket ARNs, so the replication role's policy can be checked bucket by bucket.
+  override_resource {
+    target          = module.data_bucket.aws_s3_bucket.this
+    override_during = plan
+    values          = { arn = "arn:aws:s3:::acme-mlcp-test-data" }
+  }
+  override_resource {
+    target          = module.artifacts_bucket.aws_s3_bucket.this
+    override_during = plan
+    values          = { arn = "arn:aws:s3:::acme-mlcp-test-artifacts" }
+  }
+  override_resource {
+    target          = module.data_replica[0].aws_s3_bucket.this
+    override_during = plan
+    values          = { arn = "arn:aws:s3:::acme-mlcp-test-data-eu-central-1" }
+  }
+  override_resource {
+    target          = module.artifacts_replica[0].aws_s3_bucket.this
+    override_during = plan
+    values          = { arn = "arn:aws:s3:::acme-mlcp-test-artifacts-eu-central-1" }
+  }
+  override_resource {
+    target          = aws_kms_key.replica[0]
+    override_during = plan
+    values          = { arn = "arn:aws:kms:eu-central-1:123456789012:key/replica" }
+  }
+
+  assert {
+    condition = (
+      length(aws_s3_bucket_replication_configuration.data) == 1
+      && one(aws_s3_bucket_replication_configuration.data[0].rule).status == "Enabled"
+      && one(one(aws_s3_bucket_replication_configuration.data[0].rule).filter).prefix == "datasets/"
+      && one(one(aws_s3_bucket_replication_configuration.data[0].rule).delete_marker_replication).status == "Enabled"
+      && one(one(aws_s3_bucket_replication_configuration.data[0].rule).destination).bucket == "arn:aws:s3:::acme-mlcp-test-data-eu-central-1"
+      && one(one(one(aws_s3_bucket_replication_configuration.data[0].rule).destination).encryption_configuration).replica_kms_key_id == aws_kms_key.replica[0].arn
+    )
+    error_message = "The data bucket's datasets/ replicate (delete markers too) to the replica bucket in the DR region, under the replica key."
+  }
+  assert {
+    condition     = output.data_replica_bucket != null
+    error_message = "The module reports the datasets replica bucket."
+  }
+  assert {
+    condition = (
+      length(aws_efs_replication_configuration.checkpoints) == 1
+      && aws_efs_replication_configuration.checkpoints[0].source_file_system_id == aws_efs_file_system.checkpoints.id
+      && one(aws_efs_replication_configuration.checkpoints[0].destination).region == "eu-central-1"
+      && one(aws_efs_replication_configuration.checkpoints[0].destination).kms_key_id == aws_kms_key.replica[0].arn
+    )
+    error_message = "The checkpoint file system (staged datasets, checkpoints) replicates to the DR region under the replica key."
+  }
+  assert {
+    condition = (
+      toset(flatten([for s in jsondecode(aws_iam_role_policy.replication[0].policy).Statement : s.Resource if s.Sid == "ReadSourceVersions"]))
+      == toset(["arn:aws:s3:::acme-mlcp-test-artifacts/*", "arn:aws:s3:::acme-mlcp-test-data/datasets/*"])
+      && toset(flatten([for s in jsondecode(aws_iam_role_policy.replication[0].policy).Statement : s.Resource if s.Sid == "WriteReplica"]))
+      == toset(["arn:aws:s3:::acme-mlcp-test-artifacts-eu-central-1/*", "arn:aws:s3:::acme-mlcp-test-data-eu-central-1/datasets/*"])
+      && toset(flatten([for s in jsondecode(aws_iam_role_policy.replication[0].policy).Statement : s.Resource if s.Sid == "ReadSource"]))
+      == toset(["arn:aws:s3:::acme-mlcp-test-artifacts", "arn:aws:s3:::acme-mlcp-test-data"])
+    )
+    error_message = "The replication role reads only the replicated sources (artifacts, data's datasets/) and writes only to their replicas."
+  }
+}
+
+run "storage_without_a_dr_region_replicates_nothing" {
+  command = plan
+  module {
+    source = "../../modules/storage"
+  }
+  providers = {
+    aws         = aws
+    aws.replica = aws.replica
+  }
+  variables {
+    name                         = "mlcp-test"
+    bucket_prefix                = "acme-mlcp-test"
+    account_id                   = "123456789012"
+    kms_key_arn                  = "arn:aws:kms:eu-west-1:123456789012:key/test"
+    replication_region           = null
+    vpc_id                       = "vpc-1"
+    subnet_ids                   = ["subnet-a", "subnet-b", "subnet-c"]
+    nfs_client_security_group_id = "sg-nodes"
+  }
+
+  assert {
+    condition = (
+      length(aws_s3_bucket_replication_configuration.data) == 0 && length(aws_s3_bucket_replication_configuration.artifacts) == 0
+      && length(aws_efs_replication_configuration.checkpoints) == 0 && length(aws_kms_key.replica) == 0
+      && output.data_replica_bucket == null && output.efs_replica_file_system_id == null
+    )
+    error_message = "Without replication_region nothing is replicated and no DR-region resource is created."
+  }
+}
+
 run "functions_wiring" {
   command = plan
   module {
