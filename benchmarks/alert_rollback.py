@@ -54,11 +54,11 @@ if str(REPO) not in sys.path:
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from control.demo import console, run_training_demo  # noqa: E402
-from control.demo_serving import Api  # noqa: E402
-from control.kubernetes.serving import deployment_name, preview_service_name  # noqa: E402
+from control.demo.serving import Api  # noqa: E402
+from control.demo.training import console, run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
 from control.local.platform import LOCAL_ROLLOUT_DEFAULTS, EmbeddedPlatform  # noqa: E402
+from control.manifests.serving import deployment_name, preview_service_name  # noqa: E402
 
 ALERT = "MlcpInferenceHighErrorRatio"
 VERSION_LABEL = "mlcp.dev/version"

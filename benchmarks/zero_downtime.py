@@ -47,7 +47,7 @@ from benchmarks.alert_rollback import (  # noqa: E402
     train_two,
     wait_until,
 )
-from control.demo_serving import Api  # noqa: E402
+from control.demo.serving import Api  # noqa: E402
 from control.local.loadgen import Sample  # noqa: E402
 from control.local.platform import EmbeddedPlatform  # noqa: E402
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from control.local import lambda_bridge
 from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
-from control.local.cluster import free_port
 from control.local.moto_server import EmbeddedAws, start_embedded_aws
 from control.local.observability import LocalObservability
+from control.local.processes import free_port
 from control.local.provision import REPO, Resources, alerts_topic_arn, provision
 from control.local.serving import TARGETS_FILE as SERVING_TARGETS
 from control.local.serving import LocalServing

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from control.local.cluster import process_alive, process_start_time, read_json, write_json_atomic
+from control.local.processes import process_alive, process_start_time, read_json, write_json_atomic
 
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_MODEL = "mlcp.dev/model"

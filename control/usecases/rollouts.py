@@ -42,8 +42,8 @@ from control.domain.rollout import (
 )
 from control.domain.training import check_name
 from control.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import (
+from control.manifests.config import ManifestConfig
+from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
     deployment_name,

@@ -34,8 +34,8 @@ from control.domain.training import (
     parse_workers,
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import render_mpijob
+from control.manifests.config import ManifestConfig
+from control.manifests.training import render_mpijob
 from control.timeline import readable_cause
 
 MAX_MANIFEST_FILES = 1000

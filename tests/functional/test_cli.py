@@ -23,7 +23,7 @@ from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.cli import main
 from control.domain.registry import Alias, Lineage, VersionStatus
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
-from control.local.moto_server import free_port
+from control.local.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import requests
 from click.testing import CliRunner
 
 from control.cli import main
-from control.client import ApiClient, ClientError, ExitCode, Settings, load_settings
+from control.cli.client import ApiClient, ClientError, ExitCode, Settings, load_settings
 
 API_GATEWAY = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
 

@@ -24,10 +24,10 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from control.errors import DependencyError
-from control.kubernetes.serving import render_deployment, render_service
-from control.local.cluster import free_port, process_alive
 from control.local.observability import LocalObservability
+from control.local.processes import free_port, process_alive
 from control.local.serving import LocalServing
+from control.manifests.serving import render_deployment, render_service
 from tests.functional.test_local_serving import CONFIG, ROOT, Load, router_port, serving_version, wait_ready
 from tests.support import wait_for
 

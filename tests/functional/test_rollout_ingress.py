@@ -14,8 +14,8 @@ import pytest
 
 from control.composition import Platform
 from control.domain.rollout import Decision, RolloutSpec, ServiceRole, SwitchSelector, start_rollout
-from control.kubernetes.serving import INGRESS_ACTION, INGRESS_ACTION_ANNOTATION
 from control.local.serving import LocalServing
+from control.manifests.serving import INGRESS_ACTION, INGRESS_ACTION_ANNOTATION
 from control.settings import Settings
 from control.usecases import rollouts
 

@@ -417,7 +417,7 @@ def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
         reconcile,
         start_rollout,
     )
-    from control.local.moto_server import free_port
+    from control.local.processes import free_port
     from control.settings import Settings
     from control.usecases.rollouts import _measure
 

@@ -26,8 +26,8 @@ import psutil
 import pytest
 
 from control.domain.rollout import RolloutSpec, start_rollout
-from control.kubernetes.serving import deployment_name, preview_service_name
 from control.local.loadgen import LoadGenerator
+from control.manifests.serving import deployment_name, preview_service_name
 from tests.workloads.inference.inference_artifact import write_artifact
 
 VERSION_LABEL = "mlcp.dev/version"
@@ -307,9 +307,9 @@ def _wait_state(cluster: Any, name: str, states: set[Any], timeout: float = 120)
 @pytest.mark.slow
 def test_a_horovod_rank_killed_mid_training_fails_the_job_and_the_retry_resumes_from_the_checkpoint(tmp_path, ledger):
     from control.domain.training import Hyperparameters, JobState, TrainingJobSpec
-    from control.kubernetes.config import ManifestConfig
-    from control.kubernetes.training import render_mpijob
     from control.local.cluster import LocalCluster
+    from control.manifests.config import ManifestConfig
+    from control.manifests.training import render_mpijob
     from workloads.training.synthetic import synthetic_csv
 
     repo = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from control.local.cluster import kill_tree
+from control.local.processes import kill_tree
 from tests.functional.test_local_observability import SnsStandIn, iris_observed, query, sns  # noqa: F401
 from tests.functional.test_local_serving import Load, router_port
 from tests.support import wait_for

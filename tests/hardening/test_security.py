@@ -395,7 +395,7 @@ def test_checkov_finds_no_failed_check_in_the_manifests(tmp_path, ledger):
         pytest.skip(f"checkov is not installed at {CHECKOV} (make test installs it)")
     from dataclasses import replace
 
-    from control.kubernetes import examples
+    from control.manifests import examples
 
     config = replace(
         examples.EXAMPLE_CONFIG,

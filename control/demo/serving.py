@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from control.demo import Api, console
-from control.kubernetes.serving import deployment_name, preview_service_name
+from control.demo.report import DemoReport, write_report
+from control.demo.training import Api, console
 from control.local.loadgen import LoadGenerator, Sample, summarize
 from control.local.platform import EmbeddedPlatform
-from control.report import DemoReport, write_report
+from control.manifests.serving import deployment_name, preview_service_name
 
 
 @dataclass
@@ -116,7 +116,7 @@ def run_full_demo(
     platform: EmbeddedPlatform, out_dir: Path, *, model: str = "demo-classifier", deployment: str = "demo"
 ) -> tuple[bool, str, Path]:
     """S3 drop → training → registration → rollout → fault → alert → rollback, with a report."""
-    from control.demo import run_training_demo
+    from control.demo.training import run_training_demo
 
     endpoints = platform.endpoints()
     api = Api(endpoints)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from control.cli_deployments import deployments
-from control.cli_models import models
-from control.cli_runs import runs
+from control.cli.deployments import deployments
+from control.cli.models import models
+from control.cli.runs import runs
 
 EPILOG = """\b
 Settings: --endpoints FILE (or MLCP_ENDPOINTS), the file `up --endpoints-file` writes; otherwise
@@ -50,7 +50,7 @@ main.add_command(deployments)
 )
 def up(endpoints_file: Path, state_dir: Path | None) -> None:
     """Start the embedded platform and stay in the foreground until Ctrl-C."""
-    from control.demo import console, state_dir_for
+    from control.demo.training import console, state_dir_for
     from control.local.platform import EmbeddedPlatform
 
     platform = EmbeddedPlatform(state_dir or state_dir_for("up")).start()
@@ -84,8 +84,8 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     """Run the whole loop on the embedded platform: S3 drop → training → registration → rollout →
     fault → alert → rollback. Prints the timeline and the path of an HTML report."""
-    from control.demo import console, state_dir_for
-    from control.demo_serving import run_full_demo
+    from control.demo.serving import run_full_demo
+    from control.demo.training import console, state_dir_for
     from control.local.platform import EmbeddedPlatform
 
     report_dir = report_dir or Path("reports") / state_dir_for("demo").name

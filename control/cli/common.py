@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from control.client import ENDPOINTS_ENV, ApiClient, ClientError, ExitCode, Settings, load_settings
+from control.cli.client import ENDPOINTS_ENV, ApiClient, ClientError, ExitCode, Settings, load_settings
 
 PROG = "python -m control"
 
