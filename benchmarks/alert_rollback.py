@@ -57,7 +57,7 @@ import yaml  # noqa: E402
 from control.demo.serving import Api  # noqa: E402
 from control.demo.training import console, run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
-from control.local.platform import LOCAL_ROLLOUT_DEFAULTS, EmbeddedPlatform  # noqa: E402
+from control.local.runtime import LOCAL_ROLLOUT_DEFAULTS, EmbeddedRuntime  # noqa: E402
 from control.manifests.serving import deployment_name, preview_service_name  # noqa: E402
 
 ALERT = "MlcpInferenceHighErrorRatio"
@@ -89,7 +89,7 @@ class Load:
     so their threads do not compete for this process's GIL with the control plane under test
     (the API, moto, the in-process functions). Samples stream back every 0.1 s."""
 
-    platform: EmbeddedPlatform
+    platform: EmbeddedRuntime
     deployment: str
     rate: float
     preview_rate: float
@@ -186,12 +186,12 @@ def answers(url: str) -> bool:
         return False
 
 
-def start_platform(state_dir: Path) -> EmbeddedPlatform:
+def start_platform(state_dir: Path) -> EmbeddedRuntime:
     quiet()
-    return EmbeddedPlatform(state_dir).start()
+    return EmbeddedRuntime(state_dir).start()
 
 
-def train_two(platform: EmbeddedPlatform, model: str, rows: int) -> None:
+def train_two(platform: EmbeddedRuntime, model: str, rows: int) -> None:
     for version, seed in ((1, 31), (2, 32)):
         started = time.monotonic()
         trained = run_training_demo(platform, model=model, rows=rows, seed=seed, dataset_version=f"v{version}")
@@ -229,11 +229,11 @@ def first_answer(samples: list[Sample], version: str, after: float) -> float | N
     return min(answered) if answered else None
 
 
-def selector_version(platform: EmbeddedPlatform, service: str) -> str:
+def selector_version(platform: EmbeddedRuntime, service: str) -> str:
     return platform.serving().service_selector(service).get(VERSION_LABEL, "")
 
 
-def local_alerting(platform: EmbeddedPlatform) -> dict[str, str]:
+def local_alerting(platform: EmbeddedRuntime) -> dict[str, str]:
     """What the running Prometheus and Alertmanager were really given (their config files)."""
     observability = platform.state_dir / "observability"
     prometheus = yaml.safe_load((observability / "prometheus.yml").read_text())["global"]
@@ -266,7 +266,7 @@ def parse_iso(text: str) -> float:
 # -- executions (where the control plane spends its time) ----------------------------------------
 
 
-def executions_since(platform: EmbeddedPlatform, since: float) -> list[dict[str, Any]]:
+def executions_since(platform: EmbeddedRuntime, since: float) -> list[dict[str, Any]]:
     import boto3
 
     endpoints = platform.endpoints()
@@ -332,7 +332,7 @@ def alert_payload(deployment: str, model: str, version: int, fingerprint: str) -
 
 
 def control_plane_sample(
-    platform: EmbeddedPlatform, api: Api, load: Load, deployment: str, model: str, index: int
+    platform: EmbeddedRuntime, api: Api, load: Load, deployment: str, model: str, index: int
 ) -> dict[str, Any]:
     """v1 serving → roll v2 out with blue kept warm → v2 promoted → alert → selector on v1."""
     roll_out(api, deployment, model, 2, bake_seconds=1, scale_down_delay_seconds=900, analysis_interval_seconds=1)
@@ -386,7 +386,7 @@ def control_plane_sample(
 class Watch:
     """Polls, every `interval`: Prometheus' alerts, the active selector and v1's readiness."""
 
-    platform: EmbeddedPlatform
+    platform: EmbeddedRuntime
     deployment: str
     interval: float = 0.05
     pending_at: float | None = None
@@ -439,7 +439,7 @@ class Watch:
                 self.selector_v1_at = time.time()
 
 
-def v2_window_clean(platform: EmbeddedPlatform, model: str) -> bool:
+def v2_window_clean(platform: EmbeddedRuntime, model: str) -> bool:
     """The pre-promotion error-ratio check of v2 (control.domain.rollout_analysis.default_checks,
     [1m] window, model+version: not scoped to the deployment) no longer sees an earlier fault."""
     prometheus = platform.observability.prometheus_url  # type: ignore[union-attr]
@@ -449,7 +449,7 @@ def v2_window_clean(platform: EmbeddedPlatform, model: str) -> bool:
 
 
 def end_to_end_repetition(
-    platform: EmbeddedPlatform, api: Api, load: Load, deployment: str, model: str
+    platform: EmbeddedRuntime, api: Api, load: Load, deployment: str, model: str
 ) -> dict[str, Any]:
     roll_out(api, deployment, model, 2)  # the local defaults: v1 scaled to 0 before COMPLETED
     done = wait_until(api, deployment, lambda s: s["phase"] in AT_REST, timeout=240, poll=0.5)

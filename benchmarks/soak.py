@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from control.demo.serving import Api, Traffic, alert_rollback, deploy  # noqa: E402
 from control.demo.training import run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
-from control.local.platform import EmbeddedPlatform  # noqa: E402
+from control.local.runtime import EmbeddedRuntime  # noqa: E402
 from control.manifests.serving import preview_service_name  # noqa: E402
 
 MODEL = "soak"
@@ -62,7 +62,7 @@ class SoakTraffic(Traffic):
             return list(generator.samples)
 
 
-def watched(platform: EmbeddedPlatform) -> dict[str, psutil.Process]:
+def watched(platform: EmbeddedRuntime) -> dict[str, psutil.Process]:
     processes = {"control": psutil.Process()}
     recorded = platform.state_dir / "observability" / "processes.json"
     if recorded.exists():
@@ -123,7 +123,7 @@ def main() -> int:
     baseline: tracemalloc.Snapshot | None = None
 
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mlcp-soak-") as state, EmbeddedPlatform(Path(state)) as platform:
+    with tempfile.TemporaryDirectory(prefix="mlcp-soak-") as state, EmbeddedRuntime(Path(state)) as platform:
         endpoints = platform.endpoints()
         api = Api(endpoints)
         traffic = SoakTraffic(platform, DEPLOYMENT, rate=args.rate)

@@ -51,9 +51,9 @@ main.add_command(deployments)
 def up(endpoints_file: Path, state_dir: Path | None) -> None:
     """Start the embedded platform and stay in the foreground until Ctrl-C."""
     from control.demo.training import console, state_dir_for
-    from control.local.platform import EmbeddedPlatform
+    from control.local.runtime import EmbeddedRuntime
 
-    platform = EmbeddedPlatform(state_dir or state_dir_for("up")).start()
+    platform = EmbeddedRuntime(state_dir or state_dir_for("up")).start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -86,10 +86,10 @@ def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     fault → alert → rollback. Prints the timeline and the path of an HTML report."""
     from control.demo.serving import run_full_demo
     from control.demo.training import console, state_dir_for
-    from control.local.platform import EmbeddedPlatform
+    from control.local.runtime import EmbeddedRuntime
 
     report_dir = report_dir or Path("reports") / state_dir_for("demo").name
-    with EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform:
+    with EmbeddedRuntime(state_dir or state_dir_for("demo")) as platform:
         console.print(
             f"[bold]embedded platform up[/]: AWS at {platform.endpoints()['aws_endpoint_url']}, "
             f"API at {platform.api_url}, Prometheus at {platform.endpoints().get('prometheus_url')}"

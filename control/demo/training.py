@@ -21,7 +21,7 @@ from rich.table import Table
 
 from control.domain.datasets import parse_dataset_key, run_id_for
 from control.domain.training import TrainingRequest
-from control.local.platform import EmbeddedPlatform
+from control.local.runtime import EmbeddedRuntime
 from control.timeline import Step, steps_from_history
 
 console = Console(highlight=False)
@@ -36,7 +36,7 @@ class DemoResult:
 
 
 def run_training_demo(
-    platform: EmbeddedPlatform,
+    platform: EmbeddedRuntime,
     *,
     model: str = "demo-classifier",
     rows: int = 3000,

@@ -21,6 +21,17 @@ RUN_ID_MAX = 50  # the MPIJob name; its launcher Service must stay within a 63-c
 
 
 @dataclass(frozen=True)
+class ObjectInfo:
+    """An object's metadata in the object store (S3)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str
+
+
+@dataclass(frozen=True)
 class DatasetObject:
     """One S3 object that completes a dataset (a single data.csv or a _manifest.json)."""
 

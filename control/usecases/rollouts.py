@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from control.adapters.dynamodb_deployments import DeploymentRecord
-from control.composition import Platform
-from control.domain.alerts import AlertPayload, AlertPolicy, decide_alert_actions
+from control.domain.alert_payload import AlertPayload
+from control.domain.alert_policy import AlertPolicy, decide_alert_actions
+from control.domain.deployments import DeploymentRecord
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
     AnalysisSample,
@@ -57,6 +57,7 @@ from control.manifests.serving import (
     render_version,
     version_selector,
 )
+from control.ports import Platform
 
 DEPLOYABLE = frozenset({VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.RETIRED})
 VERSION_LABEL = "mlcp.dev/version"
@@ -215,7 +216,7 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
     values: dict[str, float | None] = {}
     try:
         for name, query in request.queries.items():
-            values[name] = platform.prometheus.value(query)
+            values[name] = platform.metrics.value(query)
     except TransientError as error:  # unreachable: inconclusive, never a blind promotion
         return AnalysisSample(request.stage, request.version, dict.fromkeys(request.queries), error=error.message)
     return AnalysisSample(request.stage, request.version, values)

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.runtime import authorize, check_token, current_platform, json_route, logger, request_json
-from control.domain.alerts import parse_webhook
+from control.domain.alert_payload import parse_webhook
 from control.errors import ControlError
 from control.usecases import rollouts
 
@@ -59,7 +59,7 @@ def alertmanager_webhook() -> tuple[int, Any]:
     """Alertmanager's webhook (payload version 4), authenticated by its own bearer token."""
     request = deployments_api.current_request
     platform = current_platform()
-    check_token(request.headers, platform.alert_token, required=True)
+    check_token(request.headers, platform.alert_token(), required=True)
     try:
         payload = parse_webhook(request.raw_body or b"")
     except ControlError as error:  # recorded, never dropped: Alertmanager will not resend it

@@ -84,10 +84,10 @@ def iam_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
 
     for name, value in (BASE_ENV | {"CONTROL_API_AUTH": "iam", "CONTROL_API_TOKEN": ""}).items():
         monkeypatch.setenv(name, value)
-    runtime.current_platform.cache_clear()
+    runtime.use_platform(None)
     with Client(app) as client:
         yield client
-    runtime.current_platform.cache_clear()
+    runtime.use_platform(None)
 
 
 @pytest.mark.parametrize(

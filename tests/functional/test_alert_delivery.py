@@ -19,7 +19,8 @@ import requests
 import yaml
 
 from control.adapters.aws import client
-from control.adapters.dynamodb_deployments import DeploymentRecord, DynamoDbDeployments
+from control.adapters.dynamodb_deployments import DynamoDbDeployments
+from control.domain.deployments import DeploymentRecord
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
 from control.local.observability import SNS_CREDENTIALS
 from control.local.processes import free_port

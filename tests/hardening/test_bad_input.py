@@ -219,8 +219,8 @@ def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits
 
     from control.cli.client import ApiClient, Settings
     from control.local.api_gateway import create_api_server
-    from control.local.platform import load_chalice_app
     from control.local.processes import free_port
+    from control.local.runtime import load_chalice_app
 
     port = free_port()
     gateway = create_api_server(load_chalice_app().app, "127.0.0.1", port, rate=4, burst=6)

@@ -79,10 +79,10 @@ def _control(serving: Any | None = None) -> Any:
     """A fresh control process: the platform's settings, its own clients; `serving` replaces the port."""
     from chalicelib.runtime import current_platform
 
-    from control.composition import Platform
+    from control.composition import build_platform
 
-    control = Platform(settings=current_platform().settings)
-    control.__dict__["serving"] = serving or current_platform().serving
+    embedded = current_platform()
+    control = build_platform(embedded.settings, training=embedded.training, serving=serving or embedded.serving)
     return control
 
 
@@ -152,7 +152,7 @@ def _new_rollout(deployment: str, model: str, version: int, previous: int | None
     """What `POST /deployments/{name}/rollouts` records, without starting the state machine's loop."""
     from chalicelib.runtime import current_platform
 
-    from control.adapters.dynamodb_deployments import DeploymentRecord
+    from control.domain.deployments import DeploymentRecord
 
     platform = current_platform()
     spec = RolloutSpec(
