@@ -11,12 +11,12 @@ demo: setup
 
 test: setup
 	$(PY) -m ruff check .
-	.venv/bin/lint-imports
+	PYTHONPATH=functions .venv/bin/lint-imports
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	.venv/bin/lint-imports
+	PYTHONPATH=functions .venv/bin/lint-imports
 	$(PY) -m mypy

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from control.domain.datasets import parse_dataset_key, run_id_for
+from control.domain.timeline import Step, steps_from_history
 from control.domain.training import TrainingRequest
 from control.local.runtime import EmbeddedRuntime
-from control.timeline import Step, steps_from_history
 
 console = Console(highlight=False)
 

@@ -23,20 +23,22 @@ from control.domain.datasets import (
     run_id_for,
 )
 from control.domain.registry import Lineage, iso
+from control.domain.timeline import Step, readable_cause, steps_from_history
 from control.domain.training import (
     EvaluationGate,
     Hyperparameters,
     JobState,
     TrainingJobSpec,
+    TrainingProgress,
     TrainingRequest,
     check_name,
     parse_workers,
+    progress_queries,
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.manifests.config import ManifestConfig
 from control.manifests.training import render_mpijob
 from control.ports import Platform
-from control.timeline import readable_cause
 
 MAX_MANIFEST_FILES = 1000
 HEADER_PROBE_BYTES = 64 * 1024
@@ -361,6 +363,28 @@ def get_training_run(platform: Platform, run_id: str) -> dict[str, Any]:
             raise
         record = {}
     return {"run_id": run_id, **record, "execution": execution}
+
+
+def run_timeline(platform: Platform, run_id: str) -> tuple[str, list[Step]]:
+    """The run's pipeline execution and its timeline; NotFound if the run has no execution."""
+    check_name(run_id, "run_id")
+    arn = platform.pipelines.execution_arn(platform.settings.training_state_machine_arn, run_id)
+    try:
+        events = platform.pipelines.history(arn)
+    except NotFound as error:
+        raise NotFound(f"run {run_id!r} has no Step Functions execution", field="run_id") from error
+    return arn, steps_from_history(events)
+
+
+def training_progress(platform: Platform, run_id: str) -> TrainingProgress | None:
+    """The running job's own metrics; None when the metrics cannot be read (progress is a nicety)."""
+    check_name(run_id, "run_id")
+    try:
+        return TrainingProgress(
+            **{name: platform.metrics.value(query) for name, query in progress_queries(run_id).items()}
+        )
+    except (ControlError, ValueError, KeyError):
+        return None
 
 
 def _record(platform: Platform, run_id: str, **fields: Any) -> None:
