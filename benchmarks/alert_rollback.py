@@ -58,10 +58,10 @@ from control.demo.serving import Api  # noqa: E402
 from control.demo.training import console, run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
 from control.local.runtime import LOCAL_ROLLOUT_DEFAULTS, EmbeddedRuntime  # noqa: E402
+from control.manifests.config import LABEL_VERSION  # noqa: E402
 from control.manifests.serving import deployment_name, preview_service_name  # noqa: E402
 
 ALERT = "MlcpInferenceHighErrorRatio"
-VERSION_LABEL = "mlcp.dev/version"
 AT_REST = {"COMPLETED", "ROLLED_BACK", "FAILED"}
 CONTROL_PLANE_TARGET_MS = 200.0
 ANCHORS = (
@@ -230,7 +230,7 @@ def first_answer(samples: list[Sample], version: str, after: float) -> float | N
 
 
 def selector_version(platform: EmbeddedRuntime, service: str) -> str:
-    return platform.serving().service_selector(service).get(VERSION_LABEL, "")
+    return platform.serving().service_selector(service).get(LABEL_VERSION, "")
 
 
 def local_alerting(platform: EmbeddedRuntime) -> dict[str, str]:

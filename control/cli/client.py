@@ -1,9 +1,10 @@
 """The platform's HTTP API as Python calls, for the CLI and for scripts.
 
-Settings come from the endpoints file that `python -m control up --endpoints-file` writes, or
-from the environment (`MLCP_API_URL`, `MLCP_API_TOKEN`, `MLCP_PROMETHEUS_URL`). With a token
-the client sends it as a bearer token (the embedded platform); without one it signs every
-request with SigV4 for `execute-api` (API Gateway's IAM auth in AWS).
+The configuration comes from the endpoints file that `python -m control up --endpoints-file` writes,
+or from the environment (`MLCP_API_URL`, `MLCP_API_TOKEN`). With a token the client sends it as a
+bearer token (the embedded platform); without one it signs every request with SigV4 for
+`execute-api` (API Gateway's IAM auth in AWS). Everything the CLI shows comes through the API,
+run timelines and training progress included: one credential, the API's.
 
 Every failure leaves as `ClientError` with a message that says what to do and the exit code
 the CLI uses for it.
@@ -91,14 +92,14 @@ class ClientError(Exception):
 
 
 @dataclass(frozen=True)
-class Settings:
+class ClientConfig:
     """Where the platform is and how to authenticate; `source` says where these came from."""
 
     api_url: str
     api_token: str = ""
     region: str = ""
-    aws_endpoint_url: str = ""  # the embedded AWS; empty: the normal AWS configuration
-    prometheus_url: str = ""
+    aws_endpoint_url: str = ""  # the embedded AWS (read from the endpoints file; the CLI calls only the API)
+    prometheus_url: str = ""  # likewise: for people and scripts; progress comes through the API
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -113,7 +114,9 @@ class Settings:
             return False
 
 
-def load_settings(endpoints_file: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_client_config(
+    endpoints_file: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> ClientConfig:
     """The endpoints file (argument or MLCP_ENDPOINTS) wins; otherwise MLCP_API_URL and friends."""
     env = os.environ if environ is None else environ
     path = endpoints_file or env.get(ENDPOINTS_ENV)
@@ -130,7 +133,7 @@ def load_settings(endpoints_file: Path | str | None = None, environ: Mapping[str
             ),
             error="NotConfigured",
         )
-    return Settings(
+    return ClientConfig(
         api_url=api_url.rstrip("/"),
         api_token=env.get(API_TOKEN_ENV, ""),
         region=_region(env, api_url),
@@ -139,7 +142,7 @@ def load_settings(endpoints_file: Path | str | None = None, environ: Mapping[str
     )
 
 
-def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> Settings:
+def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> ClientConfig:
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError as error:
@@ -160,7 +163,7 @@ def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> Settings:
             hint="use the file `python -m control up --endpoints-file` writes",
             error="NotConfigured",
         )
-    return Settings(
+    return ClientConfig(
         api_url=raw["api_url"].rstrip("/"),
         api_token=str(raw.get("api_token") or ""),
         region=str(raw.get("region") or _region(env, raw["api_url"])),
@@ -253,7 +256,7 @@ def throttle_retrying_session() -> requests.Session:
 class ApiClient:
     """One method per API route; each returns the API's JSON."""
 
-    def __init__(self, settings: Settings, *, session: requests.Session | None = None) -> None:
+    def __init__(self, settings: ClientConfig, *, session: requests.Session | None = None) -> None:
         self.settings = settings
         self._session = session or throttle_retrying_session()
         self._auth: requests.auth.AuthBase | None = None

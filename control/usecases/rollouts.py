@@ -18,6 +18,7 @@ from control.domain.alert_policy import AlertPolicy, decide_alert_actions
 from control.domain.deployments import DeploymentRecord
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
+    MIN_REQUEUE_SECONDS,
     AnalysisSample,
     Decision,
     EnsureDeployment,
@@ -41,8 +42,8 @@ from control.domain.rollout import (
     start_rollout,
 )
 from control.domain.training import check_name
-from control.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
-from control.manifests.config import ManifestConfig
+from control.errors import AlreadyServing, Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
+from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
@@ -60,8 +61,6 @@ from control.manifests.serving import (
 from control.ports import Platform
 
 DEPLOYABLE = frozenset({VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.RETIRED})
-VERSION_LABEL = "mlcp.dev/version"
-MIN_REQUEUE_SECONDS = 1
 
 
 # -- starting ------------------------------------------------------------------------------------
@@ -94,7 +93,7 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
         raise Conflict(f"{deployment} serves model {record.spec.model}, not {model}", field="model")
     previous = None if record is None else (record.status.stable_version or record.status.active_version)
     if previous == version:
-        raise Conflict(f"{deployment} already serves {model} v{version}", field="version")
+        raise AlreadyServing(f"{deployment} already serves {model} v{version}", field="version")
     overrides = {k: body[k] for k in RolloutSpec.TIMINGS + RolloutSpec.PREVIEW_TRAFFIC + ("replicas",) if k in body}
     spec = RolloutSpec.parse(
         {
@@ -173,7 +172,7 @@ def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[
         "active_version": decision.status.active_version,
         "reason": decision.status.reason,
         "done": requeue is None,
-        "requeue_after": max(MIN_REQUEUE_SECONDS, round(requeue)) if requeue is not None else 0,
+        "requeue_after": round(max(MIN_REQUEUE_SECONDS, requeue)) if requeue is not None else 0,
     }
 
 
@@ -203,7 +202,7 @@ def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
 
 def _selected(platform: Platform, service: str) -> int | None:
     try:
-        value = platform.serving.service_selector(service).get(VERSION_LABEL)
+        value = platform.serving.service_selector(service).get(LABEL_VERSION)
     except NotFound:
         return None
     return int(value) if value and value.isdigit() else None
@@ -510,8 +509,6 @@ def start_from_pipeline(platform: Platform, state: Mapping[str, Any]) -> dict[st
         started = start(
             platform, state["auto_deploy"], {"model": model, "version": version}, f"pipeline:{state['run_id']}"
         )
-    except Conflict as error:
-        if "already serves" in error.message:
-            return {"skipped": error.message}
-        raise
+    except AlreadyServing as error:
+        return {"skipped": error.message}
     return {"deployment": state["auto_deploy"], "execution_arn": started["execution_arn"]}

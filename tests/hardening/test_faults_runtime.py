@@ -27,10 +27,10 @@ import pytest
 
 from control.domain.rollout import RolloutSpec, start_rollout
 from control.local.loadgen import LoadGenerator
+from control.manifests.config import LABEL_VERSION
 from control.manifests.serving import deployment_name, preview_service_name
 from tests.workloads.inference.inference_artifact import write_artifact
 
-VERSION_LABEL = "mlcp.dev/version"
 FAST = {"bake_seconds": 0, "scale_down_delay_seconds": 0, "analysis_interval_seconds": 1, "poll_interval_seconds": 1}
 
 
@@ -60,7 +60,7 @@ class WatchedServing:
 
     def apply(self, manifest: dict[str, Any]) -> None:
         if manifest.get("kind") == "Service":  # a first rollout creates the Service pointing at a version
-            self._points_at(manifest["metadata"]["name"], int(manifest["spec"]["selector"][VERSION_LABEL]))
+            self._points_at(manifest["metadata"]["name"], int(manifest["spec"]["selector"][LABEL_VERSION]))
         self.real.apply(manifest)
         self._done()
 
@@ -69,7 +69,7 @@ class WatchedServing:
         self._done()
 
     def switch_service_selector(self, name: str, selector: dict[str, str]) -> bool:
-        self._points_at(name, int(selector[VERSION_LABEL]))
+        self._points_at(name, int(selector[LABEL_VERSION]))
         changed = self.real.switch_service_selector(name, selector)
         self._done()
         return bool(changed)
@@ -212,7 +212,7 @@ def _load(platform: Any, deployment: str) -> LoadGenerator:
 def _active(deployment: str) -> int:
     from chalicelib.runtime import current_platform
 
-    return int(current_platform().serving.service_selector(deployment)[VERSION_LABEL])
+    return int(current_platform().serving.service_selector(deployment)[LABEL_VERSION])
 
 
 @pytest.mark.slow
@@ -263,7 +263,7 @@ def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_on
     assert _active_switches_ready(deployment, switches), f"the active Service moved to a version not ready: {switches}"
     serving = current_platform().serving
     assert _active(deployment) == green
-    assert int(serving.service_selector(preview_service_name(deployment))[VERSION_LABEL]) == green
+    assert int(serving.service_selector(preview_service_name(deployment))[LABEL_VERSION]) == green
     assert serving.deployment_readiness(deployment_name(deployment, old)).desired == 0
     # The Deployment's companions exist even though the step that created it died after the first manifest.
     for kind in ("PodDisruptionBudget", "HorizontalPodAutoscaler"):
