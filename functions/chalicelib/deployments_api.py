@@ -8,6 +8,8 @@ from chalice import Blueprint
 
 from chalicelib.runtime import authorize, check_token, current_platform, json_route, logger, request_json
 from control.domain.alert_payload import parse_webhook
+from control.domain.deployments import RolloutRequest, parse_reason
+from control.domain.training import check_name
 from control.errors import ControlError
 from control.usecases import rollouts
 
@@ -36,21 +38,31 @@ def describe(name: str) -> tuple[int, Any]:
 @json_route
 def request_rollout(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    return 202, rollouts.start(current_platform(), name, request_json(deployments_api.current_request), actor)
+    body = request_json(deployments_api.current_request)
+    check_name(name, "deployment")
+    request = RolloutRequest.parse(body)
+    started = rollouts.start(current_platform(), name, request, actor)
+    return 202, {"deployment": name, "status": started.status.to_dict(), "execution_arn": started.execution_arn}
 
 
 @deployments_api.route("/deployments/{name}/rollback", methods=["POST"])
 @json_route
 def rollback(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    return 202, rollouts.rollback(current_platform(), name, request_json(deployments_api.current_request), actor)
+    body = request_json(deployments_api.current_request)
+    check_name(name, "deployment")
+    reason = parse_reason(body)
+    return 202, {"deployment": name, "status": rollouts.rollback(current_platform(), name, reason, actor).to_dict()}
 
 
 @deployments_api.route("/deployments/{name}/promote", methods=["POST"])
 @json_route
 def promote(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    return 202, rollouts.promote(current_platform(), name, request_json(deployments_api.current_request), actor)
+    body = request_json(deployments_api.current_request)
+    check_name(name, "deployment")
+    reason = parse_reason(body)
+    return 202, {"deployment": name, "status": rollouts.promote(current_platform(), name, reason, actor).to_dict()}
 
 
 @deployments_api.route("/alerts/alertmanager", methods=["POST"])
