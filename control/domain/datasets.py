@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from control.domain.training import check_name
+from control.domain.names import check_name
 from control.errors import InvalidInput, PayloadTooLarge
 
 DATASETS_PREFIX = "datasets/"

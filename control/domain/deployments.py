@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from control.domain.alert_policy import DEFAULT_POLICY, AlertPolicy
+from control.domain.names import check_name
 from control.domain.rollout import RolloutSpec, RolloutStatus
-from control.domain.training import check_name
 from control.errors import InvalidInput
 
 

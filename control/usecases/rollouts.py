@@ -16,6 +16,7 @@ from typing import Any
 from control.domain.alert_payload import AlertPayload
 from control.domain.alert_policy import AlertPolicy, decide_alert_actions
 from control.domain.deployments import DeploymentRecord, RolloutRequest
+from control.domain.names import check_name
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
     MIN_REQUEUE_SECONDS,
@@ -42,7 +43,6 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from control.domain.training import check_name
 from control.errors import AlreadyServing, Conflict, NotFound, PreconditionFailed, TransientError
 from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (

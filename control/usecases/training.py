@@ -22,6 +22,7 @@ from control.domain.datasets import (
     parse_s3_event,
     run_id_for,
 )
+from control.domain.names import check_name
 from control.domain.registry import Lineage, iso
 from control.domain.timeline import Step, readable_cause, steps_from_history
 from control.domain.training import (
@@ -31,7 +32,6 @@ from control.domain.training import (
     TrainingJobSpec,
     TrainingProgress,
     TrainingRequest,
-    check_name,
     parse_workers,
     progress_queries,
 )

@@ -9,7 +9,7 @@ from chalice import Blueprint
 from chalicelib.runtime import authorize, check_token, current_platform, json_route, logger, request_json
 from control.domain.alert_payload import parse_webhook
 from control.domain.deployments import RolloutRequest, parse_reason
-from control.domain.training import check_name
+from control.domain.names import check_name
 from control.errors import ControlError
 from control.usecases import rollouts
 
