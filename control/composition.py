@@ -64,12 +64,11 @@ def build_platform(
     def client(service: str) -> Any:
         return lazy(lambda: aws.client(service, settings.region, settings.aws_endpoint_url))
 
-    dynamodb = client("dynamodb")
     eks = lazy(lambda: _eks_cluster(settings))  # one adapter serves both cluster ports
     return Platform(
         settings=settings,
-        registry=DynamoDbRegistry(dynamodb, settings.registry_table),
-        deployments=DynamoDbDeployments(dynamodb, settings.registry_table),
+        registry=DynamoDbRegistry(client("dynamodb"), settings.registry_table),
+        deployments=DynamoDbDeployments(client("dynamodb"), settings.registry_table),
         objects=S3Store(client("s3")),
         pipelines=StepFunctions(client("stepfunctions")),
         dead_letters=DeadLetterQueue(client("sqs"), settings.dead_letter_queue_url),
