@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.workloads.inference.inference_artifact import CLASSES, FEATURES, model_bytes
 
 from control.adapters.registry_backup import (
     ITEMS_FILE,
@@ -29,6 +28,7 @@ from control.dr import Drill, DrillFailed, Environment
 from control.errors import Conflict, PreconditionFailed
 from control.local.registry_seed import seed
 from control.local.resources import registry_table_definition
+from tests.support.inference_artifact import CLASSES, FEATURES, model_bytes
 
 SAMPLE = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]
 

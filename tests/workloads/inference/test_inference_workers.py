@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.workloads.inference.inference_artifact import Artifact
-from tests.workloads.inference.inference_http import ServerProcess, asgi_call, http_call
 
+from tests.support.inference_artifact import Artifact
+from tests.support.inference_http import ServerProcess, asgi_call, http_call
 from workloads.inference.app import create_app
 from workloads.inference.settings import ServerSettings
 from workloads.inference.workers import ReadinessBoard, WorkerRole, worker_share
