@@ -6,28 +6,49 @@ import hashlib
 import json
 import resource
 import signal
+import sys
 import threading
+import uuid
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from control.adapters.efs_staging import EfsDatasetStager
 from control.domain.staging import MARKER_FILE, TEMP_PREFIX, SourceObject, staged_folder
 from control.errors import StagingFailed
+from control.local.processes import free_port
 
-BUCKET = "data"
+BUCKET = "data"  # each test's own bucket (the s3 fixture), named from this
 KEY = "datasets/iris/v1/data.csv"
 NOW = "2026-01-01T00:00:00Z"
 
 
+@pytest.fixture(scope="module")
+def moto_url():
+    # A server, not mock_aws: mock_aws resets moto's process-wide state when it ends, and the
+    # session's embedded platform (the same process) would lose its tables and buckets.
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_url, monkeypatch):
+    bucket = f"data-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(sys.modules[__name__], "BUCKET", bucket)
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=bucket)
+    yield client
 
 
 def versioned(s3) -> None:
