@@ -15,7 +15,7 @@ demo: setup
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	.venv/bin/lint-imports
+	PYTHONPATH=functions .venv/bin/lint-imports
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 
@@ -26,5 +26,5 @@ unit: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	.venv/bin/lint-imports
+	PYTHONPATH=functions .venv/bin/lint-imports
 	$(PY) -m mypy

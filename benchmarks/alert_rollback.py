@@ -57,15 +57,15 @@ if str(REPO) not in sys.path:
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from control.demo import console, run_training_demo  # noqa: E402
-from control.demo_serving import Api  # noqa: E402
-from control.kubernetes.serving import deployment_name, preview_service_name  # noqa: E402
+from control.demo.serving import Api  # noqa: E402
+from control.demo.training import console, run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
-from control.local.platform import LOCAL_ROLLOUT_DEFAULTS, EmbeddedPlatform  # noqa: E402
+from control.local.runtime import LOCAL_ROLLOUT_DEFAULTS, EmbeddedRuntime  # noqa: E402
+from control.manifests.config import LABEL_VERSION  # noqa: E402
+from control.manifests.serving import deployment_name, preview_service_name  # noqa: E402
 from dashboards.alertmanager import CONTROL_PLANE_RECEIVER  # noqa: E402
 
 ALERT = "MlcpInferenceHighErrorRatio"
-VERSION_LABEL = "mlcp.dev/version"
 AT_REST = {"COMPLETED", "ROLLED_BACK", "FAILED"}
 CONTROL_PLANE_TARGET_MS = 100.0  # issue 15
 ANCHORS = (
@@ -93,7 +93,7 @@ class Load:
     so their threads do not compete for this process's GIL with the control plane under test
     (the API, moto, the in-process functions). Samples stream back every 0.1 s."""
 
-    platform: EmbeddedPlatform
+    platform: EmbeddedRuntime
     deployment: str
     rate: float
     preview_rate: float
@@ -190,12 +190,12 @@ def answers(url: str) -> bool:
         return False
 
 
-def start_platform(state_dir: Path) -> EmbeddedPlatform:
+def start_platform(state_dir: Path) -> EmbeddedRuntime:
     quiet()
-    return EmbeddedPlatform(state_dir).start()
+    return EmbeddedRuntime(state_dir).start()
 
 
-def train_two(platform: EmbeddedPlatform, model: str, rows: int) -> None:
+def train_two(platform: EmbeddedRuntime, model: str, rows: int) -> None:
     for version, seed in ((1, 31), (2, 32)):
         started = time.monotonic()
         trained = run_training_demo(platform, model=model, rows=rows, seed=seed, dataset_version=f"v{version}")
@@ -240,7 +240,7 @@ def warm_window_cost() -> str:
     """What one warm replica costs for the default rollback window on EKS: its share of an inference
     node by its CPU or memory request (whichever is larger), at the node's list price."""
     from control.domain.rollout import WARM_REPLICAS, RolloutSpec
-    from control.kubernetes.serving import ServingVersion
+    from control.manifests.serving import ServingVersion
     from dashboards.rules import load_rules
 
     node, vcpu, gib = INFERENCE_NODE
@@ -272,11 +272,11 @@ def process_rss_mib(pid: int) -> float:
         return float("nan")
 
 
-def selector_version(platform: EmbeddedPlatform, service: str) -> str:
-    return platform.serving().service_selector(service).get(VERSION_LABEL, "")
+def selector_version(platform: EmbeddedRuntime, service: str) -> str:
+    return platform.serving().service_selector(service).get(LABEL_VERSION, "")
 
 
-def local_alerting(platform: EmbeddedPlatform) -> dict[str, str]:
+def local_alerting(platform: EmbeddedRuntime) -> dict[str, str]:
     """What the running Prometheus and Alertmanager were really given (their config files)."""
     observability = platform.state_dir / "observability"
     prometheus = yaml.safe_load((observability / "prometheus.yml").read_text())["global"]
@@ -309,7 +309,7 @@ def parse_iso(text: str) -> float:
 # -- executions (where the control plane spends its time) ----------------------------------------
 
 
-def executions_since(platform: EmbeddedPlatform, since: float) -> list[dict[str, Any]]:
+def executions_since(platform: EmbeddedRuntime, since: float) -> list[dict[str, Any]]:
     import boto3
 
     endpoints = platform.endpoints()
@@ -375,7 +375,7 @@ def alert_payload(deployment: str, model: str, version: int, fingerprint: str) -
 
 
 def control_plane_sample(
-    platform: EmbeddedPlatform, api: Api, load: Load, deployment: str, model: str, index: int
+    platform: EmbeddedRuntime, api: Api, load: Load, deployment: str, model: str, index: int
 ) -> dict[str, Any]:
     """v1 serving → roll v2 out with blue kept warm → v2 promoted → alert → selector on v1."""
     roll_out(api, deployment, model, 2, bake_seconds=1, scale_down_delay_seconds=900, analysis_interval_seconds=1)
@@ -429,7 +429,7 @@ def control_plane_sample(
 class Watch:
     """Polls, every `interval`: Prometheus' alerts, the active selector and v1's readiness."""
 
-    platform: EmbeddedPlatform
+    platform: EmbeddedRuntime
     deployment: str
     interval: float = 0.05
     pending_at: float | None = None
@@ -482,7 +482,7 @@ class Watch:
                 self.selector_v1_at = time.time()
 
 
-def v2_window_clean(platform: EmbeddedPlatform, model: str) -> bool:
+def v2_window_clean(platform: EmbeddedRuntime, model: str) -> bool:
     """The pre-promotion error-ratio check of v2 (control.domain.rollout_analysis.default_checks,
     [1m] window, model+version: not scoped to the deployment) no longer sees an earlier fault."""
     prometheus = platform.observability.prometheus_url  # type: ignore[union-attr]
@@ -492,7 +492,7 @@ def v2_window_clean(platform: EmbeddedPlatform, model: str) -> bool:
 
 
 def end_to_end_repetition(
-    platform: EmbeddedPlatform, api: Api, load: Load, deployment: str, model: str, cold: bool
+    platform: EmbeddedRuntime, api: Api, load: Load, deployment: str, model: str, cold: bool
 ) -> dict[str, Any]:
     # The local defaults: v1 kept warm through its rollback window (or, --cold, scaled to 0).
     roll_out(api, deployment, model, 2, **({"rollback_window_seconds": 0} if cold else {}))

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from control.adapters.registry_backup import export_table, import_table, scan  # noqa: E402
-from control.client import ApiClient, load_settings  # noqa: E402
+from control.cli.client import ApiClient, load_client_config  # noqa: E402
 from control.domain.recovery import RPO_TARGET, RTO_TARGET  # noqa: E402
 from control.dr import Drill, Environment, fresh_platform  # noqa: E402
 from control.local.registry_seed import seed  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> None:
             )
         seed_s = time.perf_counter() - started
         print(f"seeded {args.models} models × {args.versions} versions in {seed_s:.1f} s")
-        api = ApiClient(load_settings(source.endpoints_file))
+        api = ApiClient(load_client_config(source.endpoints_file))
         for model in names[:2]:
             api.start_rollout(f"{model}-api", {"model": model, "version": args.versions})
         for model in names[:2]:

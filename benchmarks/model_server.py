@@ -50,7 +50,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks import model_server_litserve as litserve  # noqa: E402
 from benchmarks import model_server_mms as mms  # noqa: E402
-from control.local.cluster import free_port  # noqa: E402
+from control.local.processes import free_port  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 N_FEATURES = 8

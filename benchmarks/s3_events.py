@@ -52,12 +52,12 @@ if str(REPO) not in sys.path:
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-from control.composition import Platform  # noqa: E402
+from control.composition import build_platform  # noqa: E402
 from control.domain.datasets import DatasetObject, run_id_for  # noqa: E402
 from control.domain.training import TrainingRequest  # noqa: E402
 from control.local.moto_server import start_embedded_aws  # noqa: E402
-from control.local.platform import load_chalice_app  # noqa: E402
 from control.local.provision import ACCOUNT, provision  # noqa: E402
+from control.local.runtime import load_chalice_app  # noqa: E402
 from control.settings import Settings  # noqa: E402
 from control.usecases.training import handle_dataset_event  # noqa: E402
 
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # use case: a Platform built from Settings pointing at its trivial machine.
             settings_env = {**os.environ, **env}
-            platform = Platform(
+            platform = build_platform(
                 Settings.from_env(settings_env | {"CONTROL_TRAINING_STATE_MACHINE_ARN": machines["use case"]})
             )
             # chalice: the handler builds its platform from the environment, as in Lambda.
@@ -367,9 +367,9 @@ def main(argv: list[str] | None = None) -> int:
 def _chalice_handler() -> tuple[Any, io.TextIOBase]:
     """The Lambda handler as Lambda calls it; its log lines and metrics go to /dev/null (still written)."""
     app = load_chalice_app()
-    from chalicelib.runtime import current_platform, logger
+    from chalicelib.runtime import logger, use_platform
 
-    current_platform.cache_clear()
+    use_platform(None)
     devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the benchmark
     for handler in logger.handlers:
         if hasattr(handler, "setStream"):

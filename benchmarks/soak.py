@@ -5,7 +5,7 @@
 One embedded platform; v1 is trained and rolled out once, then every cycle trains the next version
 (S3 drop → pipeline → Horovod → registry), rolls it out blue-green, injects a fault into it after its
 promotion and waits until the real Prometheus + Alertmanager have rolled it back to last-known-good.
-Constant load runs on the active and preview endpoints all along (control/demo_serving.py).
+Constant load runs on the active and preview endpoints all along (control/demo/serving.py).
 
 Per cycle it prints the RSS and open file descriptors of this process, Prometheus, Alertmanager and
 the routers, requests sent to the active endpoint and failed outside the injected faults (`failed*`),
@@ -32,11 +32,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from control.demo import run_training_demo  # noqa: E402
-from control.demo_serving import Api, Traffic, alert_rollback, deploy  # noqa: E402
-from control.kubernetes.serving import preview_service_name  # noqa: E402
+from control.demo.serving import Api, Traffic, alert_rollback, deploy  # noqa: E402
+from control.demo.training import run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
-from control.local.platform import EmbeddedPlatform  # noqa: E402
+from control.local.runtime import EmbeddedRuntime  # noqa: E402
+from control.manifests.serving import preview_service_name  # noqa: E402
 
 MODEL = "soak"
 DEPLOYMENT = "soak"
@@ -62,7 +62,7 @@ class SoakTraffic(Traffic):
             return list(generator.samples)
 
 
-def watched(platform: EmbeddedPlatform) -> dict[str, psutil.Process]:
+def watched(platform: EmbeddedRuntime) -> dict[str, psutil.Process]:
     processes = {"control": psutil.Process()}
     recorded = platform.state_dir / "observability" / "processes.json"
     if recorded.exists():
@@ -123,7 +123,7 @@ def main() -> int:
     baseline: tracemalloc.Snapshot | None = None
 
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mlcp-soak-") as state, EmbeddedPlatform(Path(state)) as platform:
+    with tempfile.TemporaryDirectory(prefix="mlcp-soak-") as state, EmbeddedRuntime(Path(state)) as platform:
         endpoints = platform.endpoints()
         api = Api(endpoints)
         traffic = SoakTraffic(platform, DEPLOYMENT, rate=args.rate)

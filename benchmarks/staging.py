@@ -39,7 +39,7 @@ import boto3  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from control.local.cluster import free_port  # noqa: E402
+from control.local.processes import free_port  # noqa: E402
 
 BUCKET = "data"
 REGION = "us-east-1"

@@ -47,9 +47,9 @@ from benchmarks.alert_rollback import (  # noqa: E402
     train_two,
     wait_until,
 )
-from control.demo_serving import Api  # noqa: E402
+from control.demo.serving import Api  # noqa: E402
 from control.local.loadgen import Sample  # noqa: E402
-from control.local.platform import EmbeddedPlatform  # noqa: E402
+from control.local.runtime import EmbeddedRuntime  # noqa: E402
 
 SWITCH_BEFORE_S = 0.5
 SWITCH_AFTER_S = 2.0
@@ -60,7 +60,7 @@ DRAIN_AFTER_S = 2.0
 class SelectorWatch:
     """Every change of the active Service's selector, as (time, version), polled every 10 ms."""
 
-    platform: EmbeddedPlatform
+    platform: EmbeddedRuntime
     service: str
     changes: list[tuple[float, str]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)

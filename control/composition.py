@@ -1,17 +1,18 @@
-"""The composition root: reads the settings once and builds the adapters the use cases need.
+"""The composition root: builds the AWS and EKS adapters behind the ports from the settings.
 
-Only this module knows which adapter is in use (EKS or the local cluster).
+Only this module (and the embedded runtime, control.local, for its local clusters) knows which
+adapter is in use. Every adapter is built on first use, so that importing a handler or building
+a Platform builds no client and imports no SDK the call does not need.
 """
 
 from __future__ import annotations
 
-import os
+import functools
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar, cast
 
 from control.adapters import aws
 from control.adapters.dead_letters import DeadLetterQueue
@@ -20,108 +21,95 @@ from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.adapters.efs_staging import EfsDatasetStager
 from control.adapters.efs_tree import EfsTree
 from control.adapters.s3_store import S3Store
-from control.adapters.secrets import SecretValue
 from control.adapters.stepfunctions import StepFunctions
-from control.ports import ServingCluster, TrainingCluster
+from control.errors import DependencyError
+from control.ports import MetricsQueries, Platform, ServingCluster, TrainingCluster
 from control.settings import Settings
 
-if TYPE_CHECKING:
-    from control.adapters.prometheus import PrometheusQueries
-
-REPO = Path(__file__).resolve().parents[1]
-AWS_ENV = frozenset(
-    {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"}
-)
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class Platform:
-    """Adapters built on first use, so that importing a handler builds no client."""
+class _Lazy:
+    """Stands in for the object `build` returns, and builds it at the first attribute read."""
 
-    settings: Settings
-    clock: Callable[[], datetime] = field(default=utc_now)
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._built: Any = None
+        self._lock = threading.Lock()
 
-    def _client(self, service: str) -> Any:
-        return aws.client(service, self.settings.region, self.settings.aws_endpoint_url)
-
-    @cached_property
-    def registry(self) -> DynamoDbRegistry:
-        return DynamoDbRegistry(self._client("dynamodb"), self.settings.registry_table)
-
-    @cached_property
-    def s3(self) -> S3Store:
-        return S3Store(self._client("s3"))
-
-    @cached_property
-    def pipelines(self) -> StepFunctions:
-        return StepFunctions(self._client("stepfunctions"))
-
-    @cached_property
-    def dead_letters(self) -> DeadLetterQueue:
-        return DeadLetterQueue(self._client("sqs"), self.settings.dead_letter_queue_url)
-
-    @cached_property
-    def deployments(self) -> DynamoDbDeployments:
-        return DynamoDbDeployments(self._client("dynamodb"), self.settings.registry_table)
-
-    @cached_property
-    def alert_token(self) -> str:
-        """The Alertmanager webhook's bearer token: from Secrets Manager in AWS, a setting locally."""
-        if self.settings.alert_token_secret_arn:
-            return SecretValue(self._client("secretsmanager"), self.settings.alert_token_secret_arn).get()
-        return self.settings.alert_token
-
-    @cached_property
-    def prometheus(self) -> PrometheusQueries:
-        from control.adapters.prometheus import PrometheusQueries  # only the rollout analysis needs requests
-
-        return PrometheusQueries(self.settings.prometheus_url)
-
-    @cached_property
-    def serving(self) -> ServingCluster:
-        if self.settings.cluster == "local":
-            from control.local.serving import LocalServing
-
-            return LocalServing(Path(self.settings.local_state_dir) / "serving", repo_root=REPO, env=_aws_env())
-        return self.cluster  # type: ignore[return-value]  # the EKS adapter serves both ports
-
-    @property
-    def efs_root(self) -> Path:
-        """The checkpoint file system as this process sees it: the Lambda's EFS mount, or the local
-        cluster's folder that plays EFS (LocalCluster maps /mnt/checkpoints onto it)."""
-        if self.settings.cluster == "local":
-            return Path(self.settings.local_state_dir) / "cluster" / "checkpoints"
-        return Path(self.settings.efs_mount_path)
-
-    @cached_property
-    def efs(self) -> EfsTree:
-        return EfsTree(self.efs_root)
-
-    @cached_property
-    def staging(self) -> EfsDatasetStager:
-        return EfsDatasetStager(self._client("s3"), self.efs_root)
-
-    @cached_property
-    def cluster(self) -> TrainingCluster:
-        if self.settings.cluster == "local":
-            from control.local.cluster import LocalCluster
-
-            # Jobs reach the same (embedded) AWS as this process, with the same credentials.
-            job_env = {name: value for name, value in os.environ.items() if name in AWS_ENV}
-            return LocalCluster(Path(self.settings.local_state_dir) / "cluster", repo_root=REPO, env=job_env)
-        from control.adapters.kubernetes_cluster import KubernetesCluster
-
-        return KubernetesCluster.for_settings(self.settings)
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._build()
+        return getattr(self._built, name)
 
 
-def _aws_env() -> dict[str, str]:
-    """Local jobs and servers reach the same (embedded) AWS as this process, as it does."""
-    return {name: value for name, value in os.environ.items() if name in AWS_ENV}
+def lazy(build: Callable[[], T]) -> T:
+    return cast(T, _Lazy(build))
 
 
-def build_platform(settings: Settings | None = None) -> Platform:
-    return Platform(settings or Settings.from_env())
+def build_platform(
+    settings: Settings | None = None,
+    *,
+    training: TrainingCluster | None = None,
+    serving: ServingCluster | None = None,
+    efs_root: Path | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Platform:
+    """The AWS adapters for `settings` (from the environment if None), the EKS cluster unless
+    `training` and `serving` are given (the embedded runtime gives its local ones), and the
+    checkpoint file system at `efs_root`: the Lambda's EFS mount unless given (the embedded
+    runtime gives the folder its local cluster maps /mnt/checkpoints onto)."""
+    settings = settings or Settings.from_env()
+    efs_root = Path(efs_root) if efs_root is not None else Path(settings.efs_mount_path)
+
+    def client(service: str) -> Any:
+        return lazy(lambda: aws.client(service, settings.region, settings.aws_endpoint_url))
+
+    eks = lazy(lambda: _eks_cluster(settings))  # one adapter serves both cluster ports
+    return Platform(
+        settings=settings,
+        registry=DynamoDbRegistry(client("dynamodb"), settings.registry_table),
+        deployments=DynamoDbDeployments(client("dynamodb"), settings.registry_table),
+        objects=S3Store(client("s3")),
+        staging=EfsDatasetStager(client("s3"), efs_root),
+        efs=EfsTree(efs_root),
+        pipelines=StepFunctions(client("stepfunctions")),
+        dead_letters=DeadLetterQueue(client("sqs"), settings.dead_letter_queue_url),
+        metrics=lazy(lambda: _prometheus(settings)),
+        training=training or eks,
+        serving=serving or eks,
+        alert_token=functools.cache(lambda: _alert_token(settings, client)),
+        clock=clock,
+    )
+
+
+def _eks_cluster(settings: Settings) -> Any:
+    if settings.cluster == "local":
+        raise DependencyError(
+            "CONTROL_CLUSTER=local: the embedded runtime (control.local.runtime) gives the platform its local "
+            "clusters; this platform was built without them"
+        )
+    from control.adapters.kubernetes_cluster import KubernetesCluster  # the kubernetes client: only on EKS
+
+    return KubernetesCluster.for_settings(settings)
+
+
+def _prometheus(settings: Settings) -> MetricsQueries:
+    from control.adapters.prometheus import PrometheusQueries  # only the rollout analysis needs requests
+
+    return PrometheusQueries(settings.prometheus_url)
+
+
+def _alert_token(settings: Settings, client: Callable[[str], Any]) -> str:
+    """The Alertmanager webhook's bearer token: from Secrets Manager in AWS, a setting locally."""
+    if settings.alert_token_secret_arn:
+        from control.adapters.secrets import SecretValue
+
+        return SecretValue(client("secretsmanager"), settings.alert_token_secret_arn).get()
+    return settings.alert_token

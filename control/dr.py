@@ -29,7 +29,7 @@ import requests
 
 from control.adapters.aws import RETRY_CONFIG, client
 from control.adapters.dynamodb_deployments import DynamoDbDeployments
-from control.adapters.dynamodb_registry import _from_item
+from control.adapters.dynamodb_items import from_item
 from control.adapters.registry_backup import (
     BackupManifest,
     copy_prefix,
@@ -40,7 +40,7 @@ from control.adapters.registry_backup import (
     read_items,
     split_uri,
 )
-from control.client import ApiClient, load_settings
+from control.cli.client import ApiClient, load_client_config
 from control.domain.recovery import (
     RPO_TARGET,
     RTO_TARGET,
@@ -191,7 +191,7 @@ class Drill:
             self._mark("exported")
         manifest = BackupManifest.read(backup)
         self.report.backup = {"folder": str(backup), "snapshot_at": manifest.snapshot_at, "items": manifest.items}
-        backup_items = [_from_item(item) for item in read_items(backup)]
+        backup_items = [from_item(item) for item in read_items(backup)]
         # A backup taken at the disaster (a fresh export) loses nothing: the window is never negative.
         lost_window = (self._disaster - datetime.fromisoformat(manifest.snapshot_at)).total_seconds()
         self.report.rpo_seconds = round(max(0.0, lost_window), 3)
@@ -256,7 +256,7 @@ class Drill:
 
     def _redeploy_all(self, target: Environment, backup_items: list[dict[str, Any]]) -> None:
         deployments = DynamoDbDeployments(target.aws("dynamodb"), target.table)
-        api = ApiClient(load_settings(target.endpoints_file))
+        api = ApiClient(load_client_config(target.endpoints_file))
         pending: list[Redeploy] = []
         for name in deployments.names():
             record = deployments.get(name)

@@ -53,6 +53,14 @@ class Conflict(ControlError):
     http_status = 409
 
 
+class AlreadyServing(Conflict):
+    """The deployment already serves the version asked for: nothing to roll out (a pipeline skips it)."""
+
+    @property
+    def code(self) -> str:
+        return "Conflict"  # the API's answer is the Conflict it always was
+
+
 class PreconditionFailed(Conflict):
     """A conditional write lost a race; the caller may re-read and try again."""
 

@@ -28,7 +28,7 @@ LABELS = {
 SERVING_NAMESPACE = "ml-serving"
 TRAINING_NAMESPACE = "ml-training"
 INFERENCE_PORT = 8080  # the SageMaker contract's port (docs/contracts.md)
-TRAINING_METRICS_PORT = 9100  # --metrics-port of rank 0 (control/kubernetes/training.py)
+TRAINING_METRICS_PORT = 9100  # --metrics-port of rank 0 (control/manifests/training.py)
 # Labels every series of a scrape job gets from the target (after relabeling).
 TARGET_LABELS = {"mlcp-inference": {"deployment", "namespace", "pod"}, "mlcp-training": {"mpijob", "namespace", "pod"}}
 

@@ -17,6 +17,7 @@ from chalice import Chalice, Response  # noqa: E402
 from chalicelib.deployments_api import deployments_api  # noqa: E402
 from chalicelib.events import events, on_alert_notification, on_dataset_uploaded  # noqa: E402
 from chalicelib.models_api import models_api  # noqa: E402
+from chalicelib.runtime import use_platform  # noqa: E402
 from chalicelib.tasks import (  # noqa: E402
     check_training,
     evaluate_model,
@@ -32,9 +33,11 @@ from chalicelib.tasks import (  # noqa: E402
 from chalicelib.training_api import training_api  # noqa: E402
 
 # Lambda's handler strings are `app.<name>` (terraform/modules/functions/main.tf): every event and
-# task handler is an attribute of this module, the REST API is `app.app`.
+# task handler is an attribute of this module, the REST API is `app.app`. `use_platform` is how the
+# embedded runtime hands the handlers its platform (control/ never imports the functions).
 __all__ = [
     "app",
+    "use_platform",
     "check_training",
     "evaluate_model",
     "launch_training",

@@ -5,7 +5,8 @@
 # Layout, as `chalice package` lays it out and as Lambda loads it (/var/task = the zip root):
 #   app.py, chalicelib/          functions/ (the handlers)
 #   chalice/{__init__,app}.py    Chalice's runtime only; its CLI dependencies are not shipped
-#   control/                     the control plane, without control/local (the embedded AWS, moto)
+#   control/                     exactly the control modules the handlers import (scripts/lambda_sources.py):
+#                                not the CLI, the demo and its report, or the local runtime
 #   <dependencies>/              manylinux wheels for CPython 3.11 x86_64, the pinned closure below
 #   **/__pycache__/*.pyc         compiled here, unchecked-hash: /var/task is read-only, so without
 #                                them every cold start compiles every module from source
@@ -87,9 +88,8 @@ rm -rf "$TREE/bin"
 mkdir -p "$TREE/chalice"
 cp "$STAGING/chalice/chalice/__init__.py" "$STAGING/chalice/chalice/app.py" "$TREE/chalice/"
 
-echo "copying the app (functions/) and control/ (without control/local)" >&2
-tar -C "$REPO/functions" --exclude=__pycache__ -cf - app.py chalicelib | tar -C "$TREE" -xf -
-tar -C "$REPO" --exclude=__pycache__ --exclude=control/local -cf - control | tar -C "$TREE" -xf -
+echo "copying the app (functions/) and the control/ modules it imports (scripts/lambda_sources.py)" >&2
+"$PYTHON" "$REPO/scripts/lambda_sources.py" "$TREE" >/dev/null
 
 "$PYTHON" - "$TREE" "$STAGING/mlcp-functions.zip" <<'EOF'
 """Check the closure, compile, write a reproducible zip."""

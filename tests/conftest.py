@@ -19,9 +19,9 @@ pytest_plugins = ["tests.skip_policy"]
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One embedded platform per test session; tests use their own model names."""
-    from control.local.platform import EmbeddedPlatform
+    from control.local.runtime import EmbeddedRuntime
 
-    embedded = EmbeddedPlatform(tmp_path_factory.mktemp("platform")).start()
+    embedded = EmbeddedRuntime(tmp_path_factory.mktemp("platform")).start()
     yield embedded
     embedded.stop()
 

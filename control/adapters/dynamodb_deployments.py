@@ -8,27 +8,18 @@ a conditional write gets PreconditionFailed, re-reads and decides again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from control.adapters.aws import aws_call, translate
-from control.adapters.dynamodb_registry import _from_item, _to_item, of_kind
-from control.domain.alerts import DEFAULT_POLICY, AlertPolicy
+from control.adapters.dynamodb_items import from_item, of_kind, to_item
+from control.domain.alert_policy import AlertPolicy
+from control.domain.deployments import DeploymentRecord
 from control.domain.rollout import RolloutSpec, RolloutStatus
 from control.errors import PreconditionFailed
 
 MAX_HANDLED_KEYS = 500
-
-
-@dataclass(frozen=True)
-class DeploymentRecord:
-    spec: RolloutSpec
-    status: RolloutStatus
-    policy: AlertPolicy = DEFAULT_POLICY
-    handled_alerts: tuple[str, ...] = field(default_factory=tuple)
-    loop: str = ""  # the reconcile loop (state machine execution name) that steps this deployment
 
 
 class DynamoDbDeployments:
@@ -39,11 +30,11 @@ class DynamoDbDeployments:
     @aws_call("read deployment")
     def get(self, deployment: str) -> DeploymentRecord | None:
         response = self._db.get_item(
-            TableName=self._table, Key=_to_item({"pk": f"DEPLOYMENT#{deployment}", "sk": "STATE"}), ConsistentRead=True
+            TableName=self._table, Key=to_item({"pk": f"DEPLOYMENT#{deployment}", "sk": "STATE"}), ConsistentRead=True
         )
         if "Item" not in response:
             return None
-        item = _from_item(response["Item"])
+        item = from_item(response["Item"])
         return DeploymentRecord(
             spec=RolloutSpec.parse(item["spec"]),
             status=RolloutStatus.from_dict(item["status"]),
@@ -75,9 +66,9 @@ class DynamoDbDeployments:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_to_item(item),
+                Item=to_item(item),
                 ConditionExpression=condition,
-                **({"ExpressionAttributeValues": _to_item(values)} if values else {}),
+                **({"ExpressionAttributeValues": to_item(values)} if values else {}),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

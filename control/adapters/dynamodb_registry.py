@@ -11,15 +11,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from control.adapters.aws import aws_call, translate
+from control.adapters.dynamodb_items import KEY_ATTRIBUTES, from_item, of_kind, to_item
 from control.domain.registry import (
     Alias,
     HistoryEntry,
@@ -31,38 +30,7 @@ from control.domain.registry import (
 )
 from control.errors import NotFound, PreconditionFailed, TransientError
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 MAX_REGISTER_ATTEMPTS = 60
-_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
-
-
-def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_dynamo_safe(v)) for k, v in values.items() if v is not None}
-
-
-def _dynamo_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(repr(value)) if value == value else "NaN"
-    if isinstance(value, Mapping):
-        return {k: _dynamo_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_dynamo_safe(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
 def _model_pk(name: str) -> str:
@@ -110,16 +78,16 @@ class DynamoDbRegistry:
     ) -> list[dict[str, Any]]:
         pk = _model_pk(model_name)
         counter_condition = "attribute_not_exists(pk)" if previous == 0 else "latest_version = :previous"
-        counter_values = _to_item(
+        counter_values = to_item(
             {":version": version, ":stamp": stamp, ":name": model_name, ":models": "MODELS", ":empty": {}}
         )
         if previous:
-            counter_values |= _to_item({":previous": previous})
+            counter_values |= to_item({":previous": previous})
         return [
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _to_item({"pk": pk, "sk": "META"}),
+                    "Key": to_item({"pk": pk, "sk": "META"}),
                     "UpdateExpression": (
                         "SET latest_version = :version, updated_at = :stamp, model_name = :name, "
                         "gsi1pk = :models, gsi1sk = :name, created_at = if_not_exists(created_at, :stamp), "
@@ -132,7 +100,7 @@ class DynamoDbRegistry:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _to_item(
+                    "Item": to_item(
                         {
                             "pk": pk,
                             "sk": _version_sk(version),
@@ -150,7 +118,7 @@ class DynamoDbRegistry:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _to_item({"pk": pk, "sk": f"RUNREF#{lineage.training_run_id}", "version": version}),
+                    "Item": to_item({"pk": pk, "sk": f"RUNREF#{lineage.training_run_id}", "version": version}),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -228,11 +196,11 @@ class DynamoDbRegistry:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _to_item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
+                        "Key": to_item({"pk": _model_pk(model_name), "sk": _version_sk(version)}),
                         "UpdateExpression": "SET #status = :target, updated_at = :stamp",
                         "ConditionExpression": "#status = :current",
                         "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _to_item(
+                        "ExpressionAttributeValues": to_item(
                             {":target": target.value, ":current": current.status.value, ":stamp": stamp}
                         ),
                     }
@@ -274,11 +242,11 @@ class DynamoDbRegistry:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _to_item({"pk": _model_pk(model_name), "sk": "META"}),
+                        "Key": to_item({"pk": _model_pk(model_name), "sk": "META"}),
                         "UpdateExpression": "SET aliases.#alias = :version, updated_at = :stamp",
                         "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeNames": {"#alias": alias.value},
-                        "ExpressionAttributeValues": _to_item({":version": version, ":stamp": stamp}),
+                        "ExpressionAttributeValues": to_item({":version": version, ":stamp": stamp}),
                     }
                 },
                 self._history_put(
@@ -313,7 +281,7 @@ class DynamoDbRegistry:
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": _to_item({"pk": _model_pk(entry.model_name), "sk": f"EVENTKEY#{dedupe_key}"}),
+                        "Item": to_item({"pk": _model_pk(entry.model_name), "sk": f"EVENTKEY#{dedupe_key}"}),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
@@ -345,7 +313,7 @@ class DynamoDbRegistry:
         return {
             "Put": {
                 "TableName": self._table,
-                "Item": _to_item(
+                "Item": to_item(
                     {"pk": _model_pk(entry.model_name), "sk": f"HISTORY#{entry.at}#{uuid.uuid4().hex[:8]}"}
                     | entry.to_dict()
                 ),
@@ -363,10 +331,10 @@ class DynamoDbRegistry:
         assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
         self._db.update_item(
             TableName=self._table,
-            Key=_to_item({"pk": f"RUN#{run_id}", "sk": "RUN"}),
+            Key=to_item({"pk": f"RUN#{run_id}", "sk": "RUN"}),
             UpdateExpression=f"SET {assignments}, gsi1pk = :runs, gsi1sk = if_not_exists(gsi1sk, :id)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_to_item(values | {":runs": "RUNS", ":id": run_id}),
+            ExpressionAttributeValues=to_item(values | {":runs": "RUNS", ":id": run_id}),
         )
 
     @aws_call("read training run")
@@ -374,20 +342,20 @@ class DynamoDbRegistry:
         item = self._get(f"RUN#{run_id}", "RUN")
         if item is None:
             raise NotFound(f"no training run {run_id!r}", field="run_id")
-        return {"run_id": run_id} | {k: v for k, v in item.items() if k not in _KEYS}
+        return {"run_id": run_id} | {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES}
 
     @aws_call("list training runs")
     def list_runs(self) -> list[dict[str, Any]]:
         return [
-            {"run_id": item["gsi1sk"]} | {k: v for k, v in item.items() if k not in _KEYS}
+            {"run_id": item["gsi1sk"]} | {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES}
             for item in of_kind(self._db, self._table, "RUNS")
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._db.get_item(TableName=self._table, Key=_to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
-        return _from_item(response["Item"]) if "Item" in response else None
+        response = self._db.get_item(TableName=self._table, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
+        return from_item(response["Item"]) if "Item" in response else None
 
     def _query(self, pk: str, sk_prefix: str) -> list[dict[str, Any]]:
         paginator = self._db.get_paginator("query")
@@ -395,10 +363,10 @@ class DynamoDbRegistry:
         for page in paginator.paginate(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=_to_item({":pk": pk, ":prefix": sk_prefix}),
+            ExpressionAttributeValues=to_item({":pk": pk, ":prefix": sk_prefix}),
             ConsistentRead=True,
         ):
-            items.extend(_from_item(raw) for raw in page["Items"])
+            items.extend(from_item(raw) for raw in page["Items"])
         return items
 
     def _transact(self, writes: list[dict[str, Any]]) -> None:
@@ -411,14 +379,3 @@ class DynamoDbRegistry:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
                 raise PreconditionFailed(what) from error
             raise translate(error, what) from error
-
-
-def of_kind(db: Any, table: str, kind: str) -> Iterator[dict[str, Any]]:
-    """Every item listed under `kind` in the gsi1 index (MODELS, RUNS, DEPLOYMENTS), all pages."""
-    for page in db.get_paginator("query").paginate(
-        TableName=table,
-        IndexName="gsi1",
-        KeyConditionExpression="gsi1pk = :kind",
-        ExpressionAttributeValues=_to_item({":kind": kind}),
-    ):
-        yield from (_from_item(raw) for raw in page["Items"])

@@ -20,7 +20,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from control.domain.staging import (
     TEMP_PREFIX,
     SourceObject,
     StagedFile,
+    StagingResult,
     check_copy,
     check_s3_checksum,
     marker,
@@ -43,27 +43,6 @@ CHUNK_BYTES = 8 * 1024 * 1024
 # S3 answers these when the pinned version or ETag is not (or no longer) what is there.
 CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
 GONE_CODES = frozenset({"NoSuchVersion", "NoSuchKey", "404", "InvalidArgument"})
-
-
-@dataclass(frozen=True)
-class StagingResult:
-    folder: str  # relative to the file system's root
-    files: list[StagedFile] = field(default_factory=list)
-    reused: bool = False
-    seconds: float = 0.0
-
-    @property
-    def bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "folder": self.folder,
-            "files": [f.to_dict() for f in self.files],
-            "bytes": self.bytes,
-            "reused": self.reused,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 class EfsDatasetStager:

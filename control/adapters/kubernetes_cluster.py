@@ -34,8 +34,8 @@ from control.errors import (
     PreconditionFailed,
     TransientError,
 )
-from control.kubernetes.status import mpijob_status
-from control.kubernetes.training import GROUP, PLURAL, VERSION
+from control.manifests.status import mpijob_status
+from control.manifests.training import GROUP, PLURAL, VERSION
 from control.settings import Settings
 
 SPEC_HASH_ANNOTATION = "mlcp.dev/spec-sha256"

@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control.adapters.aws import aws_call, translate
-from control.adapters.dynamodb_registry import _from_item
+from control.adapters.dynamodb_items import from_item
 from control.domain.recovery import Problem, verify_registry
 from control.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 
@@ -72,7 +72,7 @@ def scan(db: Any, table: str) -> Iterator[dict[str, Any]]:
 
 
 def plain_items(db: Any, table: str) -> list[dict[str, Any]]:
-    return [_from_item(item) for item in scan(db, table)]
+    return [from_item(item) for item in scan(db, table)]
 
 
 def read_items(folder: Path) -> Iterator[dict[str, Any]]:
@@ -104,7 +104,7 @@ def export_table(db: Any, table: str, folder: Path, *, attempts: int = 3, now: A
                 out.write(line)
                 digest.update(line.encode())
                 kinds[_kind(wire)] += 1
-        problems = verify_registry([_from_item(item) for item in _lines(partial)])
+        problems = verify_registry([from_item(item) for item in _lines(partial)])
         if problems:
             continue
         os.replace(partial, folder / ITEMS_FILE)

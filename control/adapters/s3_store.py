@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from control.adapters.aws import aws_call
+from control.domain.datasets import ObjectInfo
 from control.errors import InvalidInput
 
 CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    version_id: str
 
 
 class S3Store:

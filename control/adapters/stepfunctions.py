@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from control.adapters.aws import aws_call, translate
-
-
-@dataclass(frozen=True)
-class Started:
-    execution_arn: str
-    duplicate: bool
+from control.domain.pipelines import Started
 
 
 class StepFunctions:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from control.domain.training import check_name
+from control.domain.names import check_name
 from control.errors import InvalidInput, PayloadTooLarge
 
 DATASETS_PREFIX = "datasets/"
@@ -18,6 +18,17 @@ MANIFEST_FILE = "_manifest.json"
 MAX_DATASET_BYTES = 500 * 1024 * 1024
 MAX_KEY_LENGTH = 1024
 RUN_ID_MAX = 50  # the MPIJob name; its launcher Service must stay within a 63-character label
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's metadata in the object store (S3)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str
 
 
 @dataclass(frozen=True)

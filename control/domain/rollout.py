@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from control.domain.names import check_name
 from control.domain.rollout_analysis import (
     AnalysisCheck,
     AnalysisResult,
@@ -48,7 +49,6 @@ from control.domain.rollout_analysis import (
     evaluate,
     parse_checks,
 )
-from control.domain.training import check_name
 from control.errors import Conflict, InvalidInput
 
 __all__ = [

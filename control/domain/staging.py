@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from control.errors import StagingFailed
@@ -52,6 +52,27 @@ class StagedFile:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StagingResult:
+    folder: str  # relative to the file system's root
+    files: list[StagedFile] = field(default_factory=list)
+    reused: bool = False
+    seconds: float = 0.0
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "files": [f.to_dict() for f in self.files],
+            "bytes": self.bytes,
+            "reused": self.reused,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def revision(sources: Sequence[SourceObject]) -> str:

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from control.errors import InvalidInput
-
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-def check_name(value: Any, field_name: str) -> str:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise InvalidInput(
-            f"{field_name} must be 1-63 lower-case letters, digits or dashes, starting with a letter "
-            f"or digit; got {value!r}",
-            field=field_name,
-        )
-    return value
 
 
 @dataclass(frozen=True)
@@ -268,3 +255,47 @@ def parse_workers(raw: Any) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_WORKERS:
         raise InvalidInput(f"workers must be an integer between 1 and {MAX_WORKERS}", field="workers")
     return raw
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """A running job's own metrics (`mlcp_training_*{run_id}`); all None until it reports."""
+
+    epoch: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    samples_per_second: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.epoch is not None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "samples_per_second": self.samples_per_second,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TrainingProgress:
+        return cls(**{name: _number_or_none(raw.get(name)) for name in cls.__dataclass_fields__})
+
+
+def progress_queries(run_id: str) -> dict[str, str]:
+    """The PromQL that reads each TrainingProgress field of a run."""
+    selector = f'run_id="{run_id}"'
+    return {
+        "epoch": f"max(mlcp_training_epoch{{{selector}}})",
+        "train_loss": f'max(mlcp_training_loss{{{selector},split="train"}})',
+        "val_loss": f'max(mlcp_training_loss{{{selector},split="val"}})',
+        "val_accuracy": f'max(mlcp_training_accuracy{{{selector},split="val"}})',
+        "samples_per_second": f"max(mlcp_training_samples_per_second{{{selector}}})",
+    }
+
+
+def _number_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -16,14 +16,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from control.local.cluster import (
-    SCRATCH_FOLDER,
-    kill_tree,
-    process_start_time,
-    read_json,
-    write_json_atomic,
-    write_metrics_targets,
-)
+from control.local.cluster import SCRATCH_FOLDER, write_metrics_targets
+from control.local.processes import kill_tree, process_start_time, read_json, write_json_atomic
 
 DEADLINE_GRACE_SECONDS = 10.0
 

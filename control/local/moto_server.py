@@ -17,7 +17,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.models import StateMachineInstance
 
-from control.local.cluster import free_port
+from control.local.processes import free_port
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from control.errors import DependencyError
-from control.local.cluster import kill_tree, process_alive, read_json, write_json_atomic
+from control.local.processes import kill_tree, process_alive, read_json, write_json_atomic
 from control.local.serving_state import port_free, server_port, spawn_detached
 from dashboards.alertmanager import local_parameters, render_config
 from dashboards.rules import render_rules

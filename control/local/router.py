@@ -30,7 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from control.local.serving_state import LABEL_VERSION, ServingState, ping, pod_labels, recorded_pods, selects
+from control.local.serving_state import ServingState, ping, pod_labels, recorded_pods, selects
+from control.manifests.config import LABEL_VERSION
 
 REFRESH_SECONDS = 0.25
 RECHECK_SECONDS = 0.05  # with nothing ready, look again at most this often (per request otherwise)

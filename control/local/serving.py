@@ -34,7 +34,7 @@ from typing import Any
 
 from control.domain.serving import DeploymentReadiness
 from control.errors import DependencyError, NotFound
-from control.local.cluster import process_alive, write_json_atomic
+from control.local.processes import process_alive, write_json_atomic
 from control.local.serving_state import (
     Pod,
     ServingState,

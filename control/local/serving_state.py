@@ -28,11 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from control.local.cluster import process_alive, process_start_time, read_json, write_json_atomic
-
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_MODEL = "mlcp.dev/model"
-LABEL_VERSION = "mlcp.dev/version"
+from control.local.processes import process_alive, process_start_time, read_json, write_json_atomic
 
 # Starts argv in its own session with output to a log file, prints its pid and exits at once, so
 # the server is nobody's child here (no zombie in a long-lived caller; it outlives the caller).

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from control.composition import Platform
+from control.domain.names import check_name
 from control.domain.registry import VersionStatus, iso, serving_at
-from control.domain.training import check_name
 from control.errors import InvalidInput
+from control.ports import Platform
 
 MAX_REASON = 1000
 

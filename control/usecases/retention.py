@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from control.composition import Platform
 from control.domain.datasets import parse_dataset_key
+from control.domain.names import check_name
 from control.domain.retention import Protected, RetentionPolicy, plan_retention
-from control.domain.training import check_name
 from control.errors import ControlError, InvalidInput, NotFound
+from control.ports import Platform
 
 FINISHED_RUN_STATES = frozenset({"REGISTERED", "FAILED"})
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from control.adapters.dynamodb_deployments import DeploymentRecord
-from control.composition import Platform
-from control.domain.alerts import AlertPayload, AlertPolicy, decide_alert_actions
+from control.domain.alert_payload import AlertPayload
+from control.domain.alert_policy import AlertPolicy, decide_alert_actions
+from control.domain.deployments import DeploymentRecord, RolloutRequest
+from control.domain.names import check_name
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
+    MIN_REQUEUE_SECONDS,
     AnalysisSample,
     Decision,
     EnsureDeployment,
@@ -29,6 +31,7 @@ from control.domain.rollout import (
     RecordEvent,
     RollbackIntent,
     RolloutSpec,
+    RolloutStatus,
     ScaleDeployment,
     ServiceRole,
     StartPreviewTraffic,
@@ -41,10 +44,9 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from control.domain.training import check_name
-from control.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import (
+from control.errors import AlreadyServing, Conflict, NotFound, PreconditionFailed, TransientError
+from control.manifests.config import LABEL_VERSION, ManifestConfig
+from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
     deployment_name,
@@ -58,24 +60,24 @@ from control.kubernetes.serving import (
     render_version,
     version_selector,
 )
+from control.ports import Platform
 
 DEPLOYABLE = frozenset({VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.RETIRED})
-VERSION_LABEL = "mlcp.dev/version"
-MIN_REQUEUE_SECONDS = 1
 
 
 # -- starting ------------------------------------------------------------------------------------
 
 
-def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
-    """`POST /deployments/{name}/rollouts`: roll `model` `version` out to `deployment`."""
+@dataclass(frozen=True)
+class RolloutStarted:
+    status: RolloutStatus
+    execution_arn: str
+
+
+def start(platform: Platform, deployment: str, request: RolloutRequest, actor: str) -> RolloutStarted:
+    """`POST /deployments/{name}/rollouts`: roll the request's model version out to `deployment`."""
     check_name(deployment, "deployment")
-    if not isinstance(body, Mapping):
-        raise InvalidInput("the request body must be a JSON object", field="body")
-    model = check_name(body.get("model"), "model")
-    version = body.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput("version must be a positive integer", field="version")
+    model, version = request.model, request.version
     registered = platform.registry.get_version(model, version)
     if registered.status not in DEPLOYABLE:
         raise Conflict(
@@ -94,12 +96,11 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
         raise Conflict(f"{deployment} serves model {record.spec.model}, not {model}", field="model")
     previous = None if record is None else (record.status.stable_version or record.status.active_version)
     if previous == version:
-        raise Conflict(f"{deployment} already serves {model} v{version}", field="version")
-    overrides = {k: body[k] for k in RolloutSpec.TIMINGS + RolloutSpec.PREVIEW_TRAFFIC + ("replicas",) if k in body}
+        raise AlreadyServing(f"{deployment} already serves {model} v{version}", field="version")
     spec = RolloutSpec.parse(
         {
             **platform.settings.rollout_defaults,
-            **overrides,
+            **request.overrides,
             "deployment": deployment,
             "model": model,
             "version": version,
@@ -107,11 +108,7 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
             "sample_request_uri": registered.lineage.sample_request_uri,
         }
     )
-    policy = (
-        AlertPolicy.parse(body["alert_policy"])
-        if "alert_policy" in body
-        else (record.policy if record else AlertPolicy())
-    )
+    policy = request.alert_policy or (record.policy if record else AlertPolicy())
     status = start_rollout(spec, platform.clock())
     if record is not None:
         status = replace(status, revision=record.status.revision + 1)
@@ -123,8 +120,7 @@ def start(platform: Platform, deployment: str, body: Any, actor: str) -> dict[st
         expected_revision=None if record is None else record.status.revision,
     )
     _history(platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous})", actor)
-    started = _run_loop(platform, deployment, loop_name(deployment, status.revision))
-    return {"deployment": deployment, "status": status.to_dict(), "execution_arn": started}
+    return RolloutStarted(status, _run_loop(platform, deployment, loop_name(deployment, status.revision)))
 
 
 def _end_rollback_window(platform: Platform, record: DeploymentRecord, spec: RolloutSpec) -> None:
@@ -189,7 +185,7 @@ def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[
         "active_version": decision.status.active_version,
         "reason": decision.status.reason,
         "done": requeue is None,
-        "requeue_after": max(MIN_REQUEUE_SECONDS, round(requeue)) if requeue is not None else 0,
+        "requeue_after": round(max(MIN_REQUEUE_SECONDS, requeue)) if requeue is not None else 0,
     }
 
 
@@ -219,7 +215,7 @@ def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
 
 def _selected(platform: Platform, service: str) -> int | None:
     try:
-        value = platform.serving.service_selector(service).get(VERSION_LABEL)
+        value = platform.serving.service_selector(service).get(LABEL_VERSION)
     except NotFound:
         return None
     return int(value) if value and value.isdigit() else None
@@ -232,7 +228,7 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
     values: dict[str, float | None] = {}
     try:
         for name, query in request.queries.items():
-            values[name] = platform.prometheus.value(query)
+            values[name] = platform.metrics.value(query)
     except TransientError as error:  # unreachable: inconclusive, never a blind promotion
         return AnalysisSample(request.stage, request.version, dict.fromkeys(request.queries), error=error.message)
     return AnalysisSample(request.stage, request.version, values)
@@ -381,21 +377,18 @@ def _history(
 # -- rollbacks and alerts -------------------------------------------------------------------------
 
 
-def rollback(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
+def rollback(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
     """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
     check_name(deployment, "deployment")
-    reason = _reason(body)
     intent = RollbackIntent(
         deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", f"{actor}: {reason}", platform.clock()
     )
-    status = _record_intent(platform, intent)
-    return {"deployment": deployment, "status": status.to_dict()}
+    return _record_intent(platform, intent)
 
 
-def promote(platform: Platform, deployment: str, body: Any, actor: str) -> dict[str, Any]:
+def promote(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
     """`POST /deployments/{name}/promote`: past a paused or running analysis, by hand, with a reason."""
     check_name(deployment, "deployment")
-    reason = _reason(body)
     promotion = ManualPromotion(deployment, f"user-{uuid.uuid4().hex}", actor, reason, platform.clock())
     for _ in range(5):
         record = _get(platform, deployment)
@@ -416,15 +409,8 @@ def promote(platform: Platform, deployment: str, body: Any, actor: str) -> dict[
             details={"promotion": promotion.to_dict(), "phase": record.status.phase.value},
         )
         _run_loop(platform, deployment, loop_name(deployment, status.revision))
-        return {"deployment": deployment, "status": status.to_dict()}
+        return status
     raise TransientError(f"{deployment} kept changing; try the promotion again", retry_after=2)
-
-
-def _reason(body: Any) -> str:
-    reason = (body or {}).get("reason") if isinstance(body, Mapping) or body is None else None
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
-        raise InvalidInput("reason is required: a string of at most 1000 characters", field="reason")
-    return reason
 
 
 def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str, Any]:
@@ -454,7 +440,7 @@ def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str,
     return {"received": len(alerts), "rollbacks": acted, "ignored": ignored}
 
 
-def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5) -> Any:
+def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5) -> RolloutStatus:
     for _ in range(attempts):
         record = _get(platform, intent.deployment)
         status = request_rollback(record.status, intent)
@@ -528,11 +514,7 @@ def start_from_pipeline(platform: Platform, state: Mapping[str, Any]) -> dict[st
         now=platform.clock(),
     )
     try:
-        started = start(
-            platform, state["auto_deploy"], {"model": model, "version": version}, f"pipeline:{state['run_id']}"
-        )
-    except Conflict as error:
-        if "already serves" in error.message:
-            return {"skipped": error.message}
-        raise
-    return {"deployment": state["auto_deploy"], "execution_arn": started["execution_arn"]}
+        started = start(platform, state["auto_deploy"], RolloutRequest(model, version), f"pipeline:{state['run_id']}")
+    except AlreadyServing as error:
+        return {"skipped": error.message}
+    return {"deployment": state["auto_deploy"], "execution_arn": started.execution_arn}

@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from control.composition import Platform
 from control.domain.datasets import (
     MANIFEST_FILE,
     DatasetObject,
@@ -23,22 +22,25 @@ from control.domain.datasets import (
     parse_s3_event,
     run_id_for,
 )
+from control.domain.names import check_name
 from control.domain.registry import Lineage, iso
 from control.domain.staging import SourceObject, staged_folder
+from control.domain.timeline import Step, readable_cause, steps_from_history
 from control.domain.training import (
     EvaluationGate,
     Hyperparameters,
     JobState,
     TrainingJobSpec,
+    TrainingProgress,
     TrainingRequest,
     WorkerResources,
-    check_name,
     parse_workers,
+    progress_queries,
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import CHECKPOINT_MOUNT, render_mpijob
-from control.timeline import readable_cause
+from control.manifests.config import ManifestConfig
+from control.manifests.training import CHECKPOINT_MOUNT, render_mpijob
+from control.ports import Platform
 from control.usecases.retention import retain_after_staging
 
 MAX_MANIFEST_FILES = 1000
@@ -70,7 +72,7 @@ def handle_dataset_event(platform: Platform, event: Any) -> list[dict[str, Any]]
             if obj.bucket != platform.settings.data_bucket:
                 raise InvalidInput(f"bucket {obj.bucket!r} is not the data bucket", field="bucket")
             # The event names the object version it is about (versioned buckets); otherwise ask S3.
-            info = obj if obj.etag and obj.version_id else platform.s3.head(obj.bucket, obj.key)
+            info = obj if obj.etag and obj.version_id else platform.objects.head(obj.bucket, obj.key)
             check_dataset_size(info.size)
             request = TrainingRequest(
                 model_name=dataset.model_name,
@@ -121,7 +123,7 @@ def start_training_from_request(platform: Platform, body: Any, actor: str) -> di
         resources=WorkerResources.parse(body.get("resources")),
     )
     try:
-        info = platform.s3.head(bucket, key)
+        info = platform.objects.head(bucket, key)
     except NotFound as error:
         raise InvalidInput(f"no dataset object at {body['dataset_uri']}", field="dataset_uri") from error
     check_dataset_size(info.size)
@@ -184,9 +186,9 @@ def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, 
     columns: list[str] = []
     for file_key in files:
         version = pinned.get(file_key, "")
-        info = platform.s3.head(bucket, file_key, version_id=version)
+        info = platform.objects.head(bucket, file_key, version_id=version)
         total += info.size
-        probe = platform.s3.read_bytes(bucket, file_key, HEADER_PROBE_BYTES, version_id=version)
+        probe = platform.objects.read_bytes(bucket, file_key, HEADER_PROBE_BYTES, version_id=version)
         header = _csv_header(probe, file_key)
         if columns and header != columns:
             raise InvalidInput(f"{file_key} has columns {header}, unlike the first file's {columns}", field="dataset")
@@ -200,7 +202,7 @@ def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, 
 
 
 def _manifest_files(platform: Platform, bucket: str, key: str, version_id: str) -> list[str]:
-    manifest = platform.s3.read_json(bucket, key, version_id=version_id)
+    manifest = platform.objects.read_json(bucket, key, version_id=version_id)
     files = manifest.get("files") if isinstance(manifest, Mapping) else None
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
         raise InvalidInput(f'{key} must be {{"files": ["part-0.csv", ...]}}', field="manifest.files")
@@ -261,7 +263,7 @@ def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[Sour
         return [trigger]
     parts = []
     for part_key in _manifest_files(platform, bucket, key, trigger.version_id):
-        info = platform.s3.head(bucket, part_key)
+        info = platform.objects.head(bucket, part_key)
         parts.append(SourceObject(bucket, part_key, info.version_id, info.etag, info.size))
     return [trigger, *parts]
 
@@ -289,7 +291,7 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
     """Create the MPIJob (idempotent: the same job again is success)."""
     spec = job_spec(platform, state)
     manifest = render_mpijob(spec, ManifestConfig.from_settings(platform.settings))
-    platform.cluster.submit_training_job(manifest)
+    platform.training.submit_training_job(manifest)
     launched_at = iso(platform.clock())
     _record(
         platform,
@@ -310,13 +312,13 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
 def check_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
     """Poll the job. Failed or past its deadline: TrainingFailed with the job's own reason."""
     job = state["job"]
-    status = platform.cluster.training_job_status(job["job_name"])
+    status = platform.training.training_job_status(job["job_name"])
     if status.state == JobState.FAILED:
         raise TrainingFailed(f"training job {status.name} failed: {status.reason}: {status.message}".strip(": "))
     if not status.state.finished:
         elapsed = (platform.clock() - datetime.fromisoformat(job["launched_at"].replace("Z", "+00:00"))).total_seconds()
         if elapsed > float(job["deadline_seconds"]):
-            platform.cluster.delete_training_job(job["job_name"])
+            platform.training.delete_training_job(job["job_name"])
             raise TrainingFailed(f"training job {status.name} ran past its {job['deadline_seconds']} s deadline")
     return {**job, "state": status.state.value, "reason": status.reason, "message": status.message}
 
@@ -325,11 +327,11 @@ def evaluate_model(platform: Platform, state: Mapping[str, Any]) -> dict[str, An
     """Read the run's metadata, verify the artifact's sha256, and apply the evaluation gate."""
     bucket, prefix = _split(state["job"]["output_uri"])
     try:
-        metadata = platform.s3.read_json(bucket, prefix + "metadata.json")
+        metadata = platform.objects.read_json(bucket, prefix + "metadata.json")
     except NotFound as error:
         raise TrainingFailed("the training job finished without writing metadata.json") from error
     artifact_key = prefix + str(metadata.get("artifact", "model.pt"))
-    actual = platform.s3.sha256(bucket, artifact_key)
+    actual = platform.objects.sha256(bucket, artifact_key)
     if actual != metadata.get("sha256"):
         raise TrainingFailed(f"artifact sha256 {actual} does not match metadata's {metadata.get('sha256')}")
     metrics = {k: float(v) for k, v in (metadata.get("metrics") or {}).items() if isinstance(v, (int, float))}
@@ -413,6 +415,28 @@ def get_training_run(platform: Platform, run_id: str) -> dict[str, Any]:
             raise
         record = {}
     return {"run_id": run_id, **record, "execution": execution}
+
+
+def run_timeline(platform: Platform, run_id: str) -> tuple[str, list[Step]]:
+    """The run's pipeline execution and its timeline; NotFound if the run has no execution."""
+    check_name(run_id, "run_id")
+    arn = platform.pipelines.execution_arn(platform.settings.training_state_machine_arn, run_id)
+    try:
+        events = platform.pipelines.history(arn)
+    except NotFound as error:
+        raise NotFound(f"run {run_id!r} has no Step Functions execution", field="run_id") from error
+    return arn, steps_from_history(events)
+
+
+def training_progress(platform: Platform, run_id: str) -> TrainingProgress | None:
+    """The running job's own metrics; None when the metrics cannot be read (progress is a nicety)."""
+    check_name(run_id, "run_id")
+    try:
+        return TrainingProgress(
+            **{name: platform.metrics.value(query) for name, query in progress_queries(run_id).items()}
+        )
+    except (ControlError, ValueError, KeyError):
+        return None
 
 
 def _record(platform: Platform, run_id: str, **fields: Any) -> None:

@@ -16,7 +16,9 @@ from chalicelib.runtime import (
     logger,
     request_json,
 )
-from control.domain.alerts import parse_webhook
+from control.domain.alert_payload import parse_webhook
+from control.domain.deployments import RolloutRequest, parse_reason
+from control.domain.names import check_name
 from control.errors import ControlError
 from control.usecases import rollouts
 
@@ -45,23 +47,33 @@ def describe(name: str) -> tuple[int, Any]:
 @json_route
 def request_rollout(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    return 202, rollouts.start(current_platform(), name, request_json(deployments_api.current_request), actor)
+    body = request_json(deployments_api.current_request)
+    check_name(name, "deployment")
+    request = RolloutRequest.parse(body)
+    started = rollouts.start(current_platform(), name, request, actor)
+    return 202, {"deployment": name, "status": started.status.to_dict(), "execution_arn": started.execution_arn}
 
 
 @deployments_api.route("/deployments/{name}/rollback", methods=["POST"])
 @json_route
 def rollback(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    recorded = rollouts.rollback(current_platform(), name, request_json(deployments_api.current_request), actor)
+    body = request_json(deployments_api.current_request)
+    check_name(name, "deployment")
+    reason = parse_reason(body)
+    status = rollouts.rollback(current_platform(), name, reason, actor)
     count("Rollback", deployment=name)
-    return 202, recorded
+    return 202, {"deployment": name, "status": status.to_dict()}
 
 
 @deployments_api.route("/deployments/{name}/promote", methods=["POST"])
 @json_route
 def promote(name: str) -> tuple[int, Any]:
     actor = _authorize()
-    return 202, rollouts.promote(current_platform(), name, request_json(deployments_api.current_request), actor)
+    body = request_json(deployments_api.current_request)
+    check_name(name, "deployment")
+    reason = parse_reason(body)
+    return 202, {"deployment": name, "status": rollouts.promote(current_platform(), name, reason, actor).to_dict()}
 
 
 @deployments_api.route("/alerts/alertmanager", methods=["POST"])
@@ -70,7 +82,7 @@ def alertmanager_webhook() -> tuple[int, Any]:
     """Alertmanager's webhook (payload version 4), authenticated by its own bearer token."""
     request = deployments_api.current_request
     platform = current_platform()
-    check_token(request.headers, platform.alert_token, required=True)
+    check_token(request.headers, platform.alert_token(), required=True)
     try:
         payload = parse_webhook(request.raw_body or b"")
     except ControlError as error:  # recorded, never dropped: Alertmanager will not resend it

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Blueprint
 
 from chalicelib.runtime import count_rollbacks, current_platform, logger, metrics
-from control.domain.alerts import parse_sns_event
+from control.domain.alert_payload import parse_sns_event
 from control.errors import ControlError
 from control.usecases import rollouts, training
 

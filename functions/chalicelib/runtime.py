@@ -12,8 +12,9 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Response
 
-from control.composition import Platform, build_platform
+from control.composition import build_platform
 from control.errors import ControlError, FatalTaskError, InvalidInput, PayloadTooLarge, Unauthorized, as_task_error
+from control.ports import Platform
 from control.settings import Settings
 
 # The service is the environment's name prefix (mlcp-<stage>, POWERTOOLS_SERVICE_NAME set by Terraform),
@@ -25,14 +26,26 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 # Typed as chalice.Response takes headers (dict is invariant in its value type).
 JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # The API's JSON bodies are a few hundred bytes; API Gateway would accept 10 MB. The alert webhook
-# reads its raw body with its own limit (control.domain.alerts.MAX_PAYLOAD_BYTES).
+# reads its raw body with its own limit (control.domain.alert_payload.MAX_PAYLOAD_BYTES).
 MAX_REQUEST_BYTES = 64 * 1024
 
 
-@functools.cache
+_platform: Platform | None = None
+
+
 def current_platform() -> Platform:
-    """Built on first use, after the environment is set (in Lambda and in the local runtime)."""
-    return build_platform()
+    """The platform given by `use_platform`, else built from the environment on first use (in Lambda)."""
+    global _platform
+    if _platform is None:
+        _platform = build_platform()
+    return _platform
+
+
+def use_platform(platform: Platform | None) -> None:
+    """Hand the handlers their platform (the embedded runtime does, with its local clusters); None:
+    build it again from the environment at the next call."""
+    global _platform
+    _platform = platform
 
 
 def count(metric: str, **dimensions: str) -> None:

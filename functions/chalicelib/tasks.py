@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.runtime import count, task
-from control.composition import Platform
+from control.ports import Platform
 from control.usecases import rollouts, training
 
 tasks = Blueprint(__name__)

@@ -84,10 +84,10 @@ def iam_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
 
     for name, value in (BASE_ENV | {"CONTROL_API_AUTH": "iam", "CONTROL_API_TOKEN": ""}).items():
         monkeypatch.setenv(name, value)
-    runtime.current_platform.cache_clear()
+    runtime.use_platform(None)
     with Client(app) as client:
         yield client
-    runtime.current_platform.cache_clear()
+    runtime.use_platform(None)
 
 
 @pytest.mark.parametrize(
@@ -144,16 +144,15 @@ def test_the_actor_is_the_callers_arn_and_a_missing_identity_is_refused() -> Non
 def test_the_cli_signs_with_sigv4_when_it_has_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     import requests
 
-    from control.client import ApiClient, BearerAuth, SigV4Auth
-    from control.client import Settings as ClientSettings
+    from control.cli.client import ApiClient, BearerAuth, ClientConfig, SigV4Auth
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    aws = ApiClient(ClientSettings(api_url="https://abc.execute-api.eu-west-1.amazonaws.com/api", region="eu-west-1"))
+    aws = ApiClient(ClientConfig(api_url="https://abc.execute-api.eu-west-1.amazonaws.com/api", region="eu-west-1"))
     assert isinstance(aws.auth, SigV4Auth)
     signed = aws.auth(requests.Request("GET", "https://abc.execute-api.eu-west-1.amazonaws.com/api/models").prepare())
     assert "/eu-west-1/execute-api/aws4_request" in signed.headers["Authorization"]
-    local = ApiClient(ClientSettings(api_url="http://127.0.0.1:1", api_token="t"))
+    local = ApiClient(ClientConfig(api_url="http://127.0.0.1:1", api_token="t"))
     assert isinstance(local.auth, BearerAuth)
 
 

@@ -8,7 +8,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from control.local.cluster import free_port
+from control.local.processes import free_port
 from tests.support.inference_artifact import FEATURES, write_artifact
 from tests.support.inference_http import asgi_call
 from tests.support.promql import recorded, used_metrics

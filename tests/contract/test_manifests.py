@@ -23,15 +23,15 @@ import pytest
 import yaml
 
 from control.domain.training import Hyperparameters, TrainingJobSpec
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.examples import EXAMPLES_DIR, examples, to_yaml
-from control.kubernetes.serving import (
+from control.manifests.config import ManifestConfig
+from control.manifests.examples import EXAMPLES_DIR, examples, to_yaml
+from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
     render_preview_traffic_job,
     render_serving_stack,
 )
-from control.kubernetes.training import operator_validation_errors, render_mpijob
+from control.manifests.training import operator_validation_errors, render_mpijob
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "workloads" / "k8s" / "crds" / "mpijobs.kubeflow.org-v0.8.0.yaml"
@@ -156,5 +156,5 @@ def test_the_base_validates_and_provides_what_rendered_objects_reference() -> No
 def test_committed_examples_are_what_the_renderers_produce() -> None:
     for name, objects in examples().items():
         path = EXAMPLES_DIR / name
-        assert path.exists(), f"run `python -m control.kubernetes.examples` to write {name}"
-        assert path.read_text() == to_yaml(objects), f"{name} is stale: run `python -m control.kubernetes.examples`"
+        assert path.exists(), f"run `python -m control.manifests.examples` to write {name}"
+        assert path.read_text() == to_yaml(objects), f"{name} is stale: run `python -m control.manifests.examples`"

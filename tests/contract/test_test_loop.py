@@ -68,7 +68,7 @@ def test_make_test_checks_lint_format_layers_and_types_before_the_tests() -> Non
     assert steps == [
         "$(PY) -m ruff check .",
         "$(PY) -m ruff format --check .",
-        ".venv/bin/lint-imports",
+        "PYTHONPATH=functions .venv/bin/lint-imports",
         "$(PY) -m mypy",
         "$(PY) -m pytest -q",
     ]

@@ -150,7 +150,7 @@ def test_sns_message_template_renders_the_v4_json_the_sns_handler_parses() -> No
     message = result.stdout.strip().replace('"alertstatus"', '"firing"')
     payload = json.loads(message)
     assert payload["version"] == "4" and payload["alerts"][0]["fingerprint"]
-    from control.domain.alerts import parse_sns_message
+    from control.domain.alert_payload import parse_sns_message
 
     parsed = parse_sns_message(message)
     assert len(parsed.alerts) == len(payload["alerts"])

@@ -13,7 +13,7 @@ import pytest
 import requests
 import yaml
 
-from control.local.cluster import free_port
+from control.local.processes import free_port
 from dashboards.preview import render_previews
 from dashboards.rules import render_rules
 from tests.support.tools import require_binary

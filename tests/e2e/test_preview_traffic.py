@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from control.demo import Api, run_training_demo
-from control.kubernetes.serving import preview_traffic_job_name
+from control.demo.training import Api, run_training_demo
+from control.manifests.serving import preview_traffic_job_name
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from control.demo import run_training_demo
-from control.demo_serving import Api, Traffic, alert_rollback, deploy, report, served_by, wait_for_phase
+from control.demo.serving import Api, Traffic, alert_rollback, deploy, report, served_by, wait_for_phase
+from control.demo.training import run_training_demo
 from tests.support import wait_for
 from workloads.training.synthetic import synthetic_csv
 

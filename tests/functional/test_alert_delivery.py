@@ -19,10 +19,11 @@ import requests
 import yaml
 
 from control.adapters.aws import client
-from control.adapters.dynamodb_deployments import DeploymentRecord, DynamoDbDeployments
+from control.adapters.dynamodb_deployments import DynamoDbDeployments
+from control.domain.deployments import DeploymentRecord
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
-from control.local.cluster import free_port
 from control.local.observability import SNS_CREDENTIALS
+from control.local.processes import free_port
 from dashboards.alertmanager import SNS_TEMPLATE_PATH, load_config
 from tests.support import wait_for
 from tests.support.alertmanager import addons_parameters

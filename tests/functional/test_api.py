@@ -59,3 +59,17 @@ def test_unknown_models_versions_and_runs_are_404(api):
 def test_malformed_names_are_400(api, path):
     response = api.get(path) if path.count("/") < 5 else api.post(path, json={})
     assert response.status_code == 400, response.text
+
+
+def test_a_run_timeline_and_progress_come_through_the_api(api):
+    missing = api.get("/training-runs/no-such-run/timeline")
+    assert missing.status_code == 404, missing.text
+    assert "no Step Functions execution" in missing.json()["message"]
+
+    progress = api.get("/training-runs/no-such-run/progress")
+    assert progress.status_code == 200, progress.text
+    body = progress.json()
+    assert body["run_id"] == "no-such-run" and isinstance(body["available"], bool)
+    assert body["progress"]["epoch"] is None  # a run that never reported has no epoch
+
+    assert api.get("/training-runs/Bad_Name/timeline").status_code == 400

@@ -18,12 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from control.adapters.aws import client
-from control.adapters.dynamodb_deployments import DeploymentRecord, DynamoDbDeployments
+from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.cli import main
+from control.domain.deployments import DeploymentRecord
 from control.domain.registry import Alias, VersionStatus
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
-from control.local.moto_server import free_port
+from control.local.processes import free_port
 from tests.support.lineage import lineage
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import requests
 from click.testing import CliRunner
 
 from control.cli import main
-from control.client import ApiClient, ClientError, ExitCode, Settings, load_settings
+from control.cli.client import ApiClient, ClientConfig, ClientError, ExitCode, load_client_config
 
 API_GATEWAY = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
 
@@ -40,7 +40,7 @@ class Recorder(requests.adapters.BaseAdapter):
         return None
 
 
-def client_answering(status: int, body: object, settings: Settings, **kwargs) -> tuple[ApiClient, Recorder]:
+def client_answering(status: int, body: object, settings: ClientConfig, **kwargs) -> tuple[ApiClient, Recorder]:
     recorder = Recorder(status, body, **kwargs)
     session = requests.Session()
     session.mount("https://", recorder)
@@ -57,7 +57,7 @@ def aws_credentials(monkeypatch):
 
 
 def test_without_a_token_requests_are_signed_with_sigv4_for_execute_api(aws_credentials):
-    settings = load_settings(environ={"MLCP_API_URL": API_GATEWAY})
+    settings = load_client_config(environ={"MLCP_API_URL": API_GATEWAY})
     assert settings.region == "eu-west-1"  # from the execute-api host
     api, recorder = client_answering(202, {"deployment": "churn-api", "status": {}}, settings)
 
@@ -73,7 +73,7 @@ def test_without_a_token_requests_are_signed_with_sigv4_for_execute_api(aws_cred
 
 
 def test_with_a_token_requests_carry_it_and_are_not_signed():
-    api, recorder = client_answering(200, {"models": []}, Settings(api_url="http://127.0.0.1:1", api_token="t0k"))
+    api, recorder = client_answering(200, {"models": []}, ClientConfig(api_url="http://127.0.0.1:1", api_token="t0k"))
     assert api.list_models() == []
     assert recorder.sent[0].headers["Authorization"] == "Bearer t0k"
 
@@ -91,7 +91,7 @@ def test_with_a_token_requests_carry_it_and_are_not_signed():
 def test_api_errors_become_exit_codes_with_the_apis_message(status, body, exit_code, message):
     content_type = "text/html" if isinstance(body, str) else "application/json"
     api, _ = client_answering(
-        status, body, Settings(api_url="http://127.0.0.1:1", api_token="t"), content_type=content_type
+        status, body, ClientConfig(api_url="http://127.0.0.1:1", api_token="t"), content_type=content_type
     )
     with pytest.raises(ClientError) as raised:
         api.list_deployments()
@@ -124,7 +124,7 @@ def test_the_endpoints_file_wins_over_the_environment(tmp_path):
             }
         )
     )
-    settings = load_settings(environ={"MLCP_ENDPOINTS": str(path), "MLCP_API_URL": API_GATEWAY})
+    settings = load_client_config(environ={"MLCP_ENDPOINTS": str(path), "MLCP_API_URL": API_GATEWAY})
     assert (settings.api_url, settings.api_token, settings.aws_endpoint_url, settings.prometheus_url) == (
         "http://127.0.0.1:8000",
         "abc",
@@ -135,5 +135,5 @@ def test_the_endpoints_file_wins_over_the_environment(tmp_path):
 
     with pytest.raises(ClientError) as broken:
         path.write_text("{not json")
-        load_settings(path)
+        load_client_config(path)
     assert broken.value.exit_code == ExitCode.INVALID

@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from control.adapters.efs_staging import EfsDatasetStager
 from control.domain.staging import MARKER_FILE, TEMP_PREFIX, SourceObject, staged_folder
 from control.errors import StagingFailed
-from control.local.cluster import free_port
+from control.local.processes import free_port
 
 BUCKET = "data"  # each test's own bucket (the s3 fixture), named from this
 KEY = "datasets/iris/v1/data.csv"

@@ -30,9 +30,9 @@ from control.errors import (
     PreconditionFailed,
     TransientError,
 )
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import ServingVersion, render_deployment, render_service, version_selector
-from control.kubernetes.training import render_mpijob
+from control.manifests.config import ManifestConfig
+from control.manifests.serving import ServingVersion, render_deployment, render_service, version_selector
+from control.manifests.training import render_mpijob
 
 PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)"
@@ -422,7 +422,7 @@ def test_applying_a_service_again_never_moves_traffic(api: FakeKubernetesApi, cl
 def test_delete_deployment_removes_the_version_and_is_idempotent(
     api: FakeKubernetesApi, cluster: KubernetesCluster
 ) -> None:
-    from control.kubernetes.serving import render_version
+    from control.manifests.serving import render_version
 
     for obj in render_version(V1, CONFIG):
         cluster.apply(obj)
@@ -437,7 +437,7 @@ def test_delete_deployment_removes_the_version_and_is_idempotent(
 def test_the_preview_traffic_job_is_created_once_seen_and_deleted_with_its_pods(
     api: FakeKubernetesApi, cluster: KubernetesCluster
 ) -> None:
-    from control.kubernetes.serving import PreviewTraffic, render_preview_traffic_job
+    from control.manifests.serving import PreviewTraffic, render_preview_traffic_job
 
     job = render_preview_traffic_job(PreviewTraffic("churn", "churn", 2, 5.0, 600.0, "s3://a/m/sample.json"), CONFIG)
     assert cluster.job_exists("churn-v2-preview-traffic") is False

@@ -19,9 +19,9 @@ import pytest
 
 from control.domain.training import Hyperparameters, JobState, JobStatus, TrainingJobSpec
 from control.errors import Conflict, NotFound
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import render_mpijob
 from control.local.cluster import LocalCluster
+from control.manifests.config import ManifestConfig
+from control.manifests.training import render_mpijob
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from control.domain.training import Hyperparameters, JobState, TrainingJobSpec
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import render_mpijob
 from control.local.cluster import LocalCluster
+from control.manifests.config import ManifestConfig
+from control.manifests.training import render_mpijob
 
 pytestmark = pytest.mark.slow
 

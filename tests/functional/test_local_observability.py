@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from control.errors import DependencyError
-from control.local.cluster import process_alive
 from control.local.observability import LocalObservability
+from control.local.processes import process_alive
 from tests.support import wait_for
 from tests.support.observability import REGION, SnsStandIn, iris_observed, query, sns_stand_in
 from tests.support.serving import Load, router_port

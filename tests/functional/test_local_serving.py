@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from control.errors import NotFound
-from control.kubernetes.serving import (
+from control.local.processes import process_alive
+from control.local.serving import LocalServing
+from control.local.serving_state import recorded_pods
+from control.manifests.serving import (
     render_deployment,
     render_service,
     render_serving_stack,
     version_selector,
 )
-from control.local.cluster import process_alive
-from control.local.serving import LocalServing
-from control.local.serving_state import recorded_pods
 from tests.support import wait_for
 from tests.support.serving import CONFIG, ROOT, Load, invoke, router_port, serving_version, wait_ready
 

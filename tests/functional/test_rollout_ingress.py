@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from control.composition import Platform
+from control.composition import build_platform
 from control.domain.rollout import Decision, RolloutSpec, ServiceRole, SwitchSelector, start_rollout
-from control.kubernetes.serving import INGRESS_ACTION, INGRESS_ACTION_ANNOTATION
 from control.local.serving import LocalServing
+from control.manifests.serving import INGRESS_ACTION, INGRESS_ACTION_ANNOTATION
 from control.settings import Settings
 from control.usecases import rollouts
 
@@ -40,8 +40,8 @@ def serving(tmp_path: Path) -> Iterator[LocalServing]:
 
 def step(serving: LocalServing, switches: list[SwitchSelector]) -> None:
     """Apply one reconcile decision's selector switches through the rollout's executor."""
-    platform = Platform(settings=Settings.from_env(SETTINGS | {"CONTROL_LOCAL_STATE_DIR": str(serving.state.root)}))
-    platform.__dict__["serving"] = serving
+    settings = Settings.from_env(SETTINGS | {"CONTROL_LOCAL_STATE_DIR": str(serving.state.root)})
+    platform = build_platform(settings, serving=serving)
     spec = RolloutSpec("churn", "churn", 1, None, replicas=1)
     status = start_rollout(spec, datetime.now(UTC))
     rollouts._apply(platform, spec, Decision(tuple(switches), status, changed=False))

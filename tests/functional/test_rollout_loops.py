@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from control.adapters.dynamodb_deployments import DeploymentRecord
+from control.domain.deployments import DeploymentRecord
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
 from control.usecases import rollouts
 from tests.support import wait_for

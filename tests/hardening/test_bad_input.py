@@ -217,10 +217,10 @@ def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits
     import threading
     import time
 
-    from control.client import ApiClient, Settings
+    from control.cli.client import ApiClient, ClientConfig
     from control.local.api_gateway import create_api_server
-    from control.local.moto_server import free_port
-    from control.local.platform import load_chalice_app
+    from control.local.processes import free_port
+    from control.local.runtime import load_chalice_app
 
     port = free_port()
     gateway = create_api_server(load_chalice_app().app, "127.0.0.1", port, rate=4, burst=6)
@@ -244,7 +244,7 @@ def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits
             time.sleep(0.6)  # two tokens come back: the same session gets through again
             assert session.get(f"{url}/models", headers=auth, timeout=10).status_code == 200
 
-        client = ApiClient(Settings(api_url=url, api_token=endpoints["api_token"], region=endpoints["region"]))
+        client = ApiClient(ClientConfig(api_url=url, api_token=endpoints["api_token"], region=endpoints["region"]))
         started = time.monotonic()
         answers = [client.list_models() for _ in range(12)]  # over the burst: the client waits, never fails
         assert len(answers) == 12 and time.monotonic() - started >= 1.0

@@ -9,7 +9,7 @@ in the kustomize base and in the Helm chart Terraform installs.
 
 Flows: the base's NetworkPolicies plus the control plane's per-deployment policies are evaluated
 (tests/hardening/network_policy.py) for the flows the design needs (network-policies.yaml,
-control/kubernetes/serving.py, docs/contracts.md) and for flows that must stay closed. The chart's
+control/manifests/serving.py, docs/contracts.md) and for flows that must stay closed. The chart's
 policies must be the base's.
 """
 
@@ -29,9 +29,9 @@ import pytest
 import yaml
 
 from control.domain.training import Hyperparameters, TrainingJobSpec
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.examples import EXAMPLES_DIR
-from control.kubernetes.serving import (
+from control.manifests.config import ManifestConfig
+from control.manifests.examples import EXAMPLES_DIR
+from control.manifests.serving import (
     HTTP_PORT,
     PreviewTraffic,
     ServingVersion,
@@ -39,7 +39,7 @@ from control.kubernetes.serving import (
     render_routing,
     render_serving_stack,
 )
-from control.kubernetes.training import METRICS_PORT, render_mpijob
+from control.manifests.training import METRICS_PORT, render_mpijob
 from tests.hardening.network_policy import Cluster, Endpoint, in_ip_block, selector_matches
 from tests.hardening.pod_security import CONTROLS, pod_templates, violations
 
@@ -379,7 +379,7 @@ E: dict[str, Endpoint] = {
 }  # fmt: skip
 
 # (why, source, destination, port, protocol): what the design needs (the comments of
-# workloads/k8s/base/network-policies.yaml and control/kubernetes/serving.py, docs/contracts.md).
+# workloads/k8s/base/network-policies.yaml and control/manifests/serving.py, docs/contracts.md).
 NEEDED = [
     ("mpirun reaches each worker's sshd", "launcher", "worker-0", SSH_PORT, "TCP"),
     ("workers' orted call back to mpirun", "worker-1", "launcher", 40123, "TCP"),

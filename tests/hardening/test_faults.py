@@ -279,7 +279,7 @@ def _completed_deployment(platform: Any, name: str, model: str) -> None:
     """v2 promoted and completed, v1 its previous version: an alert on v2 rolls back to v1."""
     from chalicelib.runtime import current_platform
 
-    from control.adapters.dynamodb_deployments import DeploymentRecord
+    from control.domain.deployments import DeploymentRecord
     from control.domain.rollout import Phase, RolloutSpec, start_rollout
 
     now = datetime.now(UTC)
@@ -393,7 +393,8 @@ def test_a_resolved_before_its_firing_starts_nothing_then_the_firing_rolls_back_
 
 
 def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
-    from control.composition import Platform
+    from control.adapters.prometheus import PrometheusQueries
+    from control.composition import build_platform
     from control.domain.rollout import (
         Observed,
         Phase,
@@ -404,15 +405,16 @@ def test_prometheus_down_makes_the_analysis_inconclusive_and_nothing_promotes():
         reconcile,
         start_rollout,
     )
-    from control.local.moto_server import free_port
+    from control.local.processes import free_port
     from control.settings import Settings
     from control.usecases.rollouts import _measure
 
     # Settings of its own (not what another test left in the environment): nothing listens on that port.
     dead = f"http://127.0.0.1:{free_port()}"
-    platform = Platform(
+    platform = build_platform(
         Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t", prometheus_url=dead)
     )
+    platform = replace(platform, metrics=PrometheusQueries(dead, timeout=1))
     now = datetime.now(UTC)
     spec = RolloutSpec.parse({"deployment": "pd", "model": "pd", "version": 2, "previous_version": 1, "replicas": 1})
     status = replace(

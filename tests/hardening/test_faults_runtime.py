@@ -26,12 +26,12 @@ import psutil
 import pytest
 
 from control.domain.rollout import RolloutSpec, start_rollout
-from control.kubernetes.serving import deployment_name, preview_service_name
 from control.local.loadgen import LoadGenerator
+from control.manifests.config import LABEL_VERSION
+from control.manifests.serving import deployment_name, preview_service_name
 from tests.support.inference_artifact import write_artifact
 from tests.support.lineage import lineage
 
-VERSION_LABEL = "mlcp.dev/version"
 FAST = {
     "bake_seconds": 0,
     "scale_down_delay_seconds": 0,
@@ -67,7 +67,7 @@ class WatchedServing:
 
     def apply(self, manifest: dict[str, Any]) -> None:
         if manifest.get("kind") == "Service":  # a first rollout creates the Service pointing at a version
-            self._points_at(manifest["metadata"]["name"], int(manifest["spec"]["selector"][VERSION_LABEL]))
+            self._points_at(manifest["metadata"]["name"], int(manifest["spec"]["selector"][LABEL_VERSION]))
         self.real.apply(manifest)
         self._done()
 
@@ -76,7 +76,7 @@ class WatchedServing:
         self._done()
 
     def switch_service_selector(self, name: str, selector: dict[str, str]) -> bool:
-        self._points_at(name, int(selector[VERSION_LABEL]))
+        self._points_at(name, int(selector[LABEL_VERSION]))
         changed = self.real.switch_service_selector(name, selector)
         self._done()
         return bool(changed)
@@ -86,10 +86,10 @@ def _control(serving: Any | None = None) -> Any:
     """A fresh control process: the platform's settings, its own clients; `serving` replaces the port."""
     from chalicelib.runtime import current_platform
 
-    from control.composition import Platform
+    from control.composition import build_platform
 
-    control = Platform(settings=current_platform().settings)
-    control.__dict__["serving"] = serving or current_platform().serving
+    embedded = current_platform()
+    control = build_platform(embedded.settings, training=embedded.training, serving=serving or embedded.serving)
     return control
 
 
@@ -154,7 +154,7 @@ def _new_rollout(deployment: str, model: str, version: int, previous: int | None
     """What `POST /deployments/{name}/rollouts` records, without starting the state machine's loop."""
     from chalicelib.runtime import current_platform
 
-    from control.adapters.dynamodb_deployments import DeploymentRecord
+    from control.domain.deployments import DeploymentRecord
 
     platform = current_platform()
     spec = RolloutSpec(
@@ -214,7 +214,7 @@ def _load(platform: Any, deployment: str) -> LoadGenerator:
 def _active(deployment: str) -> int:
     from chalicelib.runtime import current_platform
 
-    return int(current_platform().serving.service_selector(deployment)[VERSION_LABEL])
+    return int(current_platform().serving.service_selector(deployment)[LABEL_VERSION])
 
 
 @pytest.mark.slow
@@ -265,7 +265,7 @@ def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_on
     assert _active_switches_ready(deployment, switches), f"the active Service moved to a version not ready: {switches}"
     serving = current_platform().serving
     assert _active(deployment) == green
-    assert int(serving.service_selector(preview_service_name(deployment))[VERSION_LABEL]) == green
+    assert int(serving.service_selector(preview_service_name(deployment))[LABEL_VERSION]) == green
     assert serving.deployment_readiness(deployment_name(deployment, old)).desired == 0
     # The Deployment's companions exist even though the step that created it died after the first manifest.
     for kind in ("PodDisruptionBudget", "HorizontalPodAutoscaler"):
@@ -309,9 +309,9 @@ def _wait_state(cluster: Any, name: str, states: set[Any], timeout: float = 120)
 @pytest.mark.slow
 def test_a_horovod_rank_killed_mid_training_fails_the_job_and_the_retry_resumes_from_the_checkpoint(tmp_path, ledger):
     from control.domain.training import Hyperparameters, JobState, TrainingJobSpec
-    from control.kubernetes.config import ManifestConfig
-    from control.kubernetes.training import render_mpijob
     from control.local.cluster import LocalCluster
+    from control.manifests.config import ManifestConfig
+    from control.manifests.training import render_mpijob
     from workloads.training.synthetic import synthetic_csv
 
     repo = Path(__file__).resolve().parents[2]

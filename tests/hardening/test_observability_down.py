@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from control.local.cluster import kill_tree
+from control.local.processes import kill_tree
 from tests.support import wait_for
 from tests.support.observability import SnsStandIn, iris_observed, query, sns_stand_in
 from tests.support.serving import Load, router_port

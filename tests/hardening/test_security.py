@@ -165,7 +165,7 @@ def _python_files() -> list[Path]:
 
 
 def _service_of_clients() -> dict[str, str]:
-    """Adapter class → AWS service, from the composition root: `Adapter(self._client("svc"), ...)`."""
+    """Adapter class → AWS service, from the composition root: `Adapter(client("svc"), ...)`."""
     tree = ast.parse((REPO / "control" / "composition.py").read_text())
     services = {}
     for call in ast.walk(tree):
@@ -173,8 +173,8 @@ def _service_of_clients() -> dict[str, str]:
             first = call.args[0]
             if (
                 isinstance(first, ast.Call)
-                and isinstance(first.func, ast.Attribute)
-                and first.func.attr == "_client"
+                and isinstance(first.func, ast.Name)
+                and first.func.id == "client"
                 and isinstance(first.args[0], ast.Constant)
             ):
                 services[call.func.id] = first.args[0].value
@@ -249,10 +249,12 @@ def _methods_called_through_the_platform() -> dict[str, set[str]]:
 
     An adapter method only the CLI or a benchmark calls is not the Lambda's to be granted."""
     tree = ast.parse((REPO / "control" / "composition.py").read_text())
-    class_of = {
-        node.name: node.returns.id
+    class_of = {  # Platform(registry=DynamoDbRegistry(...), ...): port name → adapter class
+        keyword.arg: keyword.value.func.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef) and isinstance(node.returns, ast.Name)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Platform"
+        for keyword in node.keywords
+        if isinstance(keyword.value, ast.Call) and isinstance(keyword.value.func, ast.Name) and keyword.arg
     }
     used: dict[str, set[str]] = {}
     for path in _python_files():
@@ -397,7 +399,7 @@ def test_checkov_finds_no_failed_check_in_the_manifests(tmp_path, ledger):
         pytest.skip(f"checkov is not installed at {CHECKOV} (make test installs it)")
     from dataclasses import replace
 
-    from control.kubernetes import examples
+    from control.manifests import examples
 
     config = replace(
         examples.EXAMPLE_CONFIG,

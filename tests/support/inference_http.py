@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from control.local.cluster import free_port
+from control.local.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

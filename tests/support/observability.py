@@ -19,10 +19,10 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from control.kubernetes.serving import render_deployment, render_service
-from control.local.cluster import free_port
 from control.local.observability import LocalObservability
+from control.local.processes import free_port
 from control.local.serving import LocalServing
+from control.manifests.serving import render_deployment, render_service
 from tests.support.serving import CONFIG, ROOT, serving_version, wait_ready
 
 REGION = "us-east-1"

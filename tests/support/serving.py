@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import ServingVersion
 from control.local.serving import LocalServing
+from control.manifests.config import ManifestConfig
+from control.manifests.serving import ServingVersion
 from tests.support import wait_for
 from tests.support.inference_artifact import write_artifact
 

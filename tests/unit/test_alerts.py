@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from control.domain.alerts import (
+from control.domain.alert_payload import (
     MAX_ALERTS_PER_PAYLOAD,
-    AlertPolicy,
     AlertStatus,
-    decide_alert_actions,
     parse_sns_event,
     parse_sns_message,
     parse_webhook,
 )
+from control.domain.alert_policy import AlertPolicy, decide_alert_actions
 from control.domain.rollout import (
     IntentSource,
     Phase,

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from control.demo import console, versions_line
-from control.demo_serving import wait_for_phase
+from control.demo.serving import wait_for_phase
+from control.demo.training import console, versions_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ import logging, subprocess, sys
 from pathlib import Path
 held = logging.getLogger("held-before")
 held.addHandler(logging.StreamHandler(sys.stderr))  # a handler that holds stderr from before
-from control.demo import console, progress_only
+from control.demo.training import console, progress_only
 with progress_only(Path(sys.argv[1])):
     console.print("1. a step")
     print('{"level":"INFO","message":"dataset event"}')
@@ -94,8 +94,8 @@ def test_logs_go_to_the_log_file_and_the_screen_keeps_the_progress(tmp_path: Pat
 ROLLOUT_SCRIPT = """
 import sys
 from pathlib import Path
-from control.demo import progress_only
-from control.demo_serving import wait_for_phase
+from control.demo.training import progress_only
+from control.demo.serving import wait_for_phase
 
 class Api:  # answers like the API, which logs each request as http.server does: to sys.stderr, then
     calls = 0

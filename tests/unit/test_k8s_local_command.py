@@ -8,9 +8,9 @@ import pytest
 
 from control.domain.training import TrainingJobSpec
 from control.errors import InvalidInput
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import render_mpijob
 from control.local.cluster import last_error_line, local_command, manifest_env
+from control.manifests.config import ManifestConfig
+from control.manifests.training import render_mpijob
 
 SPEC = TrainingJobSpec(
     run_id="churn-v1-abc",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from control.domain.training import Hyperparameters, TrainingJobSpec, WorkerResources
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.training import (
+from control.manifests.config import ManifestConfig
+from control.manifests.training import (
     mpijob_name,
     operator_validation_errors,
     render_mpijob,

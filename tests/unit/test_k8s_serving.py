@@ -7,8 +7,8 @@ import json
 import pytest
 
 from control.errors import DependencyError, InvalidInput
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import (
+from control.manifests.config import ManifestConfig
+from control.manifests.serving import (
     INGRESS_ACTION,
     INGRESS_ACTION_ANNOTATION,
     ServingVersion,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from control.domain.training import JobState
-from control.kubernetes.status import mpijob_status
+from control.manifests.status import mpijob_status
 
 
 def with_conditions(*conditions: tuple[str, str, str, str]) -> dict:

@@ -74,17 +74,17 @@ def test_training_args_carry_every_hyperparameter():
 
 
 def test_requested_worker_resources_reach_the_job_spec_and_its_scratch_volume():
-    from control.composition import Platform
+    from control.composition import build_platform
     from control.domain.training import TrainingRequest, WorkerResources
-    from control.kubernetes.config import ManifestConfig
-    from control.kubernetes.training import render_mpijob
+    from control.manifests.config import ManifestConfig
+    from control.manifests.training import render_mpijob
     from control.settings import Settings
     from control.usecases.training import job_spec
 
     resources = WorkerResources.parse({"scratch_gib": 200, "memory_mib": 4096})
     request = TrainingRequest("iris", "v1", {"uri": "s3://d/datasets/iris/v1/data.csv"}, resources=resources)
     state = request.to_execution_input("iris-v1-abc")
-    platform = Platform(Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t"))
+    platform = build_platform(Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t"))
     spec = job_spec(platform, state)
     assert spec.resources == WorkerResources(cpu_millicores=2000, memory_mib=4096, scratch_gib=200)
     pod = render_mpijob(spec, ManifestConfig())["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]

@@ -124,7 +124,7 @@ variable "node_groups" {
       desired_size   = 2
       max_size       = 10
       labels         = { "node.kubernetes.io/pool" = "cpu-inference" }
-      # Spot capacity kept for model servers; they tolerate it (control/kubernetes/serving.py).
+      # Spot capacity kept for model servers; they tolerate it (control/manifests/serving.py).
       taints = [{ key = "node.kubernetes.io/pool", value = "cpu-inference", effect = "NO_SCHEDULE" }]
     }
     memory = {

@@ -64,7 +64,7 @@ locals {
       {
         Sid      = "WatchPipelines"
         Effect   = "Allow"
-        Action   = ["states:DescribeExecution"]
+        Action   = ["states:DescribeExecution", "states:GetExecutionHistory"] # GET /training-runs/{id}/timeline
         Resource = local.execution_arns
       },
       {

@@ -4,7 +4,7 @@ import urllib.request
 
 from prometheus_client import generate_latest
 
-from control.local.cluster import free_port
+from control.local.processes import free_port
 from workloads.training.metrics import TrainingMetrics
 
 RECORD = {

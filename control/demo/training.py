@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from control.domain.datasets import parse_dataset_key, run_id_for
+from control.domain.timeline import Step, steps_from_history
 from control.domain.training import TrainingRequest
-from control.local.platform import EmbeddedPlatform
-from control.timeline import Step, steps_from_history
+from control.local.runtime import EmbeddedRuntime
 
 console = Console(highlight=False)
 
@@ -74,7 +74,7 @@ class DemoResult:
 
 
 def run_training_demo(
-    platform: EmbeddedPlatform,
+    platform: EmbeddedRuntime,
     *,
     model: str = "demo-classifier",
     rows: int = 3000,

@@ -14,18 +14,18 @@ import requests
 from rich.live import Live
 from rich.text import Text
 
-from control.demo import Api, console, versions_line
-from control.kubernetes.serving import deployment_name, preview_service_name
+from control.demo.report import DemoReport, write_report
+from control.demo.training import Api, console, versions_line
 from control.local.loadgen import LoadGenerator, Sample, summarize
-from control.local.platform import EmbeddedPlatform
-from control.report import DemoReport, write_report
+from control.local.runtime import EmbeddedRuntime
+from control.manifests.serving import deployment_name, preview_service_name
 
 
 @dataclass
 class Traffic:
     """Constant load on a deployment's active and preview endpoints, started as they appear."""
 
-    platform: EmbeddedPlatform
+    platform: EmbeddedRuntime
     deployment: str
     rate: float = 15.0
     generators: dict[str, LoadGenerator] = field(default_factory=dict)
@@ -113,7 +113,7 @@ def _live_line(deployment: str, status: dict[str, Any], seconds: float, traffic:
 
 
 def alert_rollback(
-    platform: EmbeddedPlatform, api: Api, traffic: Traffic, deployment: str, bad_version: int, timeout: float = 120
+    platform: EmbeddedRuntime, api: Api, traffic: Traffic, deployment: str, bad_version: int, timeout: float = 120
 ) -> dict[str, Any]:
     """Inject a fault in the serving version; return when traffic is back on last-known-good."""
     serving = platform.serving()
@@ -142,12 +142,11 @@ def report(samples: dict[str, list[Sample]], deployment: str, fault_at: float, b
     }
 
 
-def _loss_curve(platform: EmbeddedPlatform, api: Api, run_id: str) -> list[dict[str, float]]:
+def _loss_curve(platform: EmbeddedRuntime, api: Api, run_id: str) -> list[dict[str, float]]:
     """Epoch records rank 0 printed (the local job's log; on EKS, the same come from Prometheus)."""
-    from chalicelib.runtime import current_platform
-
     job_name = api.call("GET", f"/training-runs/{run_id}").get("job_name", "")
-    stdout, _ = current_platform().cluster.log_paths(job_name)  # type: ignore[attr-defined]
+    assert platform.training_cluster is not None
+    stdout, _ = platform.training_cluster.log_paths(job_name)
     records = []
     for line in stdout.read_text().splitlines() if stdout.exists() else []:
         text = line.split(":", 1)[1] if line.startswith("[0]<stdout>:") else line
@@ -157,10 +156,10 @@ def _loss_curve(platform: EmbeddedPlatform, api: Api, run_id: str) -> list[dict[
 
 
 def run_full_demo(
-    platform: EmbeddedPlatform, out_dir: Path, *, model: str = "demo-classifier", deployment: str = "demo"
+    platform: EmbeddedRuntime, out_dir: Path, *, model: str = "demo-classifier", deployment: str = "demo"
 ) -> tuple[bool, str, Path]:
     """S3 drop → training → registration → rollout → fault → alert → rollback, with a report."""
-    from control.demo import run_training_demo
+    from control.demo.training import run_training_demo
 
     endpoints = platform.endpoints()
     api = Api(endpoints)
@@ -212,7 +211,7 @@ def run_full_demo(
     return ok, reason, path
 
 
-def _dashboard_previews(platform: EmbeddedPlatform, out_dir: Path, report: DemoReport) -> None:
+def _dashboard_previews(platform: EmbeddedRuntime, out_dir: Path, report: DemoReport) -> None:
     """The Grafana dashboards' panels, drawn from the embedded Prometheus (Grafana cannot run here)."""
     from dashboards.preview import render_previews
 

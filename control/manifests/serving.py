@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from control.errors import InvalidInput
-from control.kubernetes.config import (
+from control.manifests.config import (
     LABEL_COMPONENT,
     LABEL_DEPLOYMENT,
     LABEL_MANAGED_BY,

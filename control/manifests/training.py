@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from control.domain.training import TrainingJobSpec
-from control.kubernetes.config import (
+from control.manifests.config import (
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_MODEL,

@@ -1,4 +1,4 @@
-"""A readable timeline of a Step Functions execution, from its history events."""
+"""A readable timeline of a pipeline execution, from its Step Functions history events (pure)."""
 
 from __future__ import annotations
 

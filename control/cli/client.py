@@ -1,9 +1,10 @@
 """The platform's HTTP API as Python calls, for the CLI and for scripts.
 
-Settings come from the endpoints file that `python -m control up --endpoints-file` writes, or
-from the environment (`MLCP_API_URL`, `MLCP_API_TOKEN`, `MLCP_PROMETHEUS_URL`). With a token
-the client sends it as a bearer token (the embedded platform); without one it signs every
-request with SigV4 for `execute-api` (API Gateway's IAM auth in AWS).
+The configuration comes from the endpoints file that `python -m control up --endpoints-file` writes,
+or from the environment (`MLCP_API_URL`, `MLCP_API_TOKEN`). With a token the client sends it as a
+bearer token (the embedded platform); without one it signs every request with SigV4 for
+`execute-api` (API Gateway's IAM auth in AWS). Everything the CLI shows comes through the API,
+run timelines and training progress included: one credential, the API's.
 
 Every failure leaves as `ClientError` with a message that says what to do and the exit code
 the CLI uses for it.
@@ -18,6 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -25,6 +27,9 @@ from urllib.parse import quote, urlsplit
 import requests
 import requests.adapters
 from urllib3.util.retry import Retry
+
+from control.domain.timeline import Step
+from control.domain.training import TrainingProgress
 
 ENDPOINTS_ENV = "MLCP_ENDPOINTS"
 API_URL_ENV = "MLCP_API_URL"
@@ -87,14 +92,14 @@ class ClientError(Exception):
 
 
 @dataclass(frozen=True)
-class Settings:
+class ClientConfig:
     """Where the platform is and how to authenticate; `source` says where these came from."""
 
     api_url: str
     api_token: str = ""
     region: str = ""
-    aws_endpoint_url: str = ""  # the embedded AWS; empty: the normal AWS configuration
-    prometheus_url: str = ""
+    aws_endpoint_url: str = ""  # the embedded AWS (read from the endpoints file; the CLI calls only the API)
+    prometheus_url: str = ""  # likewise: for people and scripts; progress comes through the API
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -109,7 +114,9 @@ class Settings:
             return False
 
 
-def load_settings(endpoints_file: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_client_config(
+    endpoints_file: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> ClientConfig:
     """The endpoints file (argument or MLCP_ENDPOINTS) wins; otherwise MLCP_API_URL and friends."""
     env = os.environ if environ is None else environ
     path = endpoints_file or env.get(ENDPOINTS_ENV)
@@ -126,7 +133,7 @@ def load_settings(endpoints_file: Path | str | None = None, environ: Mapping[str
             ),
             error="NotConfigured",
         )
-    return Settings(
+    return ClientConfig(
         api_url=api_url.rstrip("/"),
         api_token=env.get(API_TOKEN_ENV, ""),
         region=_region(env, api_url),
@@ -135,7 +142,7 @@ def load_settings(endpoints_file: Path | str | None = None, environ: Mapping[str
     )
 
 
-def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> Settings:
+def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> ClientConfig:
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError as error:
@@ -156,7 +163,7 @@ def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> Settings:
             hint="use the file `python -m control up --endpoints-file` writes",
             error="NotConfigured",
         )
-    return Settings(
+    return ClientConfig(
         api_url=raw["api_url"].rstrip("/"),
         api_token=str(raw.get("api_token") or ""),
         region=str(raw.get("region") or _region(env, raw["api_url"])),
@@ -249,7 +256,7 @@ def throttle_retrying_session() -> requests.Session:
 class ApiClient:
     """One method per API route; each returns the API's JSON."""
 
-    def __init__(self, settings: Settings, *, session: requests.Session | None = None) -> None:
+    def __init__(self, settings: ClientConfig, *, session: requests.Session | None = None) -> None:
         self.settings = settings
         self._session = session or throttle_retrying_session()
         self._auth: requests.auth.AuthBase | None = None
@@ -271,6 +278,16 @@ class ApiClient:
 
     def get_training_run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/training-runs/{_segment(run_id)}")
+
+    def run_timeline(self, run_id: str) -> list[Step]:
+        """The run's pipeline execution as steps, oldest first."""
+        steps = self._call("GET", f"/training-runs/{_segment(run_id)}/timeline")["steps"]
+        return [Step(datetime.fromisoformat(s["at"]), s["state"], s["event"], s["detail"]) for s in steps]
+
+    def training_progress(self, run_id: str) -> TrainingProgress | None:
+        """The running job's own metrics; None when the platform cannot read them."""
+        answer = self._call("GET", f"/training-runs/{_segment(run_id)}/progress")
+        return TrainingProgress.from_dict(answer["progress"]) if answer.get("available") else None
 
     def apply_retention(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/retention", body=body)
@@ -397,97 +414,3 @@ def api_error(response: requests.Response) -> ClientError:
         field=str(field_name) if field_name else None,
         status=status,
     )
-
-
-# -- around the API: Step Functions history and training metrics ---------------------------------
-
-
-def execution_history(settings: Settings, execution_arn: str) -> list[dict[str, Any]]:
-    """A Step Functions execution's events, through boto3 (the embedded AWS when configured)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, NoCredentialsError
-    from botocore.exceptions import ClientError as BotoClientError
-
-    region = settings.region or _arn_region(execution_arn)
-    kwargs: dict[str, Any] = {"region_name": region or None}
-    if settings.aws_endpoint_url:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
-        if boto3.session.Session().get_credentials() is None:  # the embedded AWS takes any key
-            kwargs |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    try:
-        sfn = boto3.client("stepfunctions", **kwargs)
-        events: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events.extend(page["events"])
-        return events
-    except NoCredentialsError as error:
-        raise ClientError(
-            "no AWS credentials to read the Step Functions history",
-            ExitCode.UNAUTHORIZED,
-            hint="configure AWS credentials (aws configure, AWS_PROFILE, ...)",
-            error="NoCredentials",
-        ) from error
-    except BotoClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message", "") or str(error)
-        exit_code = ExitCode.NOT_FOUND if code == "ExecutionDoesNotExist" else ExitCode.UNAVAILABLE
-        if code in ("AccessDeniedException", "UnrecognizedClientException"):
-            exit_code = ExitCode.UNAUTHORIZED
-        raise ClientError(f"Step Functions: {code}: {message}", exit_code, error=code) from error
-    except BotoCoreError as error:
-        where = settings.aws_endpoint_url or "AWS"
-        raise ClientError(
-            f"cannot read the Step Functions history from {where}: {error}",
-            ExitCode.UNAVAILABLE,
-            hint="is `python -m control up` running?" if settings.aws_endpoint_url else "",
-            error="Unreachable",
-        ) from error
-
-
-def _arn_region(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 else ""
-
-
-@dataclass(frozen=True)
-class TrainingProgress:
-    epoch: float | None = None
-    train_loss: float | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    samples_per_second: float | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.epoch is not None
-
-    def to_dict(self) -> dict[str, float | None]:
-        return {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            "val_accuracy": self.val_accuracy,
-            "samples_per_second": self.samples_per_second,
-        }
-
-
-def training_progress(prometheus_url: str, run_id: str) -> TrainingProgress | None:
-    """The job's own metrics (`mlcp_training_*{run_id}`) from Prometheus; None when not reachable."""
-    from control.adapters.prometheus import PrometheusQueries
-    from control.errors import ControlError
-
-    if not prometheus_url:
-        return None
-    prometheus = PrometheusQueries(prometheus_url, timeout=3.0)
-    selector = f'run_id="{run_id}"'
-    queries = {
-        "epoch": f"max(mlcp_training_epoch{{{selector}}})",
-        "train_loss": f'max(mlcp_training_loss{{{selector},split="train"}})',
-        "val_loss": f'max(mlcp_training_loss{{{selector},split="val"}})',
-        "val_accuracy": f'max(mlcp_training_accuracy{{{selector},split="val"}})',
-        "samples_per_second": f"max(mlcp_training_samples_per_second{{{selector}}})",
-    }
-    try:
-        return TrainingProgress(**{name: prometheus.value(query) for name, query in queries.items()})
-    except (ControlError, ValueError, KeyError):
-        return None

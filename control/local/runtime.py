@@ -1,6 +1,8 @@
-"""The embedded platform: embedded AWS, the functions in-process, the local cluster, the API.
+"""The embedded runtime: embedded AWS, the functions in-process, the local clusters, the API.
 
-`EmbeddedPlatform` starts everything the README's commands use and stops what it started.
+`EmbeddedRuntime` starts everything the README's commands use and stops what it started. It builds
+the platform (the AWS adapters against the embedded AWS, the local training and serving clusters)
+and hands it to the functions through the app module's `use_platform`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from control.composition import build_platform
 from control.local import lambda_bridge
 from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
-from control.local.cluster import free_port
+from control.local.cluster import LocalCluster
 from control.local.moto_server import EmbeddedAws, start_embedded_aws
 from control.local.observability import LocalObservability
+from control.local.processes import free_port
 from control.local.provision import REPO, Resources, alerts_topic_arn, provision
 from control.local.serving import TARGETS_FILE as SERVING_TARGETS
 from control.local.serving import LocalServing
+from control.ports import Platform
+from control.settings import Settings
 
 FUNCTIONS_DIR = REPO / "functions"
 
@@ -48,7 +54,7 @@ LOCAL_ROLLOUT_DEFAULTS = {
 }
 
 
-class EmbeddedPlatform:
+class EmbeddedRuntime:
     def __init__(
         self,
         state_dir: Path,
@@ -70,6 +76,9 @@ class EmbeddedPlatform:
         self.resources: Resources | None = None
         self.observability: LocalObservability | None = None
         self._with_observability = observability
+        self.platform: Platform | None = None
+        self.training_cluster: LocalCluster | None = None
+        self.serving_cluster: LocalServing | None = None
         self._api_server: Any = None
         self._api_thread: threading.Thread | None = None
 
@@ -77,7 +86,7 @@ class EmbeddedPlatform:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self) -> EmbeddedPlatform:
+    def start(self) -> EmbeddedRuntime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.aws = start_embedded_aws(self.region)
         chalice_app = load_chalice_app()
@@ -102,10 +111,17 @@ class EmbeddedPlatform:
             ).start()
             environment["CONTROL_PROMETHEUS_URL"] = self.observability.prometheus_url
         self.resources, env = provision(self.aws.endpoint_url, self.region, self.stage, environment)
-        os.environ.update(env)  # the handlers run in this process and read it at first use
-        from chalicelib.runtime import current_platform
-
-        current_platform.cache_clear()
+        os.environ.update(env)  # the handlers run in this process: boto3 and the settings read it
+        job_env = _aws_env()  # jobs and model servers reach the same (embedded) AWS, with the same keys
+        self.training_cluster = LocalCluster(self.state_dir / "cluster", repo_root=REPO, env=job_env)
+        self.serving_cluster = LocalServing(self.state_dir / "serving", repo_root=REPO, env=job_env)
+        self.platform = build_platform(
+            Settings.from_env(),
+            training=self.training_cluster,
+            serving=self.serving_cluster,
+            efs_root=self.training_cluster.checkpoints_dir,  # the folder that plays EFS (/mnt/checkpoints)
+        )
+        chalice_app.use_platform(self.platform)
         self._start_api(chalice_app.app)
         return self
 
@@ -150,11 +166,8 @@ class EmbeddedPlatform:
         return {name: serving.service_url(name) for name in serving.state.all_services()}
 
     def serving(self) -> LocalServing:
-        from chalicelib.runtime import current_platform
-
-        serving = current_platform().serving
-        assert isinstance(serving, LocalServing)
-        return serving
+        assert self.serving_cluster is not None, "start the runtime first"
+        return self.serving_cluster
 
     def write_endpoints(self, path: Path) -> None:
         path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
@@ -169,19 +182,25 @@ class EmbeddedPlatform:
 
     def _stop_processes(self) -> None:
         """Every process the platform started: model servers, routers, training jobs, monitors."""
-        from chalicelib.runtime import current_platform
-
-        platform = current_platform()
-        platform.serving.stop_all()  # type: ignore[attr-defined]
-        platform.cluster.stop_all()  # type: ignore[attr-defined]
+        if self.serving_cluster is not None:
+            self.serving_cluster.stop_all()
+        if self.training_cluster is not None:
+            self.training_cluster.stop_all()
         if self.observability is not None:
             self.observability.stop()
 
-    def __enter__(self) -> EmbeddedPlatform:
+    def __enter__(self) -> EmbeddedRuntime:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+AWS_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")
+
+
+def _aws_env() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name in AWS_ENV}
 
 
 def _code_version() -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from control.cli_common import Cli, api_command, escape
-from control.client import ClientError, ExitCode
+from control.cli.client import ClientError, ExitCode
+from control.cli.common import Cli, api_command, escape
 from control.errors import Conflict, ControlError, InvalidInput, NotFound, PreconditionFailed
 
 EXIT_CODES = {InvalidInput: ExitCode.INVALID, NotFound: ExitCode.NOT_FOUND, Conflict: ExitCode.CONFLICT}
@@ -97,7 +97,7 @@ def drill(
     """Restore the registry and artifacts into a fresh environment, verify every version's lineage,
     sha256 and history, redeploy each deployment's last-known-good, send it a prediction, and
     report the measured RTO and RPO against the stated targets. Exit 1 on any problem."""
-    from control.demo import state_dir_for
+    from control.demo.training import state_dir_for
     from control.dr import Drill, DrillFailed, Environment
 
     source = _environment(cli)

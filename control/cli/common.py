@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from control.client import ENDPOINTS_ENV, ApiClient, ClientError, ExitCode, Settings, load_settings
+from control.cli.client import ENDPOINTS_ENV, ApiClient, ClientConfig, ClientError, ExitCode, load_client_config
 
 PROG = "python -m control"
 
@@ -26,13 +26,13 @@ class Cli:
         self.as_json = as_json
         self.out = Console(highlight=False, soft_wrap=False)
         self.err = Console(stderr=True, highlight=False)
-        self._settings: Settings | None = None
+        self._settings: ClientConfig | None = None
         self._client: ApiClient | None = None
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> ClientConfig:
         if self._settings is None:
-            self._settings = load_settings(self.endpoints_file)
+            self._settings = load_client_config(self.endpoints_file)
         return self._settings
 
     @property

@@ -4,8 +4,8 @@ Every renderer returns plain dicts that the Kubernetes adapter sends as-is, that
 runtime interprets, and that the contract tests validate against the published schemas.
 """
 
-from control.kubernetes.config import ManifestConfig
-from control.kubernetes.serving import ServingVersion, render_serving_stack
-from control.kubernetes.training import render_mpijob
+from control.manifests.config import ManifestConfig
+from control.manifests.serving import ServingVersion, render_serving_stack
+from control.manifests.training import render_mpijob
 
 __all__ = ["ManifestConfig", "ServingVersion", "render_mpijob", "render_serving_stack"]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from control.cli_deployments import deployments
-from control.cli_dr import dr
-from control.cli_models import models
-from control.cli_runs import runs
+from control.cli.deployments import deployments
+from control.cli.dr import dr
+from control.cli.models import models
+from control.cli.runs import runs
 
 EPILOG = """\b
 Settings: --endpoints FILE (or MLCP_ENDPOINTS), the file `up --endpoints-file` writes; otherwise
@@ -52,10 +52,10 @@ main.add_command(dr)
 )
 def up(endpoints_file: Path, state_dir: Path | None) -> None:
     """Start the embedded platform and stay in the foreground until Ctrl-C."""
-    from control.demo import console, state_dir_for
-    from control.local.platform import EmbeddedPlatform
+    from control.demo.training import console, state_dir_for
+    from control.local.runtime import EmbeddedRuntime
 
-    platform = EmbeddedPlatform(state_dir or state_dir_for("up")).start()
+    platform = EmbeddedRuntime(state_dir or state_dir_for("up")).start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -86,14 +86,14 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     """Run the whole loop on the embedded platform: S3 drop → training → registration → rollout →
     fault → alert → rollback. Prints the timeline and the path of an HTML report."""
-    from control.demo import console, progress_only, state_dir_for
-    from control.demo_serving import run_full_demo
-    from control.local.platform import EmbeddedPlatform
+    from control.demo.serving import run_full_demo
+    from control.demo.training import console, progress_only, state_dir_for
+    from control.local.runtime import EmbeddedRuntime
 
     report_dir = report_dir or Path("reports") / state_dir_for("demo").name
     with (
         progress_only(report_dir / "demo.log") as log,
-        EmbeddedPlatform(state_dir or state_dir_for("demo")) as platform,
+        EmbeddedRuntime(state_dir or state_dir_for("demo")) as platform,
     ):
         console.print(
             f"[bold]embedded platform up[/]: AWS at {platform.endpoints()['aws_endpoint_url']}, "

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from control.cli_common import PROG, Cli, ago, api_command, escape, number, short_time
-from control.client import ClientError, ExitCode, execution_history, training_progress
-from control.timeline import Step, steps_from_history
+from control.cli.client import ClientError, ExitCode
+from control.cli.common import PROG, Cli, ago, api_command, escape, number, short_time
+from control.domain.timeline import Step
 
 GATE_METRICS = ("val_accuracy", "val_loss", "train_loss")
 RUNNING = "RUNNING"
@@ -252,7 +252,7 @@ def timeline(cli: Cli, run_id: str, show_all: bool) -> None:
     arn = (run.get("execution") or {}).get("execution_arn")
     if not arn:
         raise ClientError(f"run {run_id!r} has no Step Functions execution", ExitCode.NOT_FOUND)
-    steps = steps_from_history(execution_history(cli.settings, arn))
+    steps = cli.api.run_timeline(run_id)
     start = steps[0].at if steps else None
     data = [
         {
@@ -420,13 +420,13 @@ class RunWatcher:
         arn = self.execution.get("execution_arn")
         if arn and not self.history_error:
             try:
-                self.steps = steps_from_history(execution_history(self.cli.settings, arn))
+                self.steps = self.cli.api.run_timeline(self.run_id)
             except ClientError as error:
                 self.history_error = error.message
                 if not self.cli.as_json:
                     self.cli.err.print(f"[yellow]no step detail ({escape(error.message)}); showing the run's state")
         if self.run.get("status") == "TRAINING" and not self.finished:
-            progress = training_progress(self.cli.settings.prometheus_url, self.run_id)
+            progress = self.cli.api.training_progress(self.run_id)
             if progress is not None and progress.known:
                 self.last_progress = progress
 
