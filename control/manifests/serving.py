@@ -84,6 +84,32 @@ def _version_labels(v: ServingVersion) -> dict[str, str]:
     return {**_common_labels(v.deployment), LABEL_MODEL: v.model_name, LABEL_VERSION: str(v.version)}
 
 
+def _restricted_container() -> dict[str, Any]:
+    """Pod Security `restricted` for every container the serving namespace runs."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _on_the_inference_pool(config: ManifestConfig) -> dict[str, Any]:
+    """nodeSelector and toleration of the (tainted) inference node group, for every serving pod."""
+    return {
+        "nodeSelector": {NODE_POOL_LABEL: config.inference_pool},
+        "tolerations": [
+            {
+                "key": CPU_INFERENCE_TAINT_KEY,
+                "operator": "Equal",
+                "value": config.inference_pool,
+                "effect": "NoSchedule",
+            }
+        ],
+    }
+
+
 def _container(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
     env = {
         "MODEL_URI": v.model_uri,
@@ -121,13 +147,7 @@ def _container(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
         },
         # Endpoints and ALB targets are removed before SIGTERM reaches the server.
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _restricted_container(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
 
@@ -158,15 +178,7 @@ def render_deployment(v: ServingVersion, config: ManifestConfig) -> dict[str, An
                         "fsGroup": RUN_AS_USER,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "nodeSelector": {NODE_POOL_LABEL: config.inference_pool},
-                    "tolerations": [
-                        {
-                            "key": CPU_INFERENCE_TAINT_KEY,
-                            "operator": "Equal",
-                            "value": config.inference_pool,
-                            "effect": "NoSchedule",
-                        }
-                    ],
+                    **_on_the_inference_pool(config),
                     "topologySpreadConstraints": [
                         {
                             "maxSkew": 1,
@@ -481,15 +493,7 @@ def render_preview_traffic_job(t: PreviewTraffic, config: ManifestConfig) -> dic
                         "runAsGroup": RUN_AS_USER,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "nodeSelector": {NODE_POOL_LABEL: config.inference_pool},
-                    "tolerations": [
-                        {
-                            "key": CPU_INFERENCE_TAINT_KEY,
-                            "operator": "Equal",
-                            "value": config.inference_pool,
-                            "effect": "NoSchedule",
-                        }
-                    ],
+                    **_on_the_inference_pool(config),
                     "containers": [
                         {
                             "name": "load-tester",
@@ -504,13 +508,7 @@ def render_preview_traffic_job(t: PreviewTraffic, config: ManifestConfig) -> dic
                                 "requests": {"cpu": "100m", "memory": "128Mi"},
                                 "limits": {"cpu": "500m", "memory": "256Mi"},
                             },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "runAsNonRoot": True,
-                                "runAsUser": RUN_AS_USER,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": _restricted_container(),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                         }
                     ],
