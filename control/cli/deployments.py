@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -234,17 +235,14 @@ def _watch(cli: Cli, name: str, *, timeout: float, interval: float) -> None:
 def rollback(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> None:
     """Roll NAME back to its last-known-good version, with a reason."""
     result = cli.api.rollback(name, reason)
-    if watch:
-        cli.note(f"rolling [bold]{name}[/] back")
-        _watch(cli, name, timeout=timeout, interval=2.0)
-        return
-    status = result.get("status") or {}
-    cli.emit(
+    _recorded(
+        cli,
+        name,
         result,
-        lambda out: out.print(
-            f"rolling [bold]{name}[/] back to {version_label(status.get('previous_version'))} "
-            f"({status.get('phase')}); watch it: {PROG} deployments watch {name}"
-        ),
+        watch,
+        timeout,
+        f"rolling [bold]{name}[/] back",
+        lambda status: f"rolling [bold]{name}[/] back to {version_label(status.get('previous_version'))}",
     )
 
 
@@ -257,17 +255,14 @@ def promote(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> No
     """Promote NAME past its analysis by hand, with a reason: a paused (inconclusive) or running
     pre-promotion analysis goes on to the switch, a bake to the scale-down. 4 if nothing is analysed."""
     result = cli.api.promote(name, reason)
-    if watch:
-        cli.note(f"promoting [bold]{name}[/] by hand")
-        _watch(cli, name, timeout=timeout, interval=2.0)
-        return
-    status = result.get("status") or {}
-    cli.emit(
+    _recorded(
+        cli,
+        name,
         result,
-        lambda out: out.print(
-            f"promoting [bold]{name}[/] {version_label(status.get('target_version'))} by hand "
-            f"({status.get('phase')}); watch it: {PROG} deployments watch {name}"
-        ),
+        watch,
+        timeout,
+        f"promoting [bold]{name}[/] by hand",
+        lambda status: f"promoting [bold]{name}[/] {version_label(status.get('target_version'))} by hand",
     )
 
 
@@ -286,4 +281,25 @@ def history(cli: Cli, name: str, at: str | None, limit: int) -> None:
         lambda out: print_history(
             out, {"model_name": result["model"], **result}, limit=limit, title=f"deployment {name}: history"
         ),
+    )
+
+
+def _recorded(
+    cli: Cli,
+    name: str,
+    result: dict[str, Any],
+    watch: bool,
+    timeout: float,
+    note: str,
+    summary: Callable[[dict[str, Any]], str],
+) -> None:
+    """An intent the API recorded (rollback, promotion): watch it to its end, or say what comes next."""
+    if watch:
+        cli.note(note)
+        _watch(cli, name, timeout=timeout, interval=2.0)
+        return
+    status = result.get("status") or {}
+    cli.emit(
+        result,
+        lambda out: out.print(f"{summary(status)} ({status.get('phase')}); watch it: {PROG} deployments watch {name}"),
     )

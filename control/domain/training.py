@@ -30,14 +30,7 @@ class Hyperparameters:
     def parse(cls, raw: Any) -> Hyperparameters:
         if raw is None:
             return cls()
-        if not isinstance(raw, Mapping):
-            raise InvalidInput("hyperparameters must be an object", field="hyperparameters")
-        unknown = sorted(set(raw) - set(cls.LIMITS))
-        if unknown:
-            raise InvalidInput(
-                f"unknown hyperparameters: {', '.join(unknown)} (known: {', '.join(cls.LIMITS)})",
-                field=f"hyperparameters.{unknown[0]}",
-            )
+        _check_known_fields(raw, "hyperparameters", cls.LIMITS)
         values: dict[str, Any] = {}
         for name, (low, high) in cls.LIMITS.items():
             if name not in raw:
@@ -121,14 +114,7 @@ class WorkerResources:
         """`resources` of a request: None when absent (the platform picks, right-sized)."""
         if raw is None:
             return None
-        if not isinstance(raw, Mapping):
-            raise InvalidInput("resources must be an object", field="resources")
-        unknown = sorted(set(raw) - set(cls.LIMITS))
-        if unknown:
-            raise InvalidInput(
-                f"unknown resources: {', '.join(unknown)} (known: {', '.join(cls.LIMITS)})",
-                field=f"resources.{unknown[0]}",
-            )
+        _check_known_fields(raw, "resources", cls.LIMITS)
         values: dict[str, int] = {}
         for name, (low, high) in cls.LIMITS.items():
             if name not in raw:
@@ -299,3 +285,15 @@ def progress_queries(run_id: str) -> dict[str, str]:
 
 def _number_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _check_known_fields(raw: Any, field: str, known: Mapping[str, Any]) -> None:
+    """`raw` is an object whose keys are all in `known`; InvalidInput naming the first stranger."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{field} must be an object", field=field)
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise InvalidInput(
+            f"unknown {field}: {', '.join(unknown)} (known: {', '.join(known)})",
+            field=f"{field}.{unknown[0]}",
+        )
