@@ -55,6 +55,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from control.composition import build_platform  # noqa: E402
 from control.domain.datasets import DatasetObject, run_id_for  # noqa: E402
 from control.domain.training import TrainingRequest  # noqa: E402
+from control.domain.training_runs import StartedRun  # noqa: E402
 from control.local.moto_server import start_embedded_aws  # noqa: E402
 from control.local.provision import ACCOUNT, provision  # noqa: E402
 from control.local.runtime import load_chalice_app  # noqa: E402
@@ -315,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
 
             def run_use_case(index: int) -> None:
                 outcome = handle_dataset_event(platform, events[index])[0]
-                results["use case"].count(outcome["outcome"])
-                seen_run_ids.add(outcome["run_id"])
+                assert isinstance(outcome, StartedRun), outcome
+                results["use case"].count(outcome.outcome)
+                seen_run_ids.add(outcome.run_id)
 
             def run_chalice(index: int) -> None:
                 with contextlib.redirect_stdout(devnull):

@@ -25,6 +25,9 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 class InMemoryRegistry:
+    """The registry's contract as the DynamoDB adapter keeps it: the same history actions and
+    details, NotFound for an unknown model or version, nothing recorded for a change to what is."""
+
     def __init__(self) -> None:
         self.versions: dict[tuple[str, int], ModelVersion] = {}
         self.entries: list[HistoryEntry] = []
@@ -35,37 +38,51 @@ class InMemoryRegistry:
     def register_version(
         self, model_name: str, lineage: Lineage, *, actor: str, now: datetime
     ) -> tuple[ModelVersion, bool]:
-        for existing in self.list_versions(model_name):
-            if existing.lineage.training_run_id == lineage.training_run_id:
-                return existing, False
-        number = len(self.list_versions(model_name)) + 1
+        existing = self._versions_of(model_name)
+        for version in existing:
+            if version.lineage.training_run_id == lineage.training_run_id:
+                return version, False
+        number = len(existing) + 1
         version = ModelVersion(model_name, number, VersionStatus.REGISTERED, lineage, iso(now), iso(now))
         self.versions[(model_name, number)] = version
-        self.record(HistoryEntry(model_name, iso(now), actor, "registered", "", number))
+        self.alias_table.setdefault(model_name, {})
+        details = {"artifact_sha256": lineage.artifact_sha256, "metrics": dict(lineage.metrics)}
+        reason = f"training run {lineage.training_run_id}"
+        self.record(HistoryEntry(model_name, iso(now), actor, "registered", reason, number, details))
         return version, True
 
     def get_version(self, model_name: str, version: int) -> ModelVersion:
         try:
-            return self.versions[(model_name, version)]
+            found = self.versions[(model_name, version)]
         except KeyError:
             raise NotFound(f"no version {version} of {model_name}", field="version") from None
+        aliases = sorted(name for name, number in self.alias_table[model_name].items() if number == version)
+        return replace(found, aliases=tuple(aliases))
 
     def list_versions(self, model_name: str) -> list[ModelVersion]:
+        self.aliases(model_name)  # NotFound for an unknown model
+        return [self.get_version(model_name, v.version) for v in self._versions_of(model_name)]
+
+    def _versions_of(self, model_name: str) -> list[ModelVersion]:
         return [v for (name, _), v in sorted(self.versions.items()) if name == model_name]
 
     def list_models(self) -> list[dict[str, Any]]:
-        return [{"model_name": name} for name in sorted({name for name, _ in self.versions})]
+        return [
+            {"model_name": name, "latest_version": len(self._versions_of(name)), "aliases": dict(aliases)}
+            for name, aliases in sorted(self.alias_table.items())
+        ]
 
     def set_status(
         self, model_name: str, version: int, target: VersionStatus, *, actor: str, reason: str, now: datetime
     ) -> ModelVersion:
         current = self.get_version(model_name, version)
-        if current.status != target:
-            check_transition(current.status, target)
-        updated = replace(current, status=target, updated_at=iso(now))
-        self.versions[(model_name, version)] = updated
-        self.record(HistoryEntry(model_name, iso(now), actor, target.value, reason, version))
-        return updated
+        check_transition(current.status, target)
+        if current.status == target:
+            return current
+        self.versions[(model_name, version)] = replace(current, status=target, updated_at=iso(now), aliases=())
+        details = {"from": current.status.value, "to": target.value}
+        self.record(HistoryEntry(model_name, iso(now), actor, f"status-{target.value}", reason, version, details))
+        return self.get_version(model_name, version)
 
     def set_alias(
         self,
@@ -78,11 +95,19 @@ class InMemoryRegistry:
         now: datetime,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        self.alias_table.setdefault(model_name, {})[alias.value] = version
-        self.record(HistoryEntry(model_name, iso(now), actor, f"alias:{alias.value}", reason, version, details or {}))
+        self.get_version(model_name, version)  # NotFound for an unknown version
+        if self.alias_table[model_name].get(alias.value) == version:
+            return
+        self.alias_table[model_name][alias.value] = version
+        entry = HistoryEntry(
+            model_name, iso(now), actor, "alias-set", reason, version, {"alias": alias.value, **(details or {})}
+        )
+        self.record(entry)
 
     def aliases(self, model_name: str) -> dict[str, int]:
-        return dict(self.alias_table.get(model_name, {}))
+        if model_name not in self.alias_table:
+            raise NotFound(f"no model named {model_name!r}", field="model")
+        return dict(self.alias_table[model_name])
 
     def record(self, entry: HistoryEntry, *, dedupe_key: str = "") -> bool:
         if dedupe_key:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from control.domain.names import check_name
 from control.errors import InvalidInput
 
 MAX_KEEP_LAST = 1000
@@ -45,6 +47,33 @@ class RetentionPolicy:
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or not 1 <= keep_last <= MAX_KEEP_LAST:
             raise InvalidInput(f"keep_last must be an integer between 1 and {MAX_KEEP_LAST}", field="keep_last")
         return cls(keep_last=keep_last)
+
+
+@dataclass(frozen=True)
+class RetentionRequest:
+    """`POST /retention`, parsed: a dry run unless `dry_run` is false; `model` None: every model."""
+
+    policy: RetentionPolicy = field(default_factory=RetentionPolicy)
+    dry_run: bool = True
+    model: str | None = None
+
+    FIELDS = ("keep_last", "dry_run", "model")
+
+    @classmethod
+    def parse(cls, body: Any) -> RetentionRequest:
+        body = {} if body is None else body
+        if not isinstance(body, Mapping):
+            raise InvalidInput("the request body must be a JSON object", field="body")
+        unknown = sorted(set(body) - set(cls.FIELDS))
+        if unknown:
+            raise InvalidInput(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
+        dry_run = body.get("dry_run", True)
+        if not isinstance(dry_run, bool):
+            raise InvalidInput("dry_run must be true or false", field="dry_run")
+        model = body.get("model")
+        if model is not None:
+            check_name(model, "model")
+        return cls(RetentionPolicy.parse(body.get("keep_last")), dry_run, model)
 
 
 @dataclass(frozen=True)
@@ -111,3 +140,23 @@ def _decide_group(
         else:
             decisions.append(Decision(entry, True, f"older than the model's {policy.keep_last} newest {what}"))
     return decisions
+
+
+@dataclass(frozen=True)
+class RetentionApplied:
+    """What a retention pass removed (or, in a dry run, would remove) and what it kept, each with its reason."""
+
+    dry_run: bool
+    keep_last: int
+    model: str | None
+    removed: Sequence[Decision]
+    kept: Sequence[Decision]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "keep_last": self.keep_last,
+            "model": self.model,
+            ("would_remove" if self.dry_run else "removed"): [d.to_dict() for d in self.removed],
+            "kept": [d.to_dict() for d in self.kept],
+        }

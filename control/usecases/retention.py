@@ -3,38 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from control.domain.datasets import parse_dataset_key
-from control.domain.names import check_name
-from control.domain.retention import Protected, RetentionPolicy, plan_retention
+from control.domain.retention import Protected, RetentionApplied, RetentionPolicy, RetentionRequest, plan_retention
 from control.errors import ControlError, InvalidInput, NotFound
 from control.ports import Platform
 
 FINISHED_RUN_STATES = frozenset({"REGISTERED", "FAILED"})
 
 
-def apply_retention_from_request(platform: Platform, body: Any) -> dict[str, Any]:
-    body = {} if body is None else body
-    if not isinstance(body, Mapping):
-        raise InvalidInput("the request body must be a JSON object", field="body")
-    unknown = sorted(set(body) - {"keep_last", "dry_run", "model"})
-    if unknown:
-        raise InvalidInput(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
-    dry_run = body.get("dry_run", True)
-    if not isinstance(dry_run, bool):
-        raise InvalidInput("dry_run must be true or false", field="dry_run")
-    model = body.get("model")
-    if model is not None:
-        check_name(model, "model")
-    return apply_retention(platform, RetentionPolicy.parse(body.get("keep_last")), dry_run=dry_run, model=model)
-
-
-def apply_retention(
-    platform: Platform, policy: RetentionPolicy, *, dry_run: bool, model: str | None = None
-) -> dict[str, Any]:
-    """Decide what goes (and remove it unless `dry_run`); every decision comes with its reason."""
+def apply_retention(platform: Platform, request: RetentionRequest) -> RetentionApplied:
+    """Decide what goes (and remove it unless a dry run); every decision comes with its reason."""
+    policy, model = request.policy, request.model
     runs = platform.registry.list_runs()
     run_models = {str(r["run_id"]): str(r.get("model_name", "")) for r in runs}
     protected = _protected(platform, runs)
@@ -43,25 +24,19 @@ def apply_retention(
         entries = [e for e in entries if e.model == model]
     decisions = plan_retention(entries, policy, protected, now=platform.clock().timestamp())
     removed = [d for d in decisions if d.remove]
-    if not dry_run:
+    if not request.dry_run:
         for decision in removed:
             platform.efs.remove(decision.entry.path)
-    return {
-        "dry_run": dry_run,
-        "keep_last": policy.keep_last,
-        "model": model,
-        ("would_remove" if dry_run else "removed"): [d.to_dict() for d in removed],
-        "kept": [d.to_dict() for d in decisions if not d.remove],
-    }
+    return RetentionApplied(request.dry_run, policy.keep_last, model, removed, [d for d in decisions if not d.remove])
 
 
 def retain_after_staging(platform: Platform, model: str) -> dict[str, Any]:
     """The policy applied after each staging, for that model; a failure here never fails the run."""
     try:
-        result = apply_retention(platform, RetentionPolicy(), dry_run=False, model=model)
+        result = apply_retention(platform, RetentionRequest(RetentionPolicy(), dry_run=False, model=model))
     except (ControlError, OSError) as error:
         return {"error": str(error)}
-    return {"removed": [d["path"] for d in result["removed"]]}
+    return {"removed": [d.entry.path for d in result.removed]}
 
 
 def _protected(platform: Platform, runs: list[dict[str, Any]]) -> Protected:

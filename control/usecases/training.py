@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +17,12 @@ from control.domain.datasets import (
     DatasetObject,
     check_dataset_size,
     parse_dataset_key,
-    parse_dataset_uri,
     parse_s3_event,
     run_id_for,
 )
-from control.domain.names import check_name
 from control.domain.registry import Lineage, iso
 from control.domain.staging import SourceObject, staged_folder
-from control.domain.timeline import Step, readable_cause, steps_from_history
+from control.domain.timeline import readable_cause, steps_from_history
 from control.domain.training import (
     EvaluationGate,
     Hyperparameters,
@@ -34,8 +31,16 @@ from control.domain.training import (
     TrainingProgress,
     TrainingRequest,
     WorkerResources,
-    parse_workers,
     progress_queries,
+)
+from control.domain.training_runs import (
+    DatasetEventOutcome,
+    NotStarted,
+    RunTimeline,
+    Skip,
+    StartedRun,
+    TrainingRun,
+    TrainingRunRequest,
 )
 from control.errors import ControlError, InvalidInput, NotFound, TrainingFailed
 from control.manifests.config import ManifestConfig
@@ -51,7 +56,7 @@ LABEL_COLUMN = "label"
 # -- starting a run ----------------------------------------------------------------------------
 
 
-def handle_dataset_event(platform: Platform, event: Any) -> list[dict[str, Any]]:
+def handle_dataset_event(platform: Platform, event: Any) -> list[DatasetEventOutcome]:
     """An S3 notification: start one pipeline per completed dataset; dead-letter what is wrong.
 
     Returns one outcome per record. Nothing raised for bad input: it is recorded instead.
@@ -61,13 +66,13 @@ def handle_dataset_event(platform: Platform, event: Any) -> list[dict[str, Any]]
         created = parse_s3_event(event)
     except InvalidInput as error:
         _dead_letter(platform, "s3", error, event, now)
-        return [{"outcome": "rejected", "reason": error.message}]
-    outcomes = []
+        return [NotStarted(Skip.REJECTED, error.message)]
+    outcomes: list[DatasetEventOutcome] = []
     for obj in created:
         try:
             dataset = parse_dataset_key(obj.bucket, obj.key)
             if dataset is None:
-                outcomes.append({"outcome": "ignored", "key": obj.key, "reason": "not a dataset trigger"})
+                outcomes.append(NotStarted(Skip.IGNORED, "not a dataset trigger", obj.key))
                 continue
             if obj.bucket != platform.settings.data_bucket:
                 raise InvalidInput(f"bucket {obj.bucket!r} is not the data bucket", field="bucket")
@@ -82,66 +87,50 @@ def handle_dataset_event(platform: Platform, event: Any) -> list[dict[str, Any]]
             outcomes.append(start_pipeline(platform, request))
         except InvalidInput as error:
             _dead_letter(platform, "s3", error, {"bucket": obj.bucket, "key": obj.key, "size": obj.size}, now)
-            outcomes.append({"outcome": "rejected", "key": obj.key, "reason": error.message})
+            outcomes.append(NotStarted(Skip.REJECTED, error.message, obj.key))
         except NotFound as error:  # deleted before we looked: nothing to train on
             _dead_letter(platform, "s3", error, {"bucket": obj.bucket, "key": obj.key}, now)
-            outcomes.append({"outcome": "rejected", "key": obj.key, "reason": error.message})
+            outcomes.append(NotStarted(Skip.REJECTED, error.message, obj.key))
     return outcomes
 
 
-def start_training_from_request(platform: Platform, body: Any, actor: str) -> dict[str, Any]:
-    """`POST /training-runs`: start the pipeline for a dataset URI with hyperparameters and a gate."""
-    if not isinstance(body, Mapping):
-        raise InvalidInput("the request body must be a JSON object", field="body")
-    known = {"dataset_uri", "model_name", "hyperparameters", "gate", "workers", "auto_deploy", "resources"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise InvalidInput(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
-    bucket, key = parse_dataset_uri(body.get("dataset_uri"))
-    if bucket != platform.settings.data_bucket:
+def start_training(platform: Platform, request: TrainingRunRequest, actor: str) -> StartedRun:
+    """`POST /training-runs`: start the pipeline for a dataset in the data bucket."""
+    dataset = request.dataset
+    if dataset.bucket != platform.settings.data_bucket:
         raise InvalidInput(f"datasets live in s3://{platform.settings.data_bucket}/", field="dataset_uri")
-    dataset = parse_dataset_key(bucket, key)
-    if dataset is None:
-        raise InvalidInput(
-            "dataset_uri must name a data.csv or a _manifest.json under datasets/<model>/<version>/",
-            field="dataset_uri",
-        )
-    if "model_name" in body and body["model_name"] != dataset.model_name:
-        raise InvalidInput("model_name does not match the dataset's folder", field="model_name")
-    auto_deploy = body.get("auto_deploy") or ""
-    if auto_deploy:
-        check_name(auto_deploy, "auto_deploy")
-    request = TrainingRequest(
-        model_name=dataset.model_name,
-        dataset_version=dataset.dataset_version,
-        dataset={},
-        hyperparameters=Hyperparameters.parse(body.get("hyperparameters")),
-        gate=EvaluationGate.parse(body.get("gate")),
-        workers=parse_workers(body.get("workers")),
-        auto_deploy=auto_deploy,
-        requested_by=actor,
-        resources=WorkerResources.parse(body.get("resources")),
-    )
     try:
-        info = platform.objects.head(bucket, key)
+        info = platform.objects.head(dataset.bucket, dataset.key)
     except NotFound as error:
-        raise InvalidInput(f"no dataset object at {body['dataset_uri']}", field="dataset_uri") from error
+        raise InvalidInput(f"no dataset object at {dataset.uri}", field="dataset_uri") from error
     check_dataset_size(info.size)
-    request = replace(request, dataset=_with_object_info(dataset, info.etag, info.version_id, info.size))
-    return start_pipeline(platform, request)
+    return start_pipeline(
+        platform,
+        TrainingRequest(
+            model_name=dataset.model_name,
+            dataset_version=dataset.dataset_version,
+            dataset=_with_object_info(dataset, info.etag, info.version_id, info.size),
+            hyperparameters=request.hyperparameters,
+            gate=request.gate,
+            workers=request.workers,
+            auto_deploy=request.auto_deploy,
+            requested_by=actor,
+            resources=request.resources,
+        ),
+    )
 
 
-def start_pipeline(platform: Platform, request: TrainingRequest) -> dict[str, Any]:
+def start_pipeline(platform: Platform, request: TrainingRequest) -> StartedRun:
     run_id = run_id_for(request.model_name, request.dataset_version, request.content_key())
     payload = request.to_execution_input(run_id) | {"poll_seconds": platform.settings.poll_seconds}
     started = platform.pipelines.start(platform.settings.training_state_machine_arn, run_id, payload)
-    return {
-        "outcome": "duplicate" if started.duplicate else "started",
-        "run_id": run_id,
-        "execution_arn": started.execution_arn,
-        "model_name": request.model_name,
-        "dataset_uri": request.dataset["uri"],
-    }
+    return StartedRun(
+        run_id=run_id,
+        execution_arn=started.execution_arn,
+        model_name=request.model_name,
+        dataset_uri=request.dataset["uri"],
+        duplicate=started.duplicate,
+    )
 
 
 def _with_object_info(dataset: DatasetObject, etag: str, version_id: str, size: int) -> dict[str, Any]:
@@ -402,7 +391,12 @@ def record_run_failure(platform: Platform, state: Mapping[str, Any]) -> dict[str
     return {"error": error.get("Error", ""), "cause": readable_cause(error.get("Cause", ""))}
 
 
-def get_training_run(platform: Platform, run_id: str) -> dict[str, Any]:
+def list_runs(platform: Platform) -> list[dict[str, Any]]:
+    return platform.registry.list_runs()
+
+
+def get_training_run(platform: Platform, run_id: str) -> TrainingRun:
+    """The run's record and its execution; NotFound when there is neither."""
     arn = platform.pipelines.execution_arn(platform.settings.training_state_machine_arn, run_id)
     try:
         execution = platform.pipelines.describe(arn)
@@ -414,23 +408,21 @@ def get_training_run(platform: Platform, run_id: str) -> dict[str, Any]:
         if execution is None:
             raise
         record = {}
-    return {"run_id": run_id, **record, "execution": execution}
+    return TrainingRun(run_id, {k: v for k, v in record.items() if k != "run_id"}, execution)
 
 
-def run_timeline(platform: Platform, run_id: str) -> tuple[str, list[Step]]:
+def run_timeline(platform: Platform, run_id: str) -> RunTimeline:
     """The run's pipeline execution and its timeline; NotFound if the run has no execution."""
-    check_name(run_id, "run_id")
     arn = platform.pipelines.execution_arn(platform.settings.training_state_machine_arn, run_id)
     try:
         events = platform.pipelines.history(arn)
     except NotFound as error:
         raise NotFound(f"run {run_id!r} has no Step Functions execution", field="run_id") from error
-    return arn, steps_from_history(events)
+    return RunTimeline(run_id, arn, steps_from_history(events))
 
 
 def training_progress(platform: Platform, run_id: str) -> TrainingProgress | None:
     """The running job's own metrics; None when the metrics cannot be read (progress is a nicety)."""
-    check_name(run_id, "run_id")
     try:
         return TrainingProgress(
             **{name: platform.metrics.value(query) for name, query in progress_queries(run_id).items()}

@@ -22,7 +22,7 @@ def on_dataset_uploaded(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Registered in AWS as the bucket's notification target (terraform) and locally by the
     embedded runtime; a raw Lambda function so that malformed records reach our own checks.
     """
-    outcomes = training.handle_dataset_event(current_platform(), event)
+    outcomes = [outcome.to_dict() for outcome in training.handle_dataset_event(current_platform(), event)]
     for outcome in outcomes:
         metrics.add_metric(name=f"Datasets{outcome['outcome'].title()}", unit=MetricUnit.Count, value=1)
         logger.info("dataset event", extra=outcome)

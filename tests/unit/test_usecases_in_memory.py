@@ -103,9 +103,9 @@ def test_the_run_timeline_comes_from_the_pipeline_history_and_a_run_without_one_
             "taskFailedEventDetails": {"error": "InvalidInput", "cause": '{"errorMessage": "no label column"}'},
         },
     ]
-    arn, steps = training.run_timeline(platform, "run-9")
-    assert arn == started.execution_arn
-    assert [(s.state, s.event, s.detail) for s in steps] == [
+    timeline = training.run_timeline(platform, "run-9")
+    assert timeline.execution_arn == started.execution_arn
+    assert [(s.state, s.event, s.detail) for s in timeline.steps] == [
         ("Validate", "entered", ""),
         ("Validate", "failed", "InvalidInput: no label column"),
     ]
