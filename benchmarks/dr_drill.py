@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from control.adapters.registry_backup import export_table, import_table, scan  # noqa: E402
-from control.cli.client import ApiClient, load_client_config  # noqa: E402
+from control.cli.api_client import ApiClient  # noqa: E402
+from control.cli.config import load_client_config  # noqa: E402
 from control.domain.recovery import RPO_TARGET, RTO_TARGET  # noqa: E402
 from control.dr import Drill, Environment, fresh_platform  # noqa: E402
 from control.local.registry_seed import seed  # noqa: E402

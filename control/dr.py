@@ -40,7 +40,8 @@ from control.adapters.registry_backup import (
     read_items,
     split_uri,
 )
-from control.cli.client import ApiClient, load_client_config
+from control.cli.api_client import ApiClient
+from control.cli.config import load_client_config
 from control.domain.recovery import (
     RPO_TARGET,
     RTO_TARGET,

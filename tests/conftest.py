@@ -8,7 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
+
+from tests.support.api import RawApi, api_client
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,19 +40,7 @@ def aws(endpoints: dict[str, Any]) -> Callable[[str], Any]:
     return make
 
 
-class Api:
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.get(self.url + path, timeout=30, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.post(self.url + path, timeout=30, **kwargs)
-
-
 @pytest.fixture(scope="session")
-def api(endpoints: dict[str, Any]) -> Api:
-    return Api(endpoints["api_url"], endpoints["api_token"])
+def api(endpoints: dict[str, Any]) -> RawApi:
+    """The API's answers as they come (status codes included), through the one API client."""
+    return RawApi(api_client(endpoints))

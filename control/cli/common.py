@@ -13,7 +13,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from control.cli.client import ENDPOINTS_ENV, ApiClient, ClientConfig, ClientError, ExitCode, load_client_config
+from control.cli.api_client import ApiClient
+from control.cli.config import ENDPOINTS_ENV, ClientConfig, load_client_config
+from control.cli.errors import ClientError, ExitCode
 
 PROG = "python -m control"
 

@@ -12,8 +12,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from control.cli.client import ClientError, ExitCode
 from control.cli.common import PROG, Cli, Instant, VersionNumber, api_command, escape, number, short_time, version_label
+from control.cli.errors import ClientError, ExitCode
 from control.cli.models import print_history
 
 DEPLOYMENT_HINTS: dict[Any, str] = {ExitCode.NOT_FOUND: f"list deployments with `{PROG} deployments list`"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from control.cli.client import ClientError, ExitCode
 from control.cli.common import Cli, api_command, escape
+from control.cli.errors import ClientError, ExitCode
 from control.errors import Conflict, ControlError, InvalidInput, NotFound, PreconditionFailed
 
 EXIT_CODES = {InvalidInput: ExitCode.INVALID, NotFound: ExitCode.NOT_FOUND, Conflict: ExitCode.CONFLICT}

@@ -9,8 +9,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from control.cli.client import ExitCode
 from control.cli.common import PROG, Cli, Instant, VersionNumber, ago, api_command, escape, number, short_time
+from control.cli.errors import ExitCode
 
 MODEL_HINTS = {ExitCode.NOT_FOUND: f"list models with `{PROG} models list`"}
 HEADLINE_METRICS = ("val_accuracy", "val_loss")

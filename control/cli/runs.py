@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from control.cli.client import ClientError, ExitCode
 from control.cli.common import PROG, Cli, ago, api_command, escape, number, short_time
+from control.cli.errors import ClientError, ExitCode
 from control.domain.timeline import Step
 
 GATE_METRICS = ("val_accuracy", "val_loss", "train_loss")

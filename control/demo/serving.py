@@ -14,8 +14,11 @@ import requests
 from rich.live import Live
 from rich.text import Text
 
+from control.cli.api_client import ApiClient
+from control.cli.config import config_from_endpoints
+from control.cli.errors import ClientError
 from control.demo.report import DemoReport, write_report
-from control.demo.training import Api, console, versions_line
+from control.demo.training import console, versions_line
 from control.local.loadgen import LoadGenerator, Sample, summarize
 from control.local.runtime import EmbeddedRuntime
 from control.manifests.serving import deployment_name, preview_service_name
@@ -55,15 +58,15 @@ def _router_answers(url: str) -> bool:
         return False
 
 
-def deploy(api: Api, traffic: Traffic, deployment: str, model: str, version: int, timeout: float = 240) -> dict:
-    api.call("POST", f"/models/{model}/versions/{version}/approve", {"reason": "demo: metrics look good"})
-    api.call("POST", f"/deployments/{deployment}/rollouts", {"model": model, "version": version})
+def deploy(api: ApiClient, traffic: Traffic, deployment: str, model: str, version: int, timeout: float = 240) -> dict:
+    api.decide(model, version, "approve", "demo: metrics look good")
+    api.start_rollout(deployment, {"model": model, "version": version})
     console.print(f"[bold]→[/] blue-green rollout of {model} v{version} to [cyan]{deployment}[/]")
     return wait_for_phase(api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, timeout)
 
 
 def wait_for_phase(
-    api: Api,
+    api: ApiClient,
     traffic: Traffic,
     deployment: str,
     phases: set[str],
@@ -84,7 +87,7 @@ def wait_for_phase(
     ) as live:
         while time.monotonic() < deadline:
             traffic.refresh()
-            status = api.call("GET", f"/deployments/{deployment}")["status"]
+            status = api.get_deployment(deployment)["status"]
             if target_version is not None and status["target_version"] != target_version:
                 time.sleep(poll_seconds)
                 continue
@@ -113,7 +116,7 @@ def _live_line(deployment: str, status: dict[str, Any], seconds: float, traffic:
 
 
 def alert_rollback(
-    platform: EmbeddedRuntime, api: Api, traffic: Traffic, deployment: str, bad_version: int, timeout: float = 120
+    platform: EmbeddedRuntime, api: ApiClient, traffic: Traffic, deployment: str, bad_version: int, timeout: float = 120
 ) -> dict[str, Any]:
     """Inject a fault in the serving version; return when traffic is back on last-known-good."""
     serving = platform.serving()
@@ -122,7 +125,7 @@ def alert_rollback(
     console.print(f"[bold red]→[/] injected a fault into v{bad_version}: half its requests now fail")
     status = wait_for_phase(api, traffic, deployment, {"ROLLED_BACK", "FAILED"}, timeout)
     back_at = time.time()
-    history = api.call("GET", f"/deployments/{deployment}")["history"]
+    history = api.get_deployment(deployment)["history"]
     alert = next((h for h in reversed(history) if h["action"] == "rollback-requested"), None)
     return {"fault_at": fault_at, "back_at": back_at, "status": status, "alert": alert}
 
@@ -142,9 +145,9 @@ def report(samples: dict[str, list[Sample]], deployment: str, fault_at: float, b
     }
 
 
-def _loss_curve(platform: EmbeddedRuntime, api: Api, run_id: str) -> list[dict[str, float]]:
+def _loss_curve(platform: EmbeddedRuntime, api: ApiClient, run_id: str) -> list[dict[str, float]]:
     """Epoch records rank 0 printed (the local job's log; on EKS, the same come from Prometheus)."""
-    job_name = api.call("GET", f"/training-runs/{run_id}").get("job_name", "")
+    job_name = api.get_training_run(run_id).get("job_name", "")
     assert platform.training_cluster is not None
     stdout, _ = platform.training_cluster.log_paths(job_name)
     records = []
@@ -162,7 +165,7 @@ def run_full_demo(
     from control.demo.training import run_training_demo
 
     endpoints = platform.endpoints()
-    api = Api(endpoints)
+    api = ApiClient(config_from_endpoints(endpoints))
     report = DemoReport(title="mlcp demo: the whole loop on one machine")
     traffic = Traffic(platform, deployment)
     ok, reason = False, ""
@@ -189,7 +192,7 @@ def run_full_demo(
         if outcome["status"]["phase"] != "ROLLED_BACK" or outcome["status"]["active_version"] != 1:
             raise DemoFailed(f"expected a rollback to v1, got {outcome['status']}")
         ok = True
-    except (DemoFailed, TimeoutError, RuntimeError) as error:
+    except (DemoFailed, TimeoutError, ClientError) as error:
         reason = str(error)
     finally:
         samples = traffic.stop()
@@ -232,10 +235,10 @@ def report_failures(samples: dict[str, list[Sample]], deployment: str, fault_at:
     return int(report(samples, deployment, fault_at, bad_version)["platform_failures"])
 
 
-def _deployment_events(api: Api, model: str, deployment: str, report: DemoReport) -> None:
+def _deployment_events(api: ApiClient, model: str, deployment: str, report: DemoReport) -> None:
     try:
-        history = api.call("GET", f"/models/{model}/history")["history"]
-    except RuntimeError:
+        history = api.history(model)["history"]
+    except ClientError:
         return
     for entry in history:
         if entry.get("details", {}).get("deployment") == deployment or entry["action"] == "registered":

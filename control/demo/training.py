@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 from rich.console import Console
 from rich.table import Table
 
+from control.cli.api_client import ApiClient
+from control.cli.config import config_from_endpoints
+from control.cli.errors import ClientError, ExitCode
 from control.domain.datasets import parse_dataset_key, run_id_for
-from control.domain.timeline import Step, steps_from_history
+from control.domain.timeline import Step
 from control.domain.training import TrainingRequest
 from control.local.runtime import EmbeddedRuntime
 
@@ -85,26 +87,26 @@ def run_training_demo(
     from workloads.training.synthetic import synthetic_csv
 
     endpoints = platform.endpoints()
-    aws = _clients(endpoints)
+    api = ApiClient(config_from_endpoints(endpoints))
+    s3 = boto3.client("s3", endpoint_url=endpoints["aws_endpoint_url"], region_name=endpoints["region"])
     key = f"datasets/{model}/{dataset_version or f'{datetime.now(UTC):%Y%m%d-%H%M%S}'}/data.csv"
     body = synthetic_csv(rows, seed=seed).encode()
     result = DemoResult(ok=False)
     result.timeline.append((datetime.now(UTC), f"put s3://{endpoints['data_bucket']}/{key} ({len(body):,} bytes)"))
     console.print(f"[bold]1.[/] dropping a {rows}-row dataset into s3://{endpoints['data_bucket']}/{key}")
-    put = aws["s3"].put_object(Bucket=endpoints["data_bucket"], Key=key, Body=body)
+    put = s3.put_object(Bucket=endpoints["data_bucket"], Key=key, Body=body)
     run_id = expected_run_id(endpoints["data_bucket"], key, put["ETag"].strip('"'), put.get("VersionId", ""))
 
-    machine = endpoints["state_machines"]["training_pipeline"]
-    execution = _wait_for(lambda: _execution_named(aws["sfn"], machine, run_id), 30, "the pipeline to start")
-    console.print(f"[bold]2.[/] the S3 handler started execution [cyan]{execution['name']}[/]")
+    run = _wait_for(lambda: _run_started(api, run_id), 30, "the pipeline to start")
+    console.print(f"[bold]2.[/] the S3 handler started execution [cyan]{run_id}[/]")
     shown: set[tuple[str, str]] = set()
     polls = 0
     deadline = time.monotonic() + timeout
     status = "RUNNING"
     while time.monotonic() < deadline:
-        status = aws["sfn"].describe_execution(executionArn=execution["executionArn"])["status"]
-        history = aws["sfn"].get_execution_history(executionArn=execution["executionArn"])["events"]
-        steps = steps_from_history(history)
+        run = api.get_training_run(run_id)
+        status = (run.get("execution") or {}).get("status", "RUNNING")
+        steps = api.run_timeline(run_id)
         polls = sum(1 for step in steps if step.state == "CheckTraining" and step.event == "entered")
         for step in steps:
             # The wait/poll loop repeats its states: show each state once, every failure.
@@ -118,14 +120,13 @@ def run_training_demo(
         time.sleep(1)
     console.print(f"   the pipeline polled the training job {polls} times")
     if status != "SUCCEEDED":
-        run = Api(endpoints).call("GET", f"/training-runs/{execution['name']}")
-        result.reason = f"pipeline {status}: {run.get('cause') or run.get('execution', {}).get('cause', '')}"
+        result.reason = f"pipeline {status}: {run.get('cause') or (run.get('execution') or {}).get('cause', '')}"
         return result
 
-    version = _version_of_run(endpoints, model, run_id)
+    version = next(v for v in api.list_versions(model) if v["lineage"]["training_run_id"] == run_id)
     lineage = version["lineage"]
     bucket, _, artifact_key = lineage["artifact_uri"][5:].partition("/")
-    artifact = aws["s3"].get_object(Bucket=bucket, Key=artifact_key)["Body"].read()
+    artifact = s3.get_object(Bucket=bucket, Key=artifact_key)["Body"].read()
     digest = hashlib.sha256(artifact).hexdigest()
     if digest != lineage["artifact_sha256"]:
         result.reason = f"artifact sha256 {digest} != registered {lineage['artifact_sha256']}"
@@ -139,33 +140,14 @@ def run_training_demo(
     return result
 
 
-def _clients(endpoints: dict[str, Any]) -> dict[str, Any]:
-    def make(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoints["aws_endpoint_url"], region_name=endpoints["region"])
-
-    return {"s3": make("s3"), "sfn": make("stepfunctions")}
-
-
-class Api:
-    def __init__(self, endpoints: dict[str, Any]) -> None:
-        self.url = endpoints["api_url"]
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {endpoints['api_token']}"
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, self.url + path, json=body, timeout=30)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
-        return response.json()
-
-
-def _version_of_run(endpoints: dict[str, Any], model: str, run_id: str) -> dict[str, Any]:
-    versions = Api(endpoints).call("GET", f"/models/{model}/versions")["versions"]
-    return next(v for v in versions if v["lineage"]["training_run_id"] == run_id)
-
-
-def _execution_named(sfn: Any, machine: str, name: str) -> dict[str, Any] | None:
-    return next((e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == name), None)
+def _run_started(api: ApiClient, run_id: str) -> dict[str, Any] | None:
+    """The run once its pipeline execution exists (the S3 handler starts it a moment after the put)."""
+    try:
+        return api.get_training_run(run_id)
+    except ClientError as error:
+        if error.exit_code == ExitCode.NOT_FOUND:
+            return None
+        raise
 
 
 def expected_run_id(bucket: str, key: str, etag: str, version_id: str) -> str:

@@ -144,7 +144,9 @@ def test_the_actor_is_the_callers_arn_and_a_missing_identity_is_refused() -> Non
 def test_the_cli_signs_with_sigv4_when_it_has_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     import requests
 
-    from control.cli.client import ApiClient, BearerAuth, ClientConfig, SigV4Auth
+    from control.cli.api_client import ApiClient
+    from control.cli.config import ClientConfig
+    from control.cli.signing import BearerAuth, SigV4Auth
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")

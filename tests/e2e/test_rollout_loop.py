@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
-from control.demo.serving import Api, Traffic, alert_rollback, deploy, report, served_by, wait_for_phase
+from control.demo.serving import Traffic, alert_rollback, deploy, report, served_by, wait_for_phase
 from control.demo.training import run_training_demo
 from tests.support import wait_for
+from tests.support.api import api_client
 from workloads.training.synthetic import synthetic_csv
 
 pytestmark = pytest.mark.e2e
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints, aws):
     model = f"serve-{uuid.uuid4().hex[:6]}"
     deployment = f"{model}-api"
-    api = Api(endpoints)
+    api = api_client(endpoints)
     traffic = Traffic(platform, deployment)
     try:
         trained = run_training_demo(platform, model=model, rows=1500, seed=11, dataset_version="v1")
@@ -31,9 +32,7 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
         # version without deploying it: the API run has other hyperparameters, so it is its own run.)
         key = f"datasets/{model}/v2/data.csv"
         aws("s3").put_object(Bucket=endpoints["data_bucket"], Key=key, Body=synthetic_csv(1500, seed=12).encode())
-        run = api.call(
-            "POST",
-            "/training-runs",
+        run = api.start_training_run(
             {
                 "dataset_uri": f"s3://{endpoints['data_bucket']}/{key}",
                 "hyperparameters": {"epochs": 4},
@@ -42,7 +41,7 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
             },
         )
         registered = wait_for(
-            lambda: (r := api.call("GET", f"/training-runs/{run['run_id']}")).get("status") == "REGISTERED" and r,
+            lambda: (r := api.get_training_run(run["run_id"])).get("status") == "REGISTERED" and r,
             timeout=300,
             interval=1,
             what="the API run to register",
@@ -52,7 +51,7 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
             api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, 300, target_version=v2
         )
         assert promoted["phase"] == "COMPLETED" and promoted["active_version"] == v2
-        assert api.call("GET", f"/models/{model}/versions/{v2}")["aliases"] == ["production"]
+        assert api.get_version(model, v2)["aliases"] == ["production"]
         switched_at = time.time()
         time.sleep(3)
 
@@ -70,6 +69,6 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
     assert str(v2) in served_by(active, after=switched_at)
     result = report(samples, deployment, outcome["fault_at"], bad_version=v2)
     assert result["platform_failures"] == 0, result
-    assert api.call("GET", f"/models/{model}/versions/1")["aliases"] == ["production"]
-    history = api.call("GET", f"/models/{model}/history")["history"]
+    assert api.get_version(model, 1)["aliases"] == ["production"]
+    history = api.history(model)["history"]
     assert any(h["action"] == "rolled-back" for h in history)

@@ -12,7 +12,9 @@ import requests
 from click.testing import CliRunner
 
 from control.cli import main
-from control.cli.client import ApiClient, ClientConfig, ClientError, ExitCode, load_client_config
+from control.cli.api_client import ApiClient
+from control.cli.config import ClientConfig, load_client_config
+from control.cli.errors import ClientError, ExitCode
 
 API_GATEWAY = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
 

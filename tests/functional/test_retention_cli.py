@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from control.adapters.aws import client
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.cli import main
-from control.domain.registry import Lineage
+from tests.support.lineage import lineage
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +62,7 @@ def test_retention_lists_then_removes_by_policy_keeping_lineage_and_unfinished_r
     folder(efs, runs["unfinished"], 500)
     registry.register_version(
         model,
-        Lineage(
-            dataset_uri=f"s3://data/datasets/{model}/v1/data.csv",
-            dataset_etag="etag",
-            dataset_version_id="vid",
-            training_run_id=runs["registered"],
-            execution_arn="arn:aws:states:us-east-1:123456789012:execution:x:y",
-            hyperparameters={},
-            metrics={"val_accuracy": 0.9},
-            artifact_uri=f"s3://art/models/{model}/model.pt",
-            artifact_sha256="ab" * 32,
-            code_version="test",
-        ),
+        lineage(model, runs["registered"]),
         actor="test",
         now=datetime.now(UTC),
     )

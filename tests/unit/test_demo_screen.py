@@ -29,8 +29,8 @@ class ScriptedApi:
         self.statuses = statuses
         self.calls = 0
 
-    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        assert (method, path) == ("GET", "/deployments/demo")
+    def get_deployment(self, name: str) -> dict[str, Any]:
+        assert name == "demo"
         self.calls += 1
         return {"status": self.statuses[min(self.calls, len(self.statuses)) - 1]}
 
@@ -99,7 +99,7 @@ from control.demo.serving import wait_for_phase
 
 class Api:  # answers like the API, which logs each request as http.server does: to sys.stderr, then
     calls = 0
-    def call(self, method, path, body=None):
+    def get_deployment(self, name):
         self.calls += 1
         sys.stderr.write('127.0.0.1 - - "GET /deployments/demo HTTP/1.1" 200 -\\n')
         phase = ["PENDING", "DEPLOYING_PREVIEW", "COMPLETED"][min(self.calls, 3) - 1]

@@ -9,28 +9,17 @@ from datetime import timedelta
 import pytest
 
 from control.domain.deployments import RolloutRequest
-from control.domain.registry import Lineage, VersionStatus
+from control.domain.registry import VersionStatus
 from control.domain.rollout import Phase
 from control.domain.training import TrainingProgress, progress_queries
 from control.errors import AlreadyServing, Conflict, NotFound, TransientError
 from control.usecases import rollouts, training
 from tests.fakes import NOW, FixedMetrics, InMemoryPipelines, InMemoryRegistry, in_memory_platform
+from tests.support.lineage import lineage
 
 
 def registered(registry: InMemoryRegistry, model: str, run_id: str, status: VersionStatus) -> int:
-    lineage = Lineage(
-        dataset_uri="s3://data/datasets/x/v1/data.csv",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id=run_id,
-        execution_arn="arn",
-        hyperparameters={},
-        metrics={"val_accuracy": 0.9},
-        artifact_uri=f"s3://artifacts/models/{model}/{run_id}/model.pt",
-        artifact_sha256="0" * 64,
-        code_version="dev",
-    )
-    version, _ = registry.register_version(model, lineage, actor="test", now=NOW)
+    version, _ = registry.register_version(model, lineage(model, run_id), actor="test", now=NOW)
     if status is not VersionStatus.REGISTERED:
         registry.set_status(model, version.version, VersionStatus.APPROVED, actor="test", reason="", now=NOW)
     return version.version

@@ -1,233 +1,34 @@
-"""The platform's HTTP API as Python calls, for the CLI and for scripts.
+"""The platform's HTTP API as Python calls: one client for the CLI, the demo, the DR drill and the tests.
 
-The configuration comes from the endpoints file that `python -m control up --endpoints-file` writes,
-or from the environment (`MLCP_API_URL`, `MLCP_API_TOKEN`). With a token the client sends it as a
-bearer token (the embedded platform); without one it signs every request with SigV4 for
-`execute-api` (API Gateway's IAM auth in AWS). Everything the CLI shows comes through the API,
-run timelines and training progress included: one credential, the API's.
-
-Every failure leaves as `ClientError` with a message that says what to do and the exit code
-the CLI uses for it.
+With a token it sends it as a bearer token (the embedded platform); without one it signs every
+request with SigV4 (API Gateway's IAM auth). Everything the CLI shows comes through the API, run
+timelines and training progress included: one credential, the API's. Every failure leaves as
+`ClientError` with a message that says what to do and the exit code the CLI uses for it.
 """
 
 from __future__ import annotations
 
-import enum
-import ipaddress
 import json
-import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 import requests.adapters
 from urllib3.util.retry import Retry
 
+from control.cli.config import API_TOKEN_ENV, API_URL_ENV, ClientConfig
+from control.cli.errors import ClientError, ExitCode
+from control.cli.signing import BearerAuth, SigV4Auth
 from control.domain.timeline import Step
 from control.domain.training import TrainingProgress
 
-ENDPOINTS_ENV = "MLCP_ENDPOINTS"
-API_URL_ENV = "MLCP_API_URL"
-API_TOKEN_ENV = "MLCP_API_TOKEN"
-PROMETHEUS_URL_ENV = "MLCP_PROMETHEUS_URL"
-REGION_ENVS = ("MLCP_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
 REQUEST_TIMEOUT_SECONDS = 30.0
 THROTTLE_RETRIES = 4  # 429s waited out (Retry-After) before the CLI gives up
-EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
-
-
-class ExitCode(enum.IntEnum):
-    """What a script can branch on. Click's own usage errors are 2 as well."""
-
-    OK = 0
-    FAILED = 1  # what was followed ended badly: a run failed, a rollout rolled back
-    INVALID = 2  # usage or invalid input: fix the command
-    NOT_FOUND = 3
-    CONFLICT = 4  # the request contradicts the current state
-    UNAVAILABLE = 5  # the API or a dependency cannot be reached or failed; retry later
-    UNAUTHORIZED = 6  # no or wrong credentials
-    TIMED_OUT = 7  # still going when --timeout ran out
-
-
 STATUS_EXIT_CODES = {400: ExitCode.INVALID, 413: ExitCode.INVALID, 422: ExitCode.INVALID, 401: ExitCode.UNAUTHORIZED}
 STATUS_EXIT_CODES |= {403: ExitCode.UNAUTHORIZED, 404: ExitCode.NOT_FOUND, 409: ExitCode.CONFLICT}
 STATUS_EXIT_CODES |= {429: ExitCode.UNAVAILABLE}  # still throttled after THROTTLE_RETRIES waits
-
-
-class ClientError(Exception):
-    """Something the user must act on: a message, an optional hint, the exit code."""
-
-    def __init__(
-        self,
-        message: str,
-        exit_code: ExitCode,
-        *,
-        hint: str = "",
-        error: str = "",
-        field: str | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-        self.hint = hint
-        self.error = error or exit_code.name.lower()
-        self.field = field
-        self.status = status
-
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "message": self.message, "exit_code": int(self.exit_code)}
-        if self.field:
-            body["field"] = self.field
-        if self.status is not None:
-            body["status"] = self.status
-        if self.hint:
-            body["hint"] = self.hint
-        return body
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """Where the platform is and how to authenticate; `source` says where these came from."""
-
-    api_url: str
-    api_token: str = ""
-    region: str = ""
-    aws_endpoint_url: str = ""  # the embedded AWS (read from the endpoints file; the CLI calls only the API)
-    prometheus_url: str = ""  # likewise: for people and scripts; progress comes through the API
-    source: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_local(self) -> bool:
-        host = urlsplit(self.api_url).hostname or ""
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
-
-def load_client_config(
-    endpoints_file: Path | str | None = None, environ: Mapping[str, str] | None = None
-) -> ClientConfig:
-    """The endpoints file (argument or MLCP_ENDPOINTS) wins; otherwise MLCP_API_URL and friends."""
-    env = os.environ if environ is None else environ
-    path = endpoints_file or env.get(ENDPOINTS_ENV)
-    if path:
-        return _from_endpoints_file(Path(path), env)
-    api_url = env.get(API_URL_ENV, "").strip()
-    if not api_url:
-        raise ClientError(
-            "no API configured",
-            ExitCode.INVALID,
-            hint=(
-                "pass --endpoints endpoints.json (written by `python -m control up --endpoints-file endpoints.json`), "
-                f"set {ENDPOINTS_ENV}, or set {API_URL_ENV} (and {API_TOKEN_ENV} for the embedded platform)"
-            ),
-            error="NotConfigured",
-        )
-    return ClientConfig(
-        api_url=api_url.rstrip("/"),
-        api_token=env.get(API_TOKEN_ENV, ""),
-        region=_region(env, api_url),
-        prometheus_url=env.get(PROMETHEUS_URL_ENV, ""),
-        source=f"${API_URL_ENV}",
-    )
-
-
-def _from_endpoints_file(path: Path, env: Mapping[str, str]) -> ClientConfig:
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise ClientError(
-            f"endpoints file {path} does not exist",
-            ExitCode.INVALID,
-            hint=f"start the platform with `python -m control up --endpoints-file {path}`",
-            error="NotConfigured",
-        ) from error
-    except (OSError, json.JSONDecodeError) as error:
-        raise ClientError(
-            f"cannot read endpoints file {path}: {error}", ExitCode.INVALID, error="NotConfigured"
-        ) from error
-    if not isinstance(raw, dict) or not isinstance(raw.get("api_url"), str):
-        raise ClientError(
-            f"endpoints file {path} has no api_url",
-            ExitCode.INVALID,
-            hint="use the file `python -m control up --endpoints-file` writes",
-            error="NotConfigured",
-        )
-    return ClientConfig(
-        api_url=raw["api_url"].rstrip("/"),
-        api_token=str(raw.get("api_token") or ""),
-        region=str(raw.get("region") or _region(env, raw["api_url"])),
-        aws_endpoint_url=str(raw.get("aws_endpoint_url") or ""),
-        prometheus_url=str(raw.get("prometheus_url") or env.get(PROMETHEUS_URL_ENV, "")),
-        source=str(path),
-        extra=raw,
-    )
-
-
-def _region(env: Mapping[str, str], api_url: str) -> str:
-    for name in REGION_ENVS:
-        if env.get(name):
-            return env[name]
-    match = EXECUTE_API_HOST.search(urlsplit(api_url).hostname or "")
-    return match.group(1) if match else ""
-
-
-class SigV4Auth(requests.auth.AuthBase):
-    """Signs each request for API Gateway's IAM auth with botocore's credential chain."""
-
-    def __init__(self, region: str) -> None:
-        import botocore.session
-
-        session = botocore.session.Session()
-        self._credentials = session.get_credentials()
-        self._region = region or session.get_config_variable("region") or ""
-        if self._credentials is None:
-            raise ClientError(
-                "no AWS credentials found to sign requests to the API (IAM auth)",
-                ExitCode.UNAUTHORIZED,
-                hint=f"configure AWS credentials (aws configure, AWS_PROFILE, ...) or set {API_TOKEN_ENV}",
-                error="NoCredentials",
-            )
-        if not self._region:
-            raise ClientError(
-                "no AWS region to sign requests with",
-                ExitCode.INVALID,
-                hint="set AWS_REGION (or MLCP_REGION)",
-                error="NotConfigured",
-            )
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        from botocore.auth import SigV4Auth as BotocoreSigV4
-        from botocore.awsrequest import AWSRequest
-
-        signed = AWSRequest(
-            method=request.method,
-            url=request.url,
-            data=request.body or b"",
-            headers={k: v for k, v in request.headers.items() if k.lower() == "content-type"},
-        )
-        BotocoreSigV4(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(signed)
-        request.headers.update(dict(signed.headers.items()))
-        return request
-
-
-class BearerAuth(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
 
 
 def _segment(value: str | int) -> str:
@@ -329,24 +130,24 @@ class ApiClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _call(
+    def send(
         self,
         method: str,
         path: str,
         *,
-        body: Mapping[str, Any] | None = None,
+        data: bytes | str | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> Any:
-        url = self.settings.api_url + path
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One request as it is sent, authenticated, and its answer whatever its status (the calls
+        above, and tests that assert on status codes); ClientError only when the API cannot be reached."""
         try:
-            response = self._session.request(
+            return self._session.request(
                 method,
-                url,
+                self.settings.api_url + path,
                 data=data,
                 params=params,
-                headers=headers,
+                headers=dict(headers or {}),
                 auth=self.auth,
                 timeout=REQUEST_TIMEOUT_SECONDS,
             )
@@ -359,6 +160,18 @@ class ApiClient:
                 hint="try again; if it persists, check the platform's logs",
                 error="Timeout",
             ) from error
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        response = self.send(method, path, data=data, params=params, headers=headers)
         if response.status_code >= 400:
             raise api_error(response)
         try:
