@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from control.local.processes import free_port
 from tests.support.inference_artifact import Artifact, model_bytes, write_artifact
-from tests.support.inference_http import free_port
 from workloads.inference.errors import (
     ArtifactIntegrityError,
     ArtifactInvalid,

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from control.local.processes import free_port
 from tests.support.inference_artifact import Artifact
-from tests.support.inference_http import Reply, ServerProcess, free_port, http_call
+from tests.support.inference_http import Reply, ServerProcess, http_call
 
 pytestmark = pytest.mark.slow
 
