@@ -45,7 +45,7 @@ class VersionDecision:
     @classmethod
     def parse(cls, model_name: str, version: str, decision: str, body: Any) -> VersionDecision:
         check_name(model_name, "model")
-        if decision not in set(Decision):
+        if decision not in {d.value for d in Decision}:
             raise InvalidInput(f"decision must be approve or reject; got {decision!r}", field="decision")
         reason = (body or {}).get("reason", "") if isinstance(body, Mapping) or body is None else None
         if not isinstance(reason, str) or len(reason) > MAX_REASON:
