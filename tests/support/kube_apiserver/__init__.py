@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import boto3
 from kubernetes.client import ApiClient
@@ -45,15 +47,45 @@ def eks_client(
     clock: Callable[[], float] = time.monotonic,
 ) -> ApiClient:
     """The adapter's own EKS ApiClient, with the server's URL in place of the cluster endpoint."""
-    client = api_client_for(
+    return api_client_for(
         server.url,
         CA_DATA,
         lambda: eks_token(session, cluster_name, REGION),
         refresh_seconds=refresh_seconds,
         clock=clock,
     )
-    client.configuration.retries = False  # urllib3's own retries off: the adapter decides
-    return client
 
 
-__all__ = ["CLUSTER_NAME", "REGION", "Identities", "KubeApiServer", "eks_client", "eks_session", "running"]
+class VirtualClock:
+    """One clock for a test that moves time: the client's token age (monotonic), the signer's
+    X-Amz-Date (botocore) and the server's idea of now all move together with `advance`."""
+
+    def __init__(self, server: KubeApiServer, monkeypatch: Any) -> None:
+        import botocore.auth
+        import botocore.compat
+
+        self.offset = 0.0
+        self._server = server
+        real = botocore.compat.get_current_datetime
+        monkeypatch.setattr(
+            botocore.auth, "get_current_datetime", lambda *a, **k: real(*a, **k) + timedelta(seconds=self.offset)
+        )
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self._server.advance_clock(seconds)
+
+
+__all__ = [
+    "CLUSTER_NAME",
+    "REGION",
+    "Identities",
+    "KubeApiServer",
+    "VirtualClock",
+    "eks_client",
+    "eks_session",
+    "running",
+]

@@ -124,6 +124,7 @@ class KubeApi:
         self.now = now
         self.store = Store()
         self.crds_installed = True
+        self.authorizations: list[tuple[Request, bool]] = []  # every request's authorization decision
 
     # -- routing, authentication, authorization ------------------------------------------------
 
@@ -167,7 +168,9 @@ class KubeApi:
         verb = self.verb(method, target, query)
         resource = target.type.plural + (f"/{target.subresource}" if target.subresource else "")
         request = Request(verb, target.type.group, resource, target.namespace, target.name)
-        if not self.rbac.allows(user, request):
+        allowed = self.rbac.allows(user, request)
+        self.authorizations.append((request, allowed))
+        if not allowed:
             where = f' in the namespace "{target.namespace}"' if target.namespace else " at the cluster scope"
             named = f'{target.type.qualified} "{target.name}" is' if target.name else f"{target.type.qualified} is"
             message = (

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +23,10 @@ CLUSTER_NAME = "mlcp-ci"
 
 @dataclass
 class Fault:
-    """Answer `times` requests matching method and path fragment with `status` (after `delay` s)."""
+    """Answer `times` requests matching method and path fragment with `status` (after `delay` s).
+
+    With `status` 0 the request is answered by the API as usual, after `action` ran: a concurrent
+    writer, say, that changes the object between the client's read and its write."""
 
     method: str
     path_contains: str
@@ -32,6 +35,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     times: int = 1
+    action: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Logged:
     status: int
     bytes_in: int
     bytes_out: int
+    token_tail: str  # the last characters of the bearer token: which token the client sent
 
 
 class KubeApiServer:
@@ -91,6 +96,9 @@ class KubeApiServer:
         fault = self._fault_for(method, path)
         if fault is not None:
             time.sleep(fault.delay)
+            if fault.action is not None:
+                fault.action()
+        if fault is not None and fault.status:
             response = Response(fault.status, fault.body if fault.body is not None else "", dict(fault.headers))
         else:
             response = self.api.handle(method, path, query, headers, body)
@@ -102,7 +110,17 @@ class KubeApiServer:
                 parsed = body.decode(errors="replace")
         out = response.body if isinstance(response.body, str) else json.dumps(response.body)
         self.requests.append(
-            Logged(method, path, query, headers.get("content-type", ""), parsed, response.status, len(body), len(out))
+            Logged(
+                method,
+                path,
+                query,
+                headers.get("content-type", ""),
+                parsed,
+                response.status,
+                len(body),
+                len(out),
+                headers.get("authorization", "")[-12:],
+            )
         )
         return response
 
