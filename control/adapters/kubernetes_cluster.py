@@ -238,7 +238,8 @@ class KubernetesCluster:
         A replace (not a strategic merge patch) so that what a newer manifest leaves out (an env
         var, a port, an annotation) is gone from the cluster too: a patch merges lists such as
         env by name and keeps entries it does not mention. An object already applied from the
-        same manifest is not written at all (its applied-hash annotation matches)."""
+        same manifest is not written at all (its applied-hash annotation matches): it is read
+        first, as most applies find their object already there and unchanged."""
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         what = self._serving(kind, name)
         create, read, replace, _ = self._operations(kind)
@@ -251,18 +252,18 @@ class KubernetesCluster:
             owned["spec"].pop("selector", None)
         wanted = applied_hash(owned)
         body["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = wanted
-        try:
-            self._call(what, create, self._serving_namespace, body, **STRICT)
-            return
-        except Conflict:
-            pass
-        if kind == "Job":
-            return  # a Job's pod template cannot change: the one that exists is the one asked for
         for _ in range(UPDATE_ATTEMPTS):
-            live = self._read_raw(what, read, name)
+            try:
+                live = self._read_raw(what, read, name)
+            except NotFound:
+                try:
+                    self._call(what, create, self._serving_namespace, body, **STRICT)
+                    return
+                except Conflict:
+                    continue  # created meanwhile: read it and decide again
             live_metadata = live.get("metadata") or {}
-            if (live_metadata.get("annotations") or {}).get(SPEC_HASH_ANNOTATION) == wanted:
-                return
+            if kind == "Job" or (live_metadata.get("annotations") or {}).get(SPEC_HASH_ANNOTATION) == wanted:
+                return  # a Job's pod template cannot change: the one that exists is the one asked for
             replacement = copy.deepcopy(body)
             replacement["metadata"]["resourceVersion"] = live_metadata.get("resourceVersion")
             live_spec = live.get("spec") or {}
