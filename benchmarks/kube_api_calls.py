@@ -4,8 +4,9 @@ The rollout use case (control/usecases/rollouts.py: start, then reconcile_step u
 with KubernetesCluster as its serving port against the checking API server of
 tests/support/kube_apiserver (the adapter's own EKS token, the chart's RBAC, strict decoding).
 Registry, deployment records and metrics are the in-memory fakes of tests/fakes.py (all metrics
-good), so only Kubernetes calls are counted. Between steps the script plays the controllers:
-every Deployment's pods are ready at its replica count.
+good), so only Kubernetes calls are counted. Between steps the server's controllers settle
+(Deployment → ReplicaSet → Pods, every pod ready at once; their writes are not the adapter's and
+are not counted).
 
 Two rollouts of one deployment: v1 (the first: Services, NetworkPolicy, Ingress created) and v2
 (blue-green with two versions). Each step prints its API calls by verb, the write requests, the
@@ -38,6 +39,7 @@ from control.domain.registry import Lineage, VersionStatus  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform  # noqa: E402
 from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running  # noqa: E402
+from tests.support.kube_apiserver.controllers import Controllers  # noqa: E402
 
 DEPLOYMENT, MODEL = "churn", "churn"
 FAST = {  # seconds: the rollout's timings shortened, the same steps
@@ -88,23 +90,9 @@ def register(registry: InMemoryRegistry, run_id: str) -> int:
     return version.version
 
 
-def play_controllers(server: KubeApiServer) -> None:
-    """What the Deployment controller and kubelets would report: every replica ready."""
-    for key, obj in list(server.api.store.objects.items()):
-        if key[1] == "deployments":
-            replicas = obj["spec"].get("replicas", 1)
-            status = {
-                "observedGeneration": obj["metadata"].get("generation", 1),
-                "replicas": replicas,
-                "updatedReplicas": replicas,
-                "readyReplicas": replicas,
-                "availableReplicas": replicas,
-            }
-            if obj.get("status") != status:
-                server.api.set_status(key, status)
-
-
-def run_rollout(server: KubeApiServer, platform: Any, now: list[Any], label: str, version: int) -> list[Step]:
+def run_rollout(
+    server: KubeApiServer, controllers: Controllers, platform: Any, now: list[Any], label: str, version: int
+) -> list[Step]:
     steps: list[Step] = []
     rollouts.start(platform, DEPLOYMENT, RolloutRequest(MODEL, version, FAST), "bench")
     for number in range(1, 200):
@@ -127,7 +115,7 @@ def run_rollout(server: KubeApiServer, platform: Any, now: list[Any], label: str
                 seconds,
             )
         )
-        play_controllers(server)
+        controllers.settle()
         if result["done"]:
             break
         now[0] += timedelta(seconds=max(result["requeue_after"], 1))
@@ -144,8 +132,9 @@ def main() -> int:
         registry = InMemoryRegistry()
         now = [NOW]
         platform = in_memory_platform(registry=registry, serving=cluster, metrics=AllGood(), clock=lambda: now[0])
-        steps = run_rollout(server, platform, now, "v1", register(registry, "run-1"))
-        steps += run_rollout(server, platform, now, "v2", register(registry, "run-2"))
+        controllers = Controllers(server.api)
+        steps = run_rollout(server, controllers, platform, now, "v1", register(registry, "run-1"))
+        steps += run_rollout(server, controllers, platform, now, "v2", register(registry, "run-2"))
         refused = [r for r, allowed in server.api.authorizations if not allowed]
     print(f"{'rollout':7} {'step':>4} {'phase':20} {'calls':>5} {'by verb':34} {'writes':>6} {'changed':>7} "
           f"{'sent B':>9} {'recv B':>9} {'ms':>6}  target")  # fmt: skip
