@@ -18,8 +18,10 @@ from control.adapters.kubernetes_cluster import KubernetesCluster
 from control.domain.deployments import RolloutRequest
 from control.domain.registry import Lineage, VersionStatus
 from control.domain.rollout import Phase
+from control.domain.training import JobState, TrainingJobSpec
 from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import ServingVersion, render_deployment, render_service, version_selector
+from control.manifests.training import render_mpijob
 from control.usecases import rollouts
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform
 from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running
@@ -209,4 +211,48 @@ def test_a_green_that_never_becomes_ready_aborts_and_blue_keeps_serving(
     endpoints = server.api.store.get(("", "endpoints", "ml-serving", "churn"))
     assert endpoints is not None and all(
         a["targetRef"]["name"].startswith("churn-v1-") for s in endpoints["subsets"] for a in s["addresses"]
+    )
+
+
+# -- training: MPIJob → launcher Job and worker pods ----------------------------------------------
+
+SPEC = TrainingJobSpec("churn-v1-0123456789ab", "churn", "s3://d/datasets/churn/v1/data.csv", "s3://a/m/")
+
+
+def launcher_ends(phase: str | None) -> ReadyKubelet:
+    return ReadyKubelet(
+        ends=lambda pod: phase if pod["metadata"]["name"].startswith(f"{SPEC.run_id}-launcher") else None
+    )
+
+
+@pytest.mark.parametrize(
+    ("launcher", "state", "reason"),
+    [
+        (None, JobState.RUNNING, "MPIJobRunning"),
+        ("Succeeded", JobState.SUCCEEDED, "MPIJobSucceeded"),
+        ("Failed", JobState.FAILED, "BackoffLimitExceeded/Error"),
+    ],
+)
+def test_an_mpijob_runs_its_launcher_and_workers_and_reports_as_mpi_operator_does(
+    server: KubeApiServer, cluster: KubernetesCluster, launcher: str | None, state: JobState, reason: str
+) -> None:
+    controllers = Controllers(server.api, launcher_ends(launcher))
+    cluster.submit_training_job(render_mpijob(SPEC, CONFIG))
+    assert cluster.training_job_status(SPEC.run_id).state is JobState.PENDING
+    controllers.settle()
+    status = cluster.training_job_status(SPEC.run_id)
+    assert (status.state, status.reason) == (state, reason)
+    pods = {p["metadata"]["name"] for p in server.api.store.list("", "pods", "ml-training")}
+    assert {f"{SPEC.run_id}-worker-0", f"{SPEC.run_id}-worker-1"} <= pods
+    assert any(p.startswith(f"{SPEC.run_id}-launcher") for p in pods)
+
+
+def test_deleting_an_mpijob_takes_its_launcher_and_workers(server: KubeApiServer, cluster: KubernetesCluster) -> None:
+    controllers = Controllers(server.api)
+    cluster.submit_training_job(render_mpijob(SPEC, CONFIG))
+    controllers.settle()
+    cluster.delete_training_job(SPEC.run_id)
+    controllers.settle()
+    assert (
+        server.api.store.list("", "pods", "ml-training") == server.api.store.list("batch", "jobs", "ml-training") == []
     )

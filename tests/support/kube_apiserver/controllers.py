@@ -7,7 +7,10 @@
 - the kubelet's part through a `Kubelet`: it starts a pod, says whether it is ready, stops it.
   `ReadyKubelet` makes every pod ready at once; phase 2 adds one that runs the container's command
   as a local process (control/local/processes.py) and asks its readiness probe;
-- Service → Endpoints of the ready pods its selector matches.
+- Service → Endpoints of the ready pods its selector matches;
+- Job → one Pod, and the Job's Complete or Failed condition from it;
+- MPIJob → worker Pods and a launcher Job, and the MPIJob's conditions as mpi-operator v0.8.0
+  writes them (Created, Running, Succeeded or Failed).
 
 `settle()` runs every controller until nothing changes (deterministic: tests and benchmarks call
 it between steps); `start()` runs the same loop on a thread, woken by each change to the store.
@@ -21,6 +24,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tests.support.kube_apiserver.api import KubeApi
@@ -34,15 +38,28 @@ class Kubelet(Protocol):
 
     def ready(self, pod: dict[str, Any]) -> bool: ...
 
+    def outcome(self, pod: dict[str, Any]) -> str | None:
+        """ "Succeeded" or "Failed" once the pod's containers have exited; None while they run."""
+        ...
+
     def stop(self, pod: dict[str, Any]) -> None: ...
 
 
 class ReadyKubelet:
-    """Every pod runs and is ready as soon as it is scheduled, unless `never_ready(pod)` says not."""
+    """Every pod runs and is ready as soon as it is scheduled, unless `never_ready(pod)` says not;
+    a pod ends when `ends(pod)` gives its phase (Succeeded, Failed), else it runs on."""
 
-    def __init__(self, never_ready: Callable[[dict[str, Any]], bool] = lambda pod: False) -> None:
+    def __init__(
+        self,
+        never_ready: Callable[[dict[str, Any]], bool] = lambda pod: False,
+        ends: Callable[[dict[str, Any]], str | None] = lambda pod: None,
+    ) -> None:
         self.never_ready = never_ready
+        self.ends = ends
         self.running: set[str] = set()
+
+    def outcome(self, pod: dict[str, Any]) -> str | None:
+        return self.ends(pod) if _pod_id(pod) in self.running else None
 
     def start(self, pod: dict[str, Any]) -> None:
         self.running.add(_pod_id(pod))
@@ -117,6 +134,8 @@ class Controllers:
     def reconcile_once(self) -> bool:
         with self.api.store.lock:
             changed = self._deployments()
+            changed |= self._mpijobs()
+            changed |= self._jobs()
             changed |= self._replicasets()
             changed |= self._pods()
             changed |= self._garbage()
@@ -247,9 +266,12 @@ class Controllers:
         for index, pod in enumerate(self._all("", "pods")):
             if not (pod.get("status") or {}).get("phase"):
                 self.kubelet.start(pod)
-            ready = self.kubelet.ready(pod)
+            phase = (pod.get("status") or {}).get("phase")
+            if phase not in ("Succeeded", "Failed"):
+                phase = self.kubelet.outcome(pod) or "Running"
+            ready = phase == "Running" and self.kubelet.ready(pod)
             status = {
-                "phase": "Running",
+                "phase": phase,
                 "podIP": f"10.0.{index // 250}.{index % 250 + 1}",
                 "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             }
@@ -262,7 +284,7 @@ class Controllers:
     def _garbage(self) -> bool:
         """Owned objects whose owner is gone go too (the garbage collector, background policy)."""
         changed = False
-        for group, plural in (("apps", "replicasets"), ("", "pods")):
+        for group, plural in (("apps", "replicasets"), ("batch", "jobs"), ("", "pods")):
             for obj in self._all(group, plural):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if refs and not any(self._owner_exists(obj, ref) for ref in refs):
@@ -273,7 +295,12 @@ class Controllers:
         return changed
 
     def _owner_exists(self, obj: dict[str, Any], ref: dict[str, Any]) -> bool:
-        plural = {"Deployment": ("apps", "deployments"), "ReplicaSet": ("apps", "replicasets")}.get(ref["kind"])
+        plural = {
+            "Deployment": ("apps", "deployments"),
+            "ReplicaSet": ("apps", "replicasets"),
+            "Job": ("batch", "jobs"),
+            "MPIJob": ("kubeflow.org", "mpijobs"),
+        }.get(ref["kind"])
         if plural is None:
             return True
         owner = self.api.store.get((*plural, obj["metadata"]["namespace"], ref["name"]))
@@ -341,6 +368,144 @@ class Controllers:
                 self.api.store.put(key, existing)
                 changed = True
         return changed
+
+    # -- Job → Pod (one completion, no retries: backoffLimit is phase 2) ------------------------------
+
+    def _pod_for(self, owner: dict[str, Any], name: str, template: dict[str, Any], labels: dict[str, str]) -> None:
+        self.api.seed(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": owner["metadata"]["namespace"],
+                    "labels": {**(template.get("metadata") or {}).get("labels", {}), **labels},
+                    "ownerReferences": [_owner(owner)],
+                },
+                "spec": copy.deepcopy(template["spec"]),
+            }
+        )
+
+    def _jobs(self) -> bool:
+        changed = False
+        pods = self._all("", "pods")
+        for job in self._all("batch", "jobs"):
+            owned = [p for p in pods if _owned_by(p, job)]
+            if not owned:
+                self._pod_for(
+                    job, f"{job['metadata']['name']}-0", job["spec"]["template"], {"job-name": job["metadata"]["name"]}
+                )
+                changed = True
+                continue
+            phases = [(p.get("status") or {}).get("phase") for p in owned]
+            status: dict[str, Any] = {}
+            if "Succeeded" in phases:
+                status = {"succeeded": 1, "conditions": [_condition("Complete", "", "")]}
+            elif "Failed" in phases:
+                status = {
+                    "failed": 1,
+                    "conditions": [
+                        _condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                    ],
+                }
+            else:
+                status = {"active": len(owned)}
+            changed |= self._status("batch", "jobs", job, status)
+        return changed
+
+    # -- MPIJob → launcher Job and worker Pods (mpi-operator v0.8.0's shape) --------------------------
+
+    def _mpijobs(self) -> bool:
+        changed = False
+        pods, jobs = self._all("", "pods"), self._all("batch", "jobs")
+        for mpijob in self._all("kubeflow.org", "mpijobs"):
+            name = mpijob["metadata"]["name"]
+            specs = mpijob["spec"]["mpiReplicaSpecs"]
+            labels = {"training.kubeflow.org/job-name": name}
+            workers = [p for p in pods if _owned_by(p, mpijob)]
+            for index in range(specs["Worker"].get("replicas", 1)):
+                worker = f"{name}-worker-{index}"
+                if not any(p["metadata"]["name"] == worker for p in workers):
+                    self._pod_for(
+                        mpijob,
+                        worker,
+                        specs["Worker"]["template"],
+                        {**labels, "training.kubeflow.org/job-role": "worker"},
+                    )
+                    changed = True
+            launcher = next((j for j in jobs if _owned_by(j, mpijob)), None)
+            if launcher is None:
+                template = copy.deepcopy(specs["Launcher"]["template"])
+                template.setdefault("metadata", {}).setdefault("labels", {}).update(
+                    {**labels, "training.kubeflow.org/job-role": "launcher"}
+                )
+                template["spec"].setdefault("restartPolicy", "Never")
+                self.api.seed(
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "metadata": {
+                            "name": f"{name}-launcher",
+                            "namespace": mpijob["metadata"]["namespace"],
+                            "labels": labels,
+                            "ownerReferences": [_owner(mpijob)],
+                        },
+                        "spec": {"backoffLimit": 0, "template": template},
+                    }
+                )
+                changed = True
+                continue
+            job_conditions = {c["type"] for c in (launcher.get("status") or {}).get("conditions") or []}
+            running = all((p.get("status") or {}).get("phase") == "Running" for p in workers) and workers
+            conditions = [
+                _condition("Created", "MPIJobCreated", f"MPIJob {mpijob['metadata']['namespace']}/{name} is created.")
+            ]
+            if "Complete" in job_conditions:
+                conditions += [
+                    _condition("Running", "MPIJobRunning", "", status="False"),
+                    _condition(
+                        "Succeeded",
+                        "MPIJobSucceeded",
+                        f"MPIJob {mpijob['metadata']['namespace']}/{name} successfully completed.",
+                    ),
+                ]
+            elif "Failed" in job_conditions:
+                conditions += [
+                    _condition("Running", "MPIJobRunning", "", status="False"),
+                    _condition("Failed", "BackoffLimitExceeded/Error", "Job has reached the specified backoff limit"),
+                ]
+            elif running and (launcher.get("status") or {}).get("active"):
+                conditions.append(
+                    _condition(
+                        "Running", "MPIJobRunning", f"MPIJob {mpijob['metadata']['namespace']}/{name} is running."
+                    )
+                )
+            previous = {c["type"]: c for c in (mpijob.get("status") or {}).get("conditions") or []}
+            for condition in conditions:  # a condition keeps its transition time while its status holds
+                old = previous.get(condition["type"])
+                if old is not None and old.get("status") == condition["status"]:
+                    condition["lastTransitionTime"] = old["lastTransitionTime"]
+            changed |= self._status("kubeflow.org", "mpijobs", mpijob, {"conditions": conditions})
+        return changed
+
+
+def _job_condition(kind: str, reason: str, message: str) -> dict[str, Any]:
+    """A batch/v1 JobCondition (it has no lastUpdateTime)."""
+    condition = _condition(kind, reason, message)
+    del condition["lastUpdateTime"]
+    return condition
+
+
+def _condition(kind: str, reason: str, message: str, *, status: str = "True") -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": now,
+        "lastUpdateTime": now,
+    }
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
