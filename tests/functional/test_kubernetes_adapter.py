@@ -432,6 +432,7 @@ def test_a_concurrent_change_makes_the_switch_retryable(server: KubeApiServer, c
 
 def test_applying_a_service_again_never_moves_traffic(server: KubeApiServer, cluster: KubernetesCluster) -> None:
     cluster.apply(render_service("churn", 1, CONFIG))
+    cluster_ip = stored(server, "services", "churn")["spec"]["clusterIP"]
     cluster.switch_service_selector("churn", version_selector("churn", 2))
     changed = render_service("churn", 1, CONFIG)
     changed["metadata"]["labels"]["team"] = "ml"
@@ -439,6 +440,7 @@ def test_applying_a_service_again_never_moves_traffic(server: KubeApiServer, clu
     service = stored(server, "services", "churn")
     assert service["spec"]["selector"] == version_selector("churn", 2)
     assert service["metadata"]["labels"]["team"] == "ml"
+    assert service["spec"]["clusterIP"] == cluster_ip  # the replace kept the allocated address
 
 
 def test_delete_deployment_removes_the_version_and_is_idempotent(

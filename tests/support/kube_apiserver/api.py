@@ -124,6 +124,7 @@ class KubeApi:
         self.now = now
         self.store = Store()
         self.crds_installed = True
+        self._allocated_ips = 0
         self.authorizations: list[tuple[Request, bool]] = []  # every request's authorization decision
 
     # -- routing, authentication, authorization ------------------------------------------------
@@ -316,6 +317,7 @@ class KubeApi:
             spec.setdefault("replicas", 1)
         if target.type.kind == "Service":
             spec.setdefault("type", "ClusterIP")
+            spec.setdefault("sessionAffinity", "None")
             for port in spec.get("ports") or []:
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port.get("port"))
@@ -349,6 +351,11 @@ class KubeApi:
                     409, "AlreadyExists", f'{target.type.qualified} "{name}" already exists', target.details()
                 )
             obj.pop("status", None)
+            if target.type.kind == "Service" and obj["spec"].get("type") != "ExternalName":
+                self._allocated_ips += 1
+                ip = f"172.20.{self._allocated_ips // 250}.{self._allocated_ips % 250 + 1}"
+                obj["spec"].setdefault("clusterIP", ip)
+                obj["spec"].setdefault("clusterIPs", [obj["spec"]["clusterIP"]])
             if "spec" in obj:
                 meta["generation"] = 1
             if query.get("dryRun") == "All":
@@ -421,8 +428,10 @@ class KubeApi:
                 obj["status"] = current["status"]
             else:
                 obj.pop("status", None)
-            if target.type.kind == "Service" and "clusterIP" in (current.get("spec") or {}):
-                obj.setdefault("spec", {}).setdefault("clusterIP", current["spec"]["clusterIP"])
+            if target.type.kind == "Service":  # an update without them keeps the allocated IPs (1.20+)
+                for allocated in ("clusterIP", "clusterIPs"):
+                    if allocated in (current.get("spec") or {}):
+                        obj.setdefault("spec", {}).setdefault(allocated, current["spec"][allocated])
             self._default(target, obj)
             self._validate(target, obj, current)
             return self._store_if_changed(target, current, obj, query, headers)

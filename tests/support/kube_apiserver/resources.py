@@ -30,7 +30,7 @@ class ResourceType:
 
 BUILT_IN = (
     ResourceType("", "v1", "namespaces", "Namespace", namespaced=False),
-    ResourceType("", "v1", "services", "Service", immutable=("spec.clusterIP",)),
+    ResourceType("", "v1", "services", "Service", immutable=("spec.clusterIP", "spec.clusterIPs")),
     ResourceType("", "v1", "pods", "Pod"),
     ResourceType("", "v1", "configmaps", "ConfigMap"),
     ResourceType("", "v1", "events", "Event"),
