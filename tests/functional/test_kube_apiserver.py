@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -338,3 +340,41 @@ def test_a_list_filters_by_label_selector(server: KubeApiServer, token: str, dep
     listed = call(server, token, "GET", DEPLOYMENTS, params={"labelSelector": "app.kubernetes.io/name=churn"}).json()
     assert listed["kind"] == "DeploymentList" and [i["metadata"]["name"] for i in listed["items"]] == ["churn-v1"]
     assert call(server, token, "GET", DEPLOYMENTS, params={"labelSelector": "nope=1"}).json()["items"] == []
+
+
+# -- watch -----------------------------------------------------------------------------------------
+
+
+def test_a_watch_streams_the_current_objects_then_changes_until_its_timeout(
+    server: KubeApiServer, identities: Identities
+) -> None:
+    from kubernetes import watch
+    from kubernetes.client import CoreV1Api
+
+    from tests.support.kube_apiserver import eks_client
+
+    core = CoreV1Api(eks_client(server, eks_session(identities)))
+    admin = eks_token(eks_session(identities, ADMIN_ROLE_ARN, key="ASIAADMIN"), server.api.cluster_name, REGION)
+    assert strict(server, admin, "POST", SERVICES, render_service("churn", 1, CONFIG)).status_code == 201
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        body = render_service("churn", 1, CONFIG, preview=True)
+        assert strict(server, admin, "POST", SERVICES, body).status_code == 201
+        assert call(server, admin, "DELETE", f"{SERVICES}/churn").status_code == 200
+
+    threading.Thread(target=write_later, daemon=True).start()
+    started = time.monotonic()
+    events = [
+        (event["type"], event["object"].metadata.name)
+        for event in watch.Watch().stream(core.list_namespaced_service, "ml-serving", timeout_seconds=1)
+    ]
+    assert events == [("ADDED", "churn"), ("ADDED", "churn-preview"), ("DELETED", "churn")]
+    assert 0.9 < time.monotonic() - started < 3
+
+
+def test_a_watch_the_chart_does_not_grant_is_forbidden(server: KubeApiServer, token: str) -> None:
+    hpas = "/apis/autoscaling/v2/namespaces/ml-serving/horizontalpodautoscalers"
+    response = call(server, token, "GET", hpas, params={"watch": "true", "timeoutSeconds": "1"})
+    assert response.status_code == 403
+    assert 'cannot watch resource "horizontalpodautoscalers"' in response.json()["message"]

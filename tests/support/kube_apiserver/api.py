@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,7 @@ from tests.support.kube_apiserver.auth import (
 )
 from tests.support.kube_apiserver.resources import ResourceType, served_resources
 from tests.support.kube_apiserver.schemas import FieldError, KindSchema, Schemas, prune, schemas_for
-from tests.support.kube_apiserver.store import Key, Store
+from tests.support.kube_apiserver.store import Change, Key, Store
 
 PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
@@ -36,7 +38,7 @@ VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 @dataclass
 class Response:
     status: int
-    body: Any  # a dict sent as JSON, or text
+    body: Any  # a dict sent as JSON, text, or a Watch streamed as JSON lines
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -59,6 +61,46 @@ class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.response = Response(code, status_body(code, reason, message, details))
+
+
+class Watch:
+    """A watch's stream of events (`{"type": ADDED|MODIFIED|DELETED, "object": ...}`) from the
+    resourceVersion asked for (or now), until timeoutSeconds or `stop` is set."""
+
+    def __init__(self, api: KubeApi, target: Target, query: dict[str, str]) -> None:
+        self.api, self.target = api, target
+        self.selector = query.get("labelSelector", "")
+        self.deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
+        asked = query.get("resourceVersion") or "0"
+        with api.store.lock:  # without a version: the current objects as ADDED first, then changes
+            self.since = int(asked) if asked != "0" else api.store.resource_version
+            self.initial = (
+                [] if asked != "0" else api.store.list(target.type.group, target.type.plural, target.namespace)
+            )
+
+    def _wanted(self, change: Change) -> bool:
+        group, plural, namespace, _ = change.key
+        return (
+            (group, plural) == (self.target.type.group, self.target.type.plural)
+            and (self.target.namespace is None or namespace == self.target.namespace)
+            and _matches(change.object["metadata"].get("labels") or {}, self.selector)
+        )
+
+    def events(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        store = self.api.store
+        for obj in self.initial:
+            if _matches(obj["metadata"].get("labels") or {}, self.selector):
+                yield {"type": "ADDED", "object": obj}
+        while not stop.is_set() and time.monotonic() < self.deadline:
+            with store.changed:
+                changes = store.changes_since(self.since)
+                if not changes:
+                    store.changed.wait(timeout=min(0.2, max(0.0, self.deadline - time.monotonic())))
+                    continue
+            self.since = changes[-1].resource_version
+            for change in changes:
+                if self._wanted(change):
+                    yield {"type": change.type, "object": change.object}
 
 
 @dataclass(frozen=True)
@@ -152,7 +194,7 @@ class KubeApi:
     def verb(method: str, target: Target, query: dict[str, str]) -> str:
         if method == "GET":
             if target.name is None:
-                return "watch" if query.get("watch") in ("true", "1") else "list"
+                return "watch" if query.get("watch", "").lower() in ("true", "1") else "list"
             return "get"
         if method == "DELETE":
             return "delete" if target.name else "deletecollection"
@@ -187,6 +229,8 @@ class KubeApi:
     def _dispatch(
         self, method: str, target: Target, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Response:
+        if method == "GET" and target.name is None and query.get("watch", "").lower() in ("true", "1"):
+            return Response(200, Watch(self, target, query))
         if method == "GET" and target.name is None:
             return self._list(target, query)
         if method == "GET":

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.kube_apiserver.api import KubeApi, Response, status_body
+from tests.support.kube_apiserver.api import KubeApi, Response, Watch, status_body
 from tests.support.kube_apiserver.auth import Identities, Rbac
 from tests.support.kube_apiserver.platform import chart_documents, terraform_access_entries
 
@@ -59,6 +59,7 @@ class KubeApiServer:
         self.faults: list[Fault] = []
         self.requests: list[Logged] = []
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # ends open watches
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
@@ -108,7 +109,8 @@ class KubeApiServer:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = body.decode(errors="replace")
-        out = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        out = "" if isinstance(response.body, Watch) else response.body
+        out = out if isinstance(out, str) else json.dumps(out)
         self.requests.append(
             Logged(
                 method,
@@ -136,6 +138,9 @@ class KubeApiServer:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 response = server.respond(self.command, self.path, headers, body)
+                if isinstance(response.body, Watch):
+                    self._stream(response.body)
+                    return
                 text = isinstance(response.body, str)
                 data = response.body.encode() if text else json.dumps(response.body).encode()
                 try:
@@ -149,6 +154,20 @@ class KubeApiServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout tests)
 
+            def _stream(self, watch: Watch) -> None:
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for event in watch.events(server.stopping):
+                        line = json.dumps(event).encode() + b"\n"
+                        self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away
+
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -161,6 +180,7 @@ class KubeApiServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self._http.shutdown()
         self._http.server_close()
 
