@@ -225,8 +225,12 @@ class KubernetesCluster:
         )
 
     def _read_raw(self, what: str, read: Callable[..., Any], name: str) -> dict[str, Any]:
+        """The object as the API server sent it (camelCase keys), not the client's model of it."""
         response = self._call(what, read, name, self._serving_namespace, _preload_content=False)
-        obj: dict[str, Any] = json.loads(response.data)
+        try:
+            obj: dict[str, Any] = json.loads(response.data)
+        finally:
+            response.release_conn()  # not preloaded: the connection goes back to the pool by hand
         return obj
 
     def apply(self, manifest: dict[str, Any]) -> None:
