@@ -22,7 +22,7 @@ from control.domain.datasets import (
     parse_s3_event,
     run_id_for,
 )
-from control.domain.names import check_name
+from control.domain.names import check_deployment_name, check_name
 from control.domain.registry import Lineage, iso
 from control.domain.staging import SourceObject, staged_folder
 from control.domain.timeline import Step, readable_cause, steps_from_history
@@ -110,7 +110,7 @@ def start_training_from_request(platform: Platform, body: Any, actor: str) -> di
         raise InvalidInput("model_name does not match the dataset's folder", field="model_name")
     auto_deploy = body.get("auto_deploy") or ""
     if auto_deploy:
-        check_name(auto_deploy, "auto_deploy")
+        check_deployment_name(auto_deploy, "auto_deploy")
     request = TrainingRequest(
         model_name=dataset.model_name,
         dataset_version=dataset.dataset_version,

@@ -378,3 +378,26 @@ def test_a_watch_the_chart_does_not_grant_is_forbidden(server: KubeApiServer, to
     response = call(server, token, "GET", hpas, params={"watch": "true", "timeoutSeconds": "1"})
     assert response.status_code == 403
     assert 'cannot watch resource "horizontalpodautoscalers"' in response.json()["message"]
+
+
+# -- what the API server checks beyond the schema ---------------------------------------------------
+
+
+def test_names_labels_and_quantities_are_checked_as_the_api_server_does(server: KubeApiServer, token: str) -> None:
+    body = render_deployment(V1, CONFIG)
+    body["metadata"]["name"] = "Churn_V1"
+    body["metadata"]["labels"]["mlcp.dev/model"] = "m" * 64
+    body["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "2 cores"
+    response = strict(server, token, "POST", DEPLOYMENTS, body)
+    assert response.status_code == 422
+    assert {c["field"] for c in response.json()["details"]["causes"]} == {
+        "metadata.name",
+        "metadata.labels",
+        "spec.template.metadata.labels",  # the renderer shares one labels dict between the two
+        "spec.template.spec.containers[0].resources.limits[cpu]",
+    }
+    service = render_service("churn", 1, CONFIG)
+    service["metadata"]["name"] = "1churn"  # a Service name is a DNS-1035 label: it starts with a letter
+    response = strict(server, token, "POST", SERVICES, service)
+    assert response.status_code == 422
+    assert "DNS-1035" in response.json()["message"]

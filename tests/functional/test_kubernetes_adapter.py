@@ -207,6 +207,44 @@ def test_every_rendered_manifest_is_accepted_by_a_strict_api_server(
     assert stored(server, "mpijobs", SPEC.run_id)["spec"] == render_mpijob(SPEC, CONFIG)["spec"]
 
 
+def serving_stack(deployment: str, version: int) -> list[dict[str, Any]]:
+    served = ServingVersion(deployment, "churn", version, "s3://a/models/churn/runs/r1/", "a" * 64, replicas=2)
+    traffic = PreviewTraffic(deployment, "churn", version, 5.0, 600.0, "s3://a/m/sample.json")
+    return [
+        *render_version(served, CONFIG),
+        render_service(deployment, version, CONFIG),
+        render_service(deployment, version, CONFIG, preview=True),
+        render_ingress(deployment, CONFIG),
+        render_network_policy(deployment, CONFIG),
+        render_preview_traffic_network_policy(deployment, CONFIG),
+        render_preview_traffic_job(traffic, CONFIG),
+    ]
+
+
+def test_the_longest_deployment_name_allowed_renders_objects_the_api_server_accepts(
+    server: KubeApiServer, cluster: KubernetesCluster
+) -> None:
+    from control.domain.names import check_deployment_name
+
+    longest = check_deployment_name("d" * 55)
+    for manifest in serving_stack(longest, 12345):
+        cluster.apply(manifest)
+    assert all(r.status == 201 for r in server.writes()), [r.body for r in server.writes() if r.status >= 300]
+
+
+@pytest.mark.parametrize("deployment", ["9lives", "churn-", "d" * 56])
+def test_a_deployment_name_the_domain_refuses_would_be_refused_by_the_api_server(
+    cluster: KubernetesCluster, deployment: str
+) -> None:
+    from control.domain.names import check_deployment_name
+
+    with pytest.raises(InvalidInput):
+        check_deployment_name(deployment)
+    with pytest.raises(InvalidInput, match=r"\(422\): .* is invalid: .*metadata\.(name|labels)"):
+        for manifest in serving_stack(deployment, 1):
+            cluster.apply(manifest)
+
+
 def test_an_unknown_field_in_a_manifest_is_refused_naming_its_path(
     server: KubeApiServer, cluster: KubernetesCluster
 ) -> None:

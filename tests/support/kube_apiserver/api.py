@@ -27,6 +27,7 @@ from tests.support.kube_apiserver.auth import (
 from tests.support.kube_apiserver.resources import ResourceType, served_resources
 from tests.support.kube_apiserver.schemas import FieldError, KindSchema, Schemas, prune, schemas_for
 from tests.support.kube_apiserver.store import Change, Key, Store
+from tests.support.kube_apiserver.validation import object_errors
 
 PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
@@ -344,6 +345,7 @@ class KubeApi:
         name = obj["metadata"].get("name")
         errors = [] if name else [FieldError("metadata.name", "FieldValueRequired", "Required value: name is required")]
         errors += self._schema(target).value_errors(obj)
+        errors += object_errors(target.type.kind, obj)
         if old is not None:
             for path in target.type.immutable:
                 if _dig(obj, path) != _dig(old, path):
