@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kubernetes.client import (
@@ -22,8 +24,9 @@ from kubernetes.client import (
     NetworkingV1Api,
     PolicyV1Api,
 )
+from kubernetes.client.exceptions import ApiException
 
-from control.adapters.kubernetes_errors import translate
+from control.adapters.kubernetes_errors import retry_after, translate
 from control.domain.serving import DeploymentReadiness
 from control.domain.training import JobStatus
 from control.errors import (
@@ -40,12 +43,43 @@ from control.settings import Settings
 
 SPEC_HASH_ANNOTATION = "mlcp.dev/spec-sha256"
 DEFAULT_TIMEOUT = (3.05, 15.0)  # connect, read (seconds)
+# Every write asks the API server to refuse unknown fields: its default (Warn) drops them silently.
+STRICT: dict[str, Any] = {"field_validation": "Strict"}
+UPDATE_ATTEMPTS = 3  # a replace that loses a resourceVersion race is re-read and retried this often
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a call is retried on a transient API failure (429, 5xx, timeout) before the
+    TransientError goes up, and how long to wait between tries: the server's Retry-After where it
+    sends one, else exponential from `base_delay`, never more than `max_delay` (a Lambda has 30 s)."""
+
+    attempts: int = 3
+    base_delay: float = 0.25
+    max_delay: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int, error: TransientError) -> float:
+        backoff = self.base_delay * 2**attempt
+        cause = error.__cause__
+        if isinstance(cause, ApiException) and cause.headers and "Retry-After" in cause.headers:
+            backoff = max(backoff, retry_after(cause))
+        return min(backoff, self.max_delay)
 
 
 def spec_hash(manifest: Mapping[str, Any]) -> str:
     """Identity of what was asked for: the spec and labels, not server-added fields."""
     relevant = {"spec": manifest.get("spec"), "labels": (manifest.get("metadata") or {}).get("labels")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def applied_hash(manifest: Mapping[str, Any]) -> str:
+    """Identity of an applied serving object: everything the adapter owns (spec, labels and its
+    own annotations, such as the ALB weights of an Ingress)."""
+    metadata = manifest.get("metadata") or {}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != SPEC_HASH_ANNOTATION}
+    relevant = {"spec": manifest.get("spec"), "labels": metadata.get("labels"), "annotations": annotations}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -59,6 +93,7 @@ class KubernetesCluster:
         training_namespace: str = "ml-training",
         serving_namespace: str = "ml-serving",
         request_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._custom = CustomObjectsApi(api_client)
         self._core = CoreV1Api(api_client)
@@ -70,6 +105,7 @@ class KubernetesCluster:
         self._training_namespace = training_namespace
         self._serving_namespace = serving_namespace
         self._timeout = request_timeout
+        self._retry = retry or RetryPolicy()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> KubernetesCluster:
@@ -85,6 +121,23 @@ class KubernetesCluster:
         )
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, custom_resource: bool = False, **kwargs: Any) -> T:
+        """One API call, retried on throttling, server errors and timeouts (a create that did land
+        before its answer was lost comes back as AlreadyExists, which every caller handles)."""
+        for attempt in range(self._retry.attempts):
+            try:
+                return self._call_once(what, fn, *args, custom_resource=custom_resource, **kwargs)
+            except TransientError as error:
+                if attempt + 1 >= self._retry.attempts:
+                    raise TransientError(
+                        f"{error.message} (gave up after {self._retry.attempts} attempts)",
+                        retry_after=error.retry_after,
+                    ) from error
+                self._retry.sleep(self._retry.delay(attempt, error))
+        raise AssertionError("unreachable: RetryPolicy.attempts is at least 1")
+
+    def _call_once(
+        self, what: str, fn: Callable[..., T], *args: Any, custom_resource: bool = False, **kwargs: Any
+    ) -> T:
         try:
             return fn(*args, _request_timeout=self._timeout, **kwargs)
         except ControlError:
@@ -108,7 +161,7 @@ class KubernetesCluster:
                 self._mpijob(name),
                 self._custom.create_namespaced_custom_object,
                 GROUP, VERSION, self._training_namespace, PLURAL, body,
-                custom_resource=True,
+                custom_resource=True, **STRICT,
             )  # fmt: skip
             return
         except Conflict:
@@ -148,70 +201,86 @@ class KubernetesCluster:
     def _serving(self, kind: str, name: str) -> str:
         return f"{kind} {self._serving_namespace}/{name}"
 
-    def _operations(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-        """create, patch and delete for the kinds the serving renderers produce."""
-        table: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]] = {
-            "Deployment": (
-                self._apps.create_namespaced_deployment,
-                self._apps.patch_namespaced_deployment,
-                self._apps.delete_namespaced_deployment,
-            ),
-            "Service": (
-                self._core.create_namespaced_service,
-                self._core.patch_namespaced_service,
-                self._core.delete_namespaced_service,
-            ),
-            "PodDisruptionBudget": (
-                self._policy.create_namespaced_pod_disruption_budget,
-                self._policy.patch_namespaced_pod_disruption_budget,
-                self._policy.delete_namespaced_pod_disruption_budget,
-            ),
-            "HorizontalPodAutoscaler": (
-                self._autoscaling.create_namespaced_horizontal_pod_autoscaler,
-                self._autoscaling.patch_namespaced_horizontal_pod_autoscaler,
-                self._autoscaling.delete_namespaced_horizontal_pod_autoscaler,
-            ),
-            "NetworkPolicy": (
-                self._networking.create_namespaced_network_policy,
-                self._networking.patch_namespaced_network_policy,
-                self._networking.delete_namespaced_network_policy,
-            ),
-            "Ingress": (
-                self._networking.create_namespaced_ingress,
-                self._networking.patch_namespaced_ingress,
-                self._networking.delete_namespaced_ingress,
-            ),
-            "Job": (
-                self._batch.create_namespaced_job,
-                self._batch.patch_namespaced_job,
-                self._batch.delete_namespaced_job,
-            ),
+    def _operations(
+        self, kind: str
+    ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+        """create, read, replace and delete for the kinds the serving renderers produce."""
+        apis: dict[str, tuple[Any, str]] = {
+            "Deployment": (self._apps, "deployment"),
+            "Service": (self._core, "service"),
+            "PodDisruptionBudget": (self._policy, "pod_disruption_budget"),
+            "HorizontalPodAutoscaler": (self._autoscaling, "horizontal_pod_autoscaler"),
+            "NetworkPolicy": (self._networking, "network_policy"),
+            "Ingress": (self._networking, "ingress"),
+            "Job": (self._batch, "job"),
         }
-        if kind not in table:
+        if kind not in apis:
             raise ValueError(f"the serving adapter does not apply {kind} objects")
-        return table[kind]
+        api, noun = apis[kind]
+        return (
+            getattr(api, f"create_namespaced_{noun}"),
+            getattr(api, f"read_namespaced_{noun}"),
+            getattr(api, f"replace_namespaced_{noun}"),
+            getattr(api, f"delete_namespaced_{noun}"),
+        )
+
+    def _read_raw(self, what: str, read: Callable[..., Any], name: str) -> dict[str, Any]:
+        """The object as the API server sent it (camelCase keys), not the client's model of it."""
+        response = self._call(what, read, name, self._serving_namespace, _preload_content=False)
+        try:
+            obj: dict[str, Any] = json.loads(response.data)
+        finally:
+            response.release_conn()  # not preloaded: the connection goes back to the pool by hand
+        return obj
 
     def apply(self, manifest: dict[str, Any]) -> None:
-        """Create the object, or patch it to match. Two fields are left as they are on update:
-        a Deployment's replicas (owned by scale/HPA) and a Service's selector (owned by the
-        rollout, changed only by switch_service_selector)."""
+        """Make the object what the manifest says: create it, or replace it when what the adapter
+        owns changed. Two fields stay as they are on the live object: a Deployment's replicas
+        (owned by scale/HPA) and a Service's selector (owned by the rollout, changed only by
+        switch_service_selector).
+
+        A replace (not a strategic merge patch) so that what a newer manifest leaves out (an env
+        var, a port, an annotation) is gone from the cluster too: a patch merges lists such as
+        env by name and keeps entries it does not mention. An object already applied from the
+        same manifest is not written at all (its applied-hash annotation matches): it is read
+        first, as most applies find their object already there and unchanged."""
         kind, name = manifest["kind"], manifest["metadata"]["name"]
-        create, patch, _ = self._operations(kind)
+        what = self._serving(kind, name)
+        create, read, replace, _ = self._operations(kind)
         body = copy.deepcopy(manifest)
         body["metadata"]["namespace"] = self._serving_namespace
-        try:
-            self._call(self._serving(kind, name), create, self._serving_namespace, body)
-            return
-        except Conflict:
-            pass
-        update = copy.deepcopy(body)
+        owned = copy.deepcopy(body)
         if kind == "Deployment":
-            update["spec"].pop("replicas", None)
+            owned["spec"].pop("replicas", None)
         if kind == "Service":
-            update["spec"].pop("selector", None)
-        if kind == "Job":
-            return  # a Job's pod template cannot change: the one that exists is the one asked for
-        self._call(self._serving(kind, name), patch, name, self._serving_namespace, update)
+            owned["spec"].pop("selector", None)
+        wanted = applied_hash(owned)
+        body["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = wanted
+        for _ in range(UPDATE_ATTEMPTS):
+            try:
+                live = self._read_raw(what, read, name)
+            except NotFound:
+                try:
+                    self._call(what, create, self._serving_namespace, body, **STRICT)
+                    return
+                except Conflict:
+                    continue  # created meanwhile: read it and decide again
+            live_metadata = live.get("metadata") or {}
+            if kind == "Job" or (live_metadata.get("annotations") or {}).get(SPEC_HASH_ANNOTATION) == wanted:
+                return  # a Job's pod template cannot change: the one that exists is the one asked for
+            replacement = copy.deepcopy(body)
+            replacement["metadata"]["resourceVersion"] = live_metadata.get("resourceVersion")
+            live_spec = live.get("spec") or {}
+            if kind == "Deployment" and "replicas" in live_spec:
+                replacement["spec"]["replicas"] = live_spec["replicas"]
+            if kind == "Service":
+                replacement["spec"]["selector"] = live_spec.get("selector")
+            try:
+                self._call(what, replace, name, self._serving_namespace, replacement, **STRICT)
+                return
+            except Conflict:
+                continue  # someone wrote in between: read again and decide again
+        raise PreconditionFailed(f"{what} kept changing while it was applied ({UPDATE_ATTEMPTS} attempts)")
 
     def apply_deployment(self, manifest: dict[str, Any]) -> None:
         if manifest.get("kind") != "Deployment":
@@ -222,7 +291,7 @@ class KubernetesCluster:
         self._call(
             self._serving("Deployment", name),
             self._apps.patch_namespaced_deployment_scale,
-            name, self._serving_namespace, {"spec": {"replicas": replicas}},
+            name, self._serving_namespace, {"spec": {"replicas": replicas}}, **STRICT,
         )  # fmt: skip
 
     def deployment_readiness(self, name: str) -> DeploymentReadiness:
@@ -265,7 +334,7 @@ class KubernetesCluster:
             "spec": {"selector": patch_selector},
         }
         try:
-            self._call(what, self._core.patch_namespaced_service, name, self._serving_namespace, body)
+            self._call(what, self._core.patch_namespaced_service, name, self._serving_namespace, body, **STRICT)
         except Conflict as exc:
             raise PreconditionFailed(f"{what} changed while switching its selector; re-read and retry") from exc
         return True
@@ -273,7 +342,7 @@ class KubernetesCluster:
     def delete_deployment(self, name: str) -> None:
         """Delete one version: its Deployment and the PDB and HPA of the same name. Idempotent."""
         for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Deployment"):
-            _, _, delete = self._operations(kind)
+            *_, delete = self._operations(kind)
             try:
                 self._call(self._serving(kind, name), delete, name, self._serving_namespace)
             except NotFound:
@@ -287,7 +356,7 @@ class KubernetesCluster:
         return True
 
     def delete(self, kind: str, name: str) -> None:
-        _, _, delete = self._operations(kind)
+        *_, delete = self._operations(kind)
         # A Job's pods go with it (the API's default for Jobs leaves them orphaned).
         options: dict[str, Any] = {"body": {"propagationPolicy": "Background"}} if kind == "Job" else {}
         try:

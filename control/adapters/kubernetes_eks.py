@@ -62,6 +62,8 @@ def api_client_for(
     configuration.ssl_ca_cert = ca_file.name
     configuration.verify_ssl = True
     configuration.api_key_prefix = {"authorization": "Bearer"}
+    # urllib3 would retry reads on its own 3 times: KubernetesCluster's RetryPolicy decides instead.
+    configuration.retries = False
     lock = threading.Lock()
     issued = {"at": float("-inf")}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from control.domain.datasets import DatasetObject, parse_dataset_key, parse_dataset_uri
-from control.domain.names import check_name
+from control.domain.names import check_deployment_name
 from control.domain.timeline import Step
 from control.domain.training import EvaluationGate, Hyperparameters, WorkerResources, parse_workers
 from control.errors import InvalidInput
@@ -48,7 +48,7 @@ class TrainingRunRequest:
             raise InvalidInput("model_name does not match the dataset's folder", field="model_name")
         auto_deploy = body.get("auto_deploy") or ""
         if auto_deploy:
-            check_name(auto_deploy, "auto_deploy")
+            check_deployment_name(auto_deploy, "auto_deploy")
         return cls(
             dataset=dataset,
             hyperparameters=Hyperparameters.parse(body.get("hyperparameters")),

@@ -16,7 +16,7 @@ from typing import Any
 from control.domain.alert_payload import AlertPayload
 from control.domain.alert_policy import AlertPolicy, decide_alert_actions
 from control.domain.deployments import DeploymentRecord, RolloutRequest
-from control.domain.names import check_name
+from control.domain.names import check_deployment_name
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
     MIN_REQUEUE_SECONDS,
@@ -76,7 +76,7 @@ class RolloutStarted:
 
 def start(platform: Platform, deployment: str, request: RolloutRequest, actor: str) -> RolloutStarted:
     """`POST /deployments/{name}/rollouts`: roll the request's model version out to `deployment`."""
-    check_name(deployment, "deployment")
+    check_deployment_name(deployment)
     model, version = request.model, request.version
     registered = platform.registry.get_version(model, version)
     if registered.status not in DEPLOYABLE:
@@ -379,7 +379,7 @@ def _history(
 
 def rollback(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
     """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
-    check_name(deployment, "deployment")
+    check_deployment_name(deployment)
     intent = RollbackIntent(
         deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", f"{actor}: {reason}", platform.clock()
     )
@@ -388,7 +388,7 @@ def rollback(platform: Platform, deployment: str, reason: str, actor: str) -> Ro
 
 def promote(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
     """`POST /deployments/{name}/promote`: past a paused or running analysis, by hand, with a reason."""
-    check_name(deployment, "deployment")
+    check_deployment_name(deployment)
     promotion = ManualPromotion(deployment, f"user-{uuid.uuid4().hex}", actor, reason, platform.clock())
     for _ in range(5):
         record = _get(platform, deployment)
@@ -494,7 +494,7 @@ def list_deployments(platform: Platform) -> dict[str, Any]:
 
 
 def _get(platform: Platform, deployment: str) -> DeploymentRecord:
-    check_name(deployment, "deployment")
+    check_deployment_name(deployment)
     record = platform.deployments.get(deployment)
     if record is None:
         raise NotFound(f"no deployment named {deployment!r}", field="deployment")

@@ -7,6 +7,8 @@
 - `serving`, `observability`: the local serving runtime under load; Prometheus, Alertmanager and an SNS stand-in
 - `tools` (repository paths, Prometheus binaries), `promql` (what rules and dashboards read),
   `alertmanager` and `addons_values` (what terraform/addons renders)
+- `kube_apiserver`: a Kubernetes API server that checks what EKS checks (schemas, patches, the EKS
+  token, access entries, the chart's RBAC), with controllers, for the EKS adapters
 """
 
 from __future__ import annotations
