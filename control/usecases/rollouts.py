@@ -34,6 +34,7 @@ from control.domain.rollout import (
     RolloutStatus,
     ScaleDeployment,
     ServiceRole,
+    SetTrafficWeight,
     StartPreviewTraffic,
     StopPreviewTraffic,
     SwitchSelector,
@@ -49,7 +50,10 @@ from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
+    canary_service_name,
+    canary_weight_of,
     deployment_name,
+    ingress_weights,
     preview_service_name,
     preview_traffic_job_name,
     render_ingress,
@@ -204,12 +208,17 @@ def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
         except NotFound:
             continue
         seen[version] = VersionObservation(desired=readiness.desired, ready=readiness.ready)
+    canary = spec.is_canary or status.canary_weight > 0
     return Observed(
         deployments=seen,
         active_selector=_selected(platform, spec.deployment),
         preview_selector=_selected(platform, preview_service_name(spec.deployment)),
         analysis=_measure(platform, spec, status),
         preview_traffic=platform.serving.job_exists(preview_traffic_job_name(spec.deployment, spec.version)),
+        canary_selector=_selected(platform, canary_service_name(spec.deployment)) if canary else None,
+        canary_weight=canary_weight_of(platform.serving.ingress_weights(spec.deployment), spec.deployment)
+        if canary
+        else 0,
     )
 
 
@@ -226,12 +235,16 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
     if request is None:
         return None
     values: dict[str, float | None] = {}
+    baseline: dict[str, float | None] = {}
     try:
+        # A canary's and stable's values are read one after the other, on the same [1m] window.
         for name, query in request.queries.items():
             values[name] = platform.metrics.value(query)
+        for name, query in request.baseline_queries.items():
+            baseline[name] = platform.metrics.value(query)
     except TransientError as error:  # unreachable: inconclusive, never a blind promotion
         return AnalysisSample(request.stage, request.version, dict.fromkeys(request.queries), error=error.message)
-    return AnalysisSample(request.stage, request.version, values)
+    return AnalysisSample(request.stage, request.version, values, baseline=baseline)
 
 
 # -- acting ---------------------------------------------------------------------------------------
@@ -244,6 +257,7 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     # between is repeated whole, and history entries are de-duplicated by key.
     records = (RecordEvent, MarkLastKnownGood)
     ordered = sorted(decision.actions, key=lambda action: isinstance(action, records))  # stable
+    seen_kinds: dict[str, int] = {}
     for action in ordered:
         if isinstance(action, EnsureDeployment):
             _ensure(platform, spec, action.version, action.replicas, config)
@@ -251,14 +265,21 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
             platform.serving.scale_deployment(deployment_name(spec.deployment, action.version), action.replicas)
         elif isinstance(action, SwitchSelector):
             _switch(platform, spec, action, config)
+        elif isinstance(action, SetTrafficWeight):
+            # The ALB's weighted forward; locally the active Service's router splits by the same Ingress.
+            weights = ingress_weights(spec.deployment, action.weight)
+            platform.serving.apply(render_ingress(spec.deployment, config, weights))
         elif isinstance(action, RecordEvent):
+            # A canary step can record two events of a kind in one decision (two steps done at once).
+            nth = seen_kinds[action.kind.value] = seen_kinds.get(action.kind.value, -1) + 1
             _history(
                 platform,
                 spec,
                 action.kind.value,
                 action.message,
                 "rollout",
-                dedupe_key=f"{spec.deployment}#{decision.status.revision}#{action.kind.value}",
+                dedupe_key=f"{spec.deployment}#{decision.status.revision}#{action.kind.value}"
+                + (f"#{nth}" if nth else ""),
                 details=_intent_details(decision),
             )
         elif isinstance(action, MarkLastKnownGood):
@@ -309,14 +330,17 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
 
 
 def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:
-    preview = action.service is ServiceRole.PREVIEW
-    service = preview_service_name(spec.deployment) if preview else spec.deployment
+    preview, canary = action.service is ServiceRole.PREVIEW, action.service is ServiceRole.CANARY
+    service = {
+        ServiceRole.PREVIEW: preview_service_name(spec.deployment),
+        ServiceRole.CANARY: canary_service_name(spec.deployment),
+    }.get(action.service, spec.deployment)
     try:
         platform.serving.switch_service_selector(service, version_selector(spec.deployment, action.version))
-    except NotFound:  # first rollout: the Service is created pointing at the version
-        platform.serving.apply(render_service(spec.deployment, action.version, config, preview=preview))
+    except NotFound:  # first rollout (first canary): the Service is created pointing at the version
+        platform.serving.apply(render_service(spec.deployment, action.version, config, preview=preview, canary=canary))
         platform.serving.apply(render_network_policy(spec.deployment, config))
-    if not preview:
+    if action.service is ServiceRole.ACTIVE:
         # The ALB routes to the active Service. Applied at every switch (it is idempotent), so a
         # deployment made before the Ingress was applied gets it at its next rollout or rollback.
         platform.serving.apply(render_ingress(spec.deployment, config))
