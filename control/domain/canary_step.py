@@ -19,7 +19,9 @@ the weight to 0 at once and scales the canary down.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from control.domain.canary import Analysis, CanaryStrategy, Pause, SetWeight, canary_replicas, stable_replicas
 from control.domain.rollout import (
@@ -244,3 +246,64 @@ def canary_paused(step: ReconcileStep) -> None:
         step.event(EventKind.RESUMED, f"canary analysis data is back ({result.summary()}); resuming the steps")
     else:
         step.wait(step.spec.analysis_interval_seconds)
+
+
+@dataclass(frozen=True)
+class CanaryProgress:
+    """Where a canary stands, for people: its weight, its step, the step's analysis, the time to the next."""
+
+    weight: int
+    step: int  # 1-based; steps + 1 while it is being promoted
+    steps: int
+    current: str  # the current step in words, or "promotion"
+    analysis: AnalysisResult | None  # the last canary analysis
+    next_step_in_seconds: float | None  # a pause's time left; None when the step waits on something else
+    waiting_for: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "step": self.step,
+            "steps": self.steps,
+            "current": self.current,
+            "analysis": None if self.analysis is None else self.analysis.to_dict(),
+            "next_step_in_seconds": None if self.next_step_in_seconds is None else round(self.next_step_in_seconds, 1),
+            "waiting_for": self.waiting_for,
+        }
+
+
+def canary_progress(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> CanaryProgress | None:
+    if spec.strategy is None:
+        return None
+    steps = spec.strategy.steps
+    index = status.canary_step
+    analysis = (
+        status.last_analysis if status.last_analysis and status.last_analysis.stage is AnalysisStage.CANARY else None
+    )
+    current = steps[index] if index < len(steps) else None
+    left: float | None = None
+    if status.phase is Phase.PAUSED:
+        waiting = f"paused: {status.reason}"
+    elif status.phase is not Phase.CANARY:
+        waiting = f"{status.phase.value.lower().replace('_', ' ')}" + (f": {status.reason}" if status.reason else "")
+    elif isinstance(current, Pause):
+        end = (status.step_started_at or now) + timedelta(seconds=current.seconds)
+        left = max(0.0, (end - now).total_seconds())
+        waiting = f"holding {status.canary_weight}% for {current.seconds:g}s"
+    elif isinstance(current, Analysis):
+        waiting = "a verdict of the canary analysis (canary vs stable)"
+    elif isinstance(current, SetWeight):
+        waiting = (
+            f"{canary_replicas(current.weight, spec.replicas)} ready canary pod(s), then the split at {current.weight}%"
+        )
+    else:
+        waiting = f"v{spec.version} at {spec.replicas} ready pods, then the switch of the active Service"
+    return CanaryProgress(
+        weight=status.canary_weight,
+        step=index + 1,
+        steps=len(steps),
+        current=current.describe() if current is not None else "promotion",
+        analysis=analysis,
+        next_step_in_seconds=left,
+        waiting_for=waiting,
+    )

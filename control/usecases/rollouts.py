@@ -15,7 +15,8 @@ from typing import Any
 
 from control.domain.alert_payload import AlertPayload
 from control.domain.alert_policy import AlertPolicy, decide_alert_actions
-from control.domain.deployments import DeploymentRecord, RolloutRequest
+from control.domain.canary_step import CanaryProgress, canary_progress
+from control.domain.deployments import DeploymentCommand, DeploymentRecord, RolloutRequest, StrategyChange
 from control.domain.names import check_name
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
@@ -45,7 +46,7 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from control.errors import AlreadyServing, Conflict, NotFound, PreconditionFailed, TransientError
+from control.errors import AlreadyServing, Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
 from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (
     PreviewTraffic,
@@ -112,6 +113,10 @@ def start(platform: Platform, deployment: str, request: RolloutRequest, actor: s
             "sample_request_uri": registered.lineage.sample_request_uri,
         }
     )
+    # This rollout's strategy if the request names one, else the deployment's (blue-green by default).
+    strategy = request.strategy.canary if request.strategy is not None else (record.strategy if record else None)
+    if strategy is not None:
+        spec = replace(spec, strategy=strategy)  # validated again: a canary needs a stable version
     policy = request.alert_policy or (record.policy if record else AlertPolicy())
     status = start_rollout(spec, platform.clock())
     if record is not None:
@@ -119,11 +124,19 @@ def start(platform: Platform, deployment: str, request: RolloutRequest, actor: s
         _end_rollback_window(platform, record, spec)
     platform.deployments.put(
         DeploymentRecord(
-            spec, status, policy, record.handled_alerts if record else (), loop_name(deployment, status.revision)
+            spec,
+            status,
+            policy,
+            record.handled_alerts if record else (),
+            loop_name(deployment, status.revision),
+            strategy=record.strategy if record else None,
         ),
         expected_revision=None if record is None else record.status.revision,
     )
-    _history(platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous})", actor)
+    how = f"canary ({strategy.describe()})" if strategy else "blue-green"
+    _history(
+        platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous}) by {how}", actor
+    )
     return RolloutStarted(status, _run_loop(platform, deployment, loop_name(deployment, status.revision)))
 
 
@@ -401,18 +414,65 @@ def _history(
 # -- rollbacks and alerts -------------------------------------------------------------------------
 
 
-def rollback(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
+def rollback(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
     """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
-    check_name(deployment, "deployment")
     intent = RollbackIntent(
-        deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", f"{actor}: {reason}", platform.clock()
+        command.deployment,
+        IntentSource.USER,
+        f"user-{uuid.uuid4().hex}",
+        f"{command.actor}: {command.reason}",
+        platform.clock(),
     )
     return _record_intent(platform, intent)
 
 
-def promote(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
-    """`POST /deployments/{name}/promote`: past a paused or running analysis, by hand, with a reason."""
-    check_name(deployment, "deployment")
+def abort(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
+    """`POST /deployments/{name}/abort`: end a canary in progress; its weight returns to 0 at once and
+    it scales down (the same rollback intent an alert or a failed analysis records)."""
+    record = _get(platform, command.deployment)
+    status = record.status
+    in_canary = status.phase is Phase.CANARY or (status.phase is Phase.PAUSED and status.paused_from is Phase.CANARY)
+    if not record.spec.is_canary or not in_canary or status.intent is not None:
+        raise Conflict(
+            f"{command.deployment} has no canary in progress to abort ({status.phase.value}"
+            + (f", v{status.target_version} by blue-green" if not record.spec.is_canary else "")
+            + "); use rollback to return to last-known-good",
+            field="deployment",
+        )
+    intent = RollbackIntent(
+        command.deployment,
+        IntentSource.USER,
+        f"user-{uuid.uuid4().hex}",
+        f"canary aborted by {command.actor}: {command.reason}",
+        platform.clock(),
+    )
+    return _record_intent(platform, intent)
+
+
+def set_strategy(platform: Platform, change: StrategyChange) -> DeploymentRecord:
+    """`PUT /deployments/{name}/strategy`: the strategy of the deployment's next rollouts."""
+    for _ in range(5):
+        record = _get(platform, change.deployment)
+        strategy = change.strategy.canary
+        no_stable = record.status.stable_version is None and record.status.active_version is None
+        if strategy is not None and no_stable:
+            raise InvalidInput(f"{change.deployment} has no stable version to compare a canary with", field="strategy")
+        status = replace(record.status, revision=record.status.revision + 1)
+        updated = replace(record, status=status, strategy=strategy)
+        try:
+            platform.deployments.put(updated, expected_revision=record.status.revision)
+        except PreconditionFailed:
+            continue
+        how = f"canary ({strategy.describe()})" if strategy else "blue-green"
+        _history(platform, record.spec, "strategy-set", f"{change.actor}: next rollouts by {how}", change.actor)
+        return updated
+    raise TransientError(f"{change.deployment} kept changing; try again", retry_after=2)
+
+
+def promote(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
+    """`POST /deployments/{name}/promote`: past a paused or running analysis (a canary's remaining steps),
+    by hand, with a reason."""
+    deployment, actor, reason = command.deployment, command.actor, command.reason
     promotion = ManualPromotion(deployment, f"user-{uuid.uuid4().hex}", actor, reason, platform.clock())
     for _ in range(5):
         record = _get(platform, deployment)
@@ -495,26 +555,27 @@ def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5
     raise TransientError(f"{intent.deployment} kept changing; try the rollback again", retry_after=2)
 
 
-def describe(platform: Platform, deployment: str) -> dict[str, Any]:
-    """`GET /deployments/{name}`: active and preview versions, phase, last analysis, history."""
+@dataclass(frozen=True)
+class DeploymentView:
+    """`GET /deployments/{name}`: the record, its history, and a canary's progress."""
+
+    record: DeploymentRecord
+    history: tuple[HistoryEntry, ...]
+    canary: CanaryProgress | None
+
+
+def describe(platform: Platform, deployment: str) -> DeploymentView:
+    """`GET /deployments/{name}`: active and preview versions, phase, last analysis, a canary's weight,
+    step and time to the next, history."""
     record = _get(platform, deployment)
-    history = [
-        entry.to_dict()
-        for entry in platform.registry.history(record.spec.model)
-        if entry.details.get("deployment") == deployment
-    ]
-    return {
-        "deployment": deployment,
-        "model": record.spec.model,
-        "spec": record.spec.to_dict(),
-        "status": record.status.to_dict(),
-        "alert_policy": record.policy.to_dict(),
-        "history": history,
-    }
+    history = tuple(
+        entry for entry in platform.registry.history(record.spec.model) if entry.details.get("deployment") == deployment
+    )
+    return DeploymentView(record, history, canary_progress(record.spec, record.status, platform.clock()))
 
 
-def list_deployments(platform: Platform) -> dict[str, Any]:
-    return {"deployments": platform.deployments.names()}
+def list_deployments(platform: Platform) -> list[str]:
+    return platform.deployments.names()
 
 
 def _get(platform: Platform, deployment: str) -> DeploymentRecord:
