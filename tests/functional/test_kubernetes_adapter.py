@@ -469,3 +469,15 @@ def test_eks_settings_without_a_cluster_name_fail_clearly() -> None:
     settings = Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t")
     with pytest.raises(DependencyError, match="CONTROL_EKS_CLUSTER_NAME"):
         KubernetesCluster.for_settings(settings)
+
+
+def test_the_canary_split_is_read_back_from_the_applied_ingress(
+    api: FakeKubernetesApi, cluster: KubernetesCluster
+) -> None:
+    from control.manifests.serving import ingress_weights, render_ingress
+
+    assert cluster.ingress_weights("churn") == {}  # no Ingress yet: no split
+    cluster.apply(render_ingress("churn", CONFIG, ingress_weights("churn", 10)))
+    assert cluster.ingress_weights("churn") == {"churn": 90, "churn-canary": 10}
+    cluster.apply(render_ingress("churn", CONFIG, ingress_weights("churn", 60)))  # a weight change is a patch
+    assert cluster.ingress_weights("churn") == {"churn": 40, "churn-canary": 60}
