@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from control.domain.alert_policy import DEFAULT_POLICY, AlertPolicy
+from control.domain.alert_policy import DEFAULT_POLICY, AlertPolicy, IgnoredAlert
 from control.domain.canary import CanaryStrategy, parse_strategy
 from control.domain.names import check_name
-from control.domain.rollout import RolloutSpec, RolloutStatus
+from control.domain.rollout import Phase, RolloutSpec, RolloutStatus
 from control.errors import InvalidInput
 
 
@@ -98,3 +98,52 @@ def parse_reason(body: Any) -> str:
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000:
         raise InvalidInput("reason is required: a string of at most 1000 characters", field="reason")
     return reason
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """One reconcile step asked for by the rollout loop: the deployment, and the loop asking (its
+    execution name; "" when stepped by hand)."""
+
+    deployment: str
+    loop: str = ""
+
+    @classmethod
+    def parse(cls, state: Any) -> StepRequest:
+        if not isinstance(state, Mapping):
+            raise InvalidInput("the step's input must be an object", field="state")
+        loop = state.get("loop", "")
+        if not isinstance(loop, str):
+            raise InvalidInput("loop must be a string", field="loop")
+        return cls(check_name(state.get("deployment"), "deployment"), loop)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one reconcile step left: the phase, what serves, why, and when to step again."""
+
+    deployment: str
+    phase: Phase
+    active_version: int | None
+    reason: str
+    done: bool  # at rest: the loop ends
+    requeue_after: int  # seconds until the next step (0 when done)
+
+
+@dataclass(frozen=True)
+class AlertRollback:
+    """A rollback intent an alert recorded, or why it was not (`ignored`)."""
+
+    deployment: str
+    key: str
+    reason: str = ""
+    ignored: str = ""
+
+
+@dataclass(frozen=True)
+class AlertsHandled:
+    """An Alertmanager delivery, acted on: the alerts received, the rollbacks, the alerts ignored."""
+
+    received: int
+    rollbacks: tuple[AlertRollback, ...]
+    ignored: tuple[IgnoredAlert, ...]

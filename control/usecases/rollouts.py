@@ -16,7 +16,16 @@ from typing import Any
 from control.domain.alert_payload import AlertPayload
 from control.domain.alert_policy import AlertPolicy, decide_alert_actions
 from control.domain.canary_step import CanaryProgress, canary_progress
-from control.domain.deployments import DeploymentCommand, DeploymentRecord, RolloutRequest, StrategyChange
+from control.domain.deployments import (
+    AlertRollback,
+    AlertsHandled,
+    DeploymentCommand,
+    DeploymentRecord,
+    RolloutRequest,
+    StepOutcome,
+    StepRequest,
+    StrategyChange,
+)
 from control.domain.names import check_name
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
@@ -169,23 +178,19 @@ def _run_loop(platform: Platform, deployment: str, loop: str) -> str:
 # -- one reconcile step ---------------------------------------------------------------------------
 
 
-def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[str, Any]:
+def reconcile_step(platform: Platform, request: StepRequest) -> StepOutcome:
     """Measure, observe, decide, act, record. Safe to repeat and to crash anywhere in between.
 
-    `loop` is the calling loop's name; a loop the record no longer names (a rollback or a new
-    rollout started a newer one) stops here, so one deployment is stepped by one loop at a time."""
+    `request.loop` is the calling loop's name; a loop the record no longer names (a rollback or a
+    new rollout started a newer one) stops here, so one deployment is stepped by one loop at a time."""
+    deployment, loop = request.deployment, request.loop
     record = _get(platform, deployment)
     spec, status = record.spec, record.status
     if loop and record.loop and loop != record.loop:
         _run_loop(platform, deployment, record.loop)  # the owner runs even if its starter crashed
-        return {
-            "deployment": deployment,
-            "phase": status.phase.value,
-            "active_version": status.active_version,
-            "reason": f"superseded by loop {record.loop}",
-            "done": True,
-            "requeue_after": 0,
-        }
+        return StepOutcome(
+            deployment, status.phase, status.active_version, f"superseded by loop {record.loop}", True, 0
+        )
     now = platform.clock()
     observed = _observe(platform, spec, status)
     decision = reconcile(spec, status, observed, now)
@@ -196,14 +201,14 @@ def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[
         except PreconditionFailed as error:  # an alert or a user recorded an intent meanwhile
             raise TransientError(f"{deployment} changed during the step; stepping again", retry_after=1) from error
     requeue = decision.requeue_after
-    return {
-        "deployment": deployment,
-        "phase": decision.status.phase.value,
-        "active_version": decision.status.active_version,
-        "reason": decision.status.reason,
-        "done": requeue is None,
-        "requeue_after": round(max(MIN_REQUEUE_SECONDS, requeue)) if requeue is not None else 0,
-    }
+    return StepOutcome(
+        deployment,
+        decision.status.phase,
+        decision.status.active_version,
+        decision.status.reason,
+        done=requeue is None,
+        requeue_after=round(max(MIN_REQUEUE_SECONDS, requeue)) if requeue is not None else 0,
+    )
 
 
 def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
@@ -497,7 +502,7 @@ def promote(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
     raise TransientError(f"{deployment} kept changing; try the promotion again", retry_after=2)
 
 
-def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str, Any]:
+def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> AlertsHandled:
     """Alertmanager deliveries → rollback intents, at most one per alert firing (duplicates are no-ops)."""
     alerts = [alert for payload in payloads for alert in payload.alerts]
     names = {alert.deployment for alert in alerts if alert.deployment}
@@ -514,14 +519,10 @@ def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str,
     for intent in decisions.intents:
         try:
             _record_intent(platform, intent)
-            acted.append({"deployment": intent.deployment, "reason": intent.reason, "key": intent.key})
+            acted.append(AlertRollback(intent.deployment, intent.key, reason=intent.reason))
         except Conflict as error:  # e.g. already rolling back for another alert
-            acted.append({"deployment": intent.deployment, "ignored": error.message, "key": intent.key})
-    ignored = [
-        {"alertname": i.alertname, "deployment": i.deployment, "fingerprint": i.fingerprint, "reason": i.reason}
-        for i in decisions.ignored
-    ]
-    return {"received": len(alerts), "rollbacks": acted, "ignored": ignored}
+            acted.append(AlertRollback(intent.deployment, intent.key, ignored=error.message))
+    return AlertsHandled(len(alerts), tuple(acted), tuple(decisions.ignored))
 
 
 def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5) -> RolloutStatus:

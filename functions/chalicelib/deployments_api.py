@@ -20,7 +20,7 @@ from chalicelib.runtime import (
 )
 from control.domain.alert_payload import parse_webhook
 from control.domain.canary import strategy_to_dict
-from control.domain.deployments import DeploymentCommand, RolloutRequest, StrategyChange
+from control.domain.deployments import AlertsHandled, DeploymentCommand, RolloutRequest, StrategyChange
 from control.domain.names import check_name
 from control.errors import ControlError
 from control.usecases import rollouts
@@ -127,7 +127,20 @@ def alertmanager_webhook() -> tuple[int, Any]:
             source="alertmanager-webhook", error=error.code, reason=error.message, payload=body, now=platform.clock()
         )
         raise
-    result = rollouts.handle_alerts(platform, [payload])
+    result = alerts_json(rollouts.handle_alerts(platform, [payload]))
     logger.info("alerts handled", extra=result)
     count_rollbacks(result)
     return 200, result
+
+
+def alerts_json(handled: AlertsHandled) -> dict[str, Any]:
+    """An alert delivery's outcome, as the webhook answers it and the SNS handler logs it."""
+    rollbacks: list[dict[str, Any]] = [
+        {"deployment": r.deployment, **({"ignored": r.ignored} if r.ignored else {"reason": r.reason}), "key": r.key}
+        for r in handled.rollbacks
+    ]
+    ignored = [
+        {"alertname": i.alertname, "deployment": i.deployment, "fingerprint": i.fingerprint, "reason": i.reason}
+        for i in handled.ignored
+    ]
+    return {"received": handled.received, "rollbacks": rollbacks, "ignored": ignored}
