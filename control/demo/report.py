@@ -100,9 +100,10 @@ def _traffic_chart(
     share = {v: [100 * sum(s.version == v for s in seconds[x]) / len(seconds[x]) for x in xs] for v in versions}
 
     failed = {
-        v: [sum(s.version == v and s.status != 200 for s in seconds[x]) for x in xs]
+        v: [sum((s.version or "?") == v and s.status != 200 for s in seconds[x]) for x in xs]
         for v in sorted({s.version or "?" for s in samples if s.status != 200})
     }
+    colour = {v: f"C{index}" for index, v in enumerate(versions)} | {"?": "grey"}  # one colour per version
 
     figure, (top, middle, bottom, failures) = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
     top.step(xs, success, where="post", color="tab:green")
@@ -112,7 +113,7 @@ def _traffic_chart(
     middle.plot(xs, p99, label="p99")
     middle.set_ylabel("latency (ms)")
     middle.legend(fontsize=8)
-    bottom.stackplot(xs, *share.values(), labels=[f"v{v}" for v in share], alpha=0.8)
+    bottom.stackplot(xs, *share.values(), labels=[f"v{v}" for v in share], colors=[colour[v] for v in share], alpha=0.8)
     steps = [(at - start, weight) for at, reason in weights if (weight := _canary_weight(reason)) is not None]
     if steps:
         bottom.step(
@@ -126,7 +127,8 @@ def _traffic_chart(
     bottom.set_ylabel("served by %")
     bottom.legend(fontsize=8, loc="lower left")
     for version, counts in failed.items():
-        failures.bar(xs, counts, width=1.0, alpha=0.7, label=f"failed, served by v{version}")
+        label = f"failed, served by v{version}" if version != "?" else "failed, no answer"
+        failures.bar(xs, counts, width=1.0, alpha=0.7, color=colour.get(version, "grey"), label=label)
     failures.set_ylabel("failed requests/s")
     failures.set_xlabel("seconds since the load started")
     if failed:
