@@ -102,11 +102,11 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
     table.add_row("phase", f"[{colour} bold]{phase}[/] since {short_time(status.get('phase_entered_at'))}")
     table.add_row("target", version_label(status.get("target_version")))
     table.add_row("active", version_label(status.get("active_version")))
-    table.add_row("preview", version_label(status.get("preview_version")))
+    canary = deployment.get("canary")
+    table.add_row("canary" if canary else "preview", version_label(status.get("preview_version")))
     table.add_row("last-known-good", version_label(status.get("stable_version")))
     if status.get("reason"):
         table.add_row("reason", escape(str(status["reason"])))
-    canary = deployment.get("canary")
     if canary:
         table.add_row(
             "canary weight",
