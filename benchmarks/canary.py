@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -116,7 +117,10 @@ def blast_radius(platform: EmbeddedRuntime, api: Api, load: Load, deployment: st
     time.sleep(2)
     samples = load.active_samples()
     blue_green = [s for s in samples if fault_at <= s.at <= back_at]
-    canary_from = fault.set_at or aborted_at
+    # The canary's window: from its first request (its pods, faulty from their start, wait for the split)
+    # to the end of the rollback.
+    by_canary = [s.at for s in samples if s.version == "3" and s.at >= (fault.set_at or 0)]
+    canary_from = min(by_canary, default=aborted_at)
     canary = [s for s in samples if canary_from <= s.at <= aborted_at]
     return {
         "blue_green": {
@@ -131,6 +135,7 @@ def blast_radius(platform: EmbeddedRuntime, api: Api, load: Load, deployment: st
             "failed_outside_canary": sum(s.status != 200 and s.version != "3" for s in canary),
             "served_by_canary": sum(s.version == "3" for s in canary),
             "seconds": aborted_at - canary_from,
+            "share_seconds": (max(by_canary) - canary_from) if by_canary else 0.0,
             "phase": aborted["phase"],
             "how": (aborted.get("intent") or {}).get("key", ""),
         },
@@ -156,6 +161,7 @@ def wait_router(url: str, seen: Any, timeout: float = 10.0) -> float:
 def weight_changes(platform: EmbeddedRuntime, api: Api, load: Load, model: str, deployment: str) -> dict[str, Any]:
     """20 canary weight changes, then 20 blue-green switches, through the rollout's executor."""
     control = platform.platform  # the embedded runtime's own ports: the same executor the loop runs
+    assert control is not None
     spec = RolloutSpec(deployment, model, 2, 1, replicas=1)
     status = start_rollout(spec, datetime.now(UTC))
 
@@ -286,6 +292,7 @@ def main() -> int:
     args = parser.parse_args()
     model = f"bench-canary-{uuid.uuid4().hex[:4]}"
     deployment, second = f"{model}-api", f"{model}-wc"
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="canary-bench-") as state:
         platform = start_platform(Path(state))
         load = None
@@ -308,6 +315,7 @@ def main() -> int:
             if load is not None:
                 load.stop()
             platform.stop()
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     canary_strategy = parse_strategy({"type": "canary", "weights": "10,50,100"})
     assert canary_strategy is not None and isinstance(canary_strategy.steps[0], SetWeight)
     peaks = {"blue-green": peak_pods(None), "canary 10,50,100": peak_pods(canary_strategy)}
@@ -323,7 +331,11 @@ def main() -> int:
                 str(bg["requests"]),
                 f"{cn['requests']} ({cn['served_by_canary']} by the canary)",
             ),
-            ("fault → traffic safe (s)", f"{bg['seconds']:.1f}", f"{cn['seconds']:.1f}"),
+            (
+                "fault reaches users → traffic safe (s)",
+                f"{bg['seconds']:.1f} (fault → rolled back)",
+                f"{cn['share_seconds']:.1f} (first → last request to v3; rolled back at {cn['seconds']:.1f})",
+            ),
             ("failed outside the canary's share", "-", str(cn["failed_outside_canary"])),
             ("stopped by", "alert → rollback", f"{cn['how'] or '?'} → {cn['phase']}"),
             ("ratio canary / blue-green", "", f"{cn['failed'] / max(1, bg['failed']):.2f} (target ≤ 0.20)"),
