@@ -238,7 +238,7 @@ def _parse_weights(raw: Any, field: str) -> tuple[int, ...]:
     weights = []
     for part in parts:
         value = part.strip() if isinstance(part, str) else part
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
             raise InvalidInput(f"{field} must be integers 0-100, e.g. 10,50,100; got {raw!r}", field=field)

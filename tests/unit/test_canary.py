@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from control.domain.canary import (
     MAX_CANARY_SECONDS,
@@ -126,6 +128,38 @@ def test_bad_strategies_are_rejected_naming_the_field(raw, field) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_strategy(raw)
     assert caught.value.field == field
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["30s", "10,50,100", "²", "1e999", "canary", "blueGreen", "setWeight", "pause"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["type", "steps", "weights", "step_pause", "setWeight", "pause", "analysis", "checks", "x"]
+            ),
+            children,
+            max_size=4,
+        )
+    ),  # fmt: skip
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=JSON)
+def test_any_strategy_input_parses_or_is_a_400_naming_a_strategy_field(raw) -> None:
+    try:
+        parsed = parse_strategy(raw)
+    except InvalidInput as error:
+        assert error.field and error.field.startswith("strategy"), error.field
+        return
+    assert parsed is None or isinstance(parsed, CanaryStrategy)
 
 
 def test_a_canary_needs_a_stable_version() -> None:
