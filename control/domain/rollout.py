@@ -1,4 +1,4 @@
-"""Blue-green rollouts as one repeatable reconcile step over explicit recorded state.
+"""Blue-green and canary rollouts as one repeatable reconcile step over explicit recorded state.
 
     reconcile(spec, status, observed, now) -> Decision(actions, status)
 
@@ -15,6 +15,12 @@ Phases:
     PRE_PROMOTION_ANALYSIS / BAKING ⇄ PAUSED            (analysis inconclusive, resumes on data)
     PRE_PROMOTION_ANALYSIS / BAKING / PAUSED → promoted by hand (`request_promotion`)
     any phase but the rollback ones, COMPLETED included → ROLLING_BACK → ROLLED_BACK
+
+A canary strategy (`spec.strategy`) replaces the preview and the switch with weighted steps
+(control/domain/canary_step.py):
+
+    PENDING → CANARY (setWeight / pause / analysis steps, then the switch) → SCALING_DOWN_OLD → COMPLETED
+    CANARY ⇄ PAUSED (its analysis inconclusive);  CANARY / PAUSED → ROLLING_BACK (weight 0 first) → ROLLED_BACK
 
 A rollback is an input: `status.intent`, recorded by a user, by an alert (`request_rollback`), or
 by the step itself when green never becomes ready or its analysis fails. There is one code path
