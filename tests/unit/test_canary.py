@@ -350,3 +350,22 @@ def test_a_step_whose_split_is_applied_emits_no_cluster_action() -> None:
     status, now, _ = run(spec, start_rollout(spec, at(0)), world, at(0), 5, until=lambda s: s.canary_step == 1)
     decision = reconcile(spec, status, world.observed(GOOD), now + timedelta(seconds=1))
     assert not [a for a in decision.actions if isinstance(a, (SetTrafficWeight, ScaleDeployment))]
+
+
+# ------------------------------------------------------------------------------- what people see
+
+
+def test_progress_says_the_weight_the_step_and_the_time_to_the_next() -> None:
+    from control.domain.canary_step import canary_progress
+
+    spec, world = canary_spec(), cluster()
+    status = start_rollout(spec, at(0))
+    assert canary_progress(make_spec(), start_rollout(make_spec(), at(0)), at(0)) is None  # blue-green: none
+    status = step(spec, status, world, at(0), settle=False).status
+    waiting = canary_progress(spec, status, at(0))
+    assert (waiting.weight, waiting.step, waiting.steps, waiting.current) == (0, 1, 7, "setWeight 10%")
+    assert waiting.next_step_in_seconds is None and "1 ready canary pod(s)" in waiting.waiting_for
+    status, now, _ = run(spec, status, world, at(5), 5, None, until=lambda s: s.canary_step == 1)
+    pausing = canary_progress(spec, status, now + timedelta(seconds=12))
+    assert (pausing.weight, pausing.current, pausing.next_step_in_seconds) == (10, "pause 30s", 18.0)
+    assert pausing.to_dict()["next_step_in_seconds"] == 18.0
