@@ -131,10 +131,11 @@ def _set_weight(step: ReconcileStep, weight: int) -> bool:
     green, blue, replicas = step.spec.version, step.spec.previous_version, step.spec.replicas
     wanted = canary_replicas(weight, replicas)
     seen = step.observed.deployments.get(green)
-    if wanted and (seen is None or seen.desired < wanted):
-        step.emit(EnsureDeployment(green, wanted))
     if wanted and not step.observed.ready(green, wanted):
+        # The timeout first: an aborted canary must not be asked for pods on its way out.
         if not _ready_timed_out(step, wanted):
+            if seen is None or seen.desired < wanted:
+                step.emit(EnsureDeployment(green, wanted))
             _repair_weight(step)
             started = step.status.step_started_at or step.now
             step.wait(step.spec.poll_interval_seconds, started + timedelta(seconds=step.spec.ready_timeout_seconds))
@@ -186,10 +187,10 @@ def _promote(step: ReconcileStep) -> None:
         step.wait(MIN_REQUEUE_SECONDS)
         return
     if not step.ready(green):
-        seen = step.observed.deployments.get(green)
-        if seen is None or seen.desired < step.spec.replicas:
-            step.emit(EnsureDeployment(green, step.spec.replicas))
         if not _ready_timed_out(step, step.spec.replicas):
+            seen = step.observed.deployments.get(green)
+            if seen is None or seen.desired < step.spec.replicas:
+                step.emit(EnsureDeployment(green, step.spec.replicas))
             step.wait(step.spec.poll_interval_seconds)
         return
     step.switch(ServiceRole.ACTIVE, green)

@@ -369,3 +369,17 @@ def test_progress_says_the_weight_the_step_and_the_time_to_the_next() -> None:
     pausing = canary_progress(spec, status, now + timedelta(seconds=12))
     assert (pausing.weight, pausing.current, pausing.next_step_in_seconds) == (10, "pause 30s", 18.0)
     assert pausing.to_dict()["next_step_in_seconds"] == 18.0
+
+
+def test_an_aborted_canary_leaves_no_pod_even_when_the_abort_was_written_late() -> None:
+    """Found by the property test: the step that saw the ready timeout asked for the canary's pods
+    again on its way out (the scale-down before it had been applied, its status write lost)."""
+    spec, world = canary_spec(), cluster()
+    status = step(spec, start_rollout(spec, at(0)), world, at(0), settle=False).status
+    world.deployments[GREEN] = VersionObservation(1, 0)  # its pod never gets ready
+    lost = reconcile(spec, status, world.observed(), at(spec.ready_timeout_seconds + 1))
+    world.apply(lost.actions)  # applied (the canary scaled to 0), but the status write is lost
+    assert world.deployments[GREEN].desired == 0
+    again = reconcile(spec, status, world.observed(), at(spec.ready_timeout_seconds + 2))
+    world.apply(again.actions)
+    assert again.status.phase is Phase.ROLLED_BACK and world.deployments[GREEN].desired == 0
