@@ -69,6 +69,7 @@ from control.local.registry_seed import seed  # noqa: E402
 from control.local.runtime import EmbeddedRuntime  # noqa: E402
 from control.manifests.serving import canary_service_name, deployment_name  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
+from tests.support.inference_artifact import model_bytes  # noqa: E402
 
 FEATURES = [f"f{i}" for i in range(8)]  # what the load generator sends: 8 features
 CANARY_10 = {"type": "canary", "steps": [{"setWeight": 10}, {"pause": "60s"}, {"analysis": {}}, {"setWeight": 100}]}
@@ -76,9 +77,7 @@ DONE = {"COMPLETED", "ROLLED_BACK", "FAILED"}
 
 
 def model_pt() -> bytes:
-    sys.path.insert(0, str(REPO))
-    from tests.support.inference_artifact import model_bytes  # the same tiny TorchScript model the tests use
-
+    """The same tiny TorchScript model the tests and the DR benchmark use, with the load's 8 features."""
     return model_bytes(n_features=len(FEATURES), seed=5)
 
 
