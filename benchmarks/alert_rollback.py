@@ -57,7 +57,8 @@ if str(REPO) not in sys.path:
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from control.demo.serving import Api  # noqa: E402
+from control.cli.api_client import ApiClient  # noqa: E402
+from control.cli.config import config_from_endpoints  # noqa: E402
 from control.demo.training import console, run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
 from control.local.runtime import LOCAL_ROLLOUT_DEFAULTS, EmbeddedRuntime  # noqa: E402
@@ -204,11 +205,11 @@ def train_two(platform: EmbeddedRuntime, model: str, rows: int) -> None:
         print(f"  trained {model} v{trained.version['version']} in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def status(api: Api, deployment: str) -> dict[str, Any]:
-    return dict(api.call("GET", f"/deployments/{deployment}")["status"])
+def status(api: ApiClient, deployment: str) -> dict[str, Any]:
+    return dict(api.get_deployment(deployment)["status"])
 
 
-def wait_until(api: Api, deployment: str, done: Any, timeout: float, poll: float = 0.1) -> dict[str, Any]:
+def wait_until(api: ApiClient, deployment: str, done: Any, timeout: float, poll: float = 0.1) -> dict[str, Any]:
     """Poll the deployment's status until `done(status)`; raise with the last status otherwise."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
@@ -220,11 +221,11 @@ def wait_until(api: Api, deployment: str, done: Any, timeout: float, poll: float
     raise TimeoutError(f"{deployment}: condition not met in {timeout:.0f} s; last status {last}")
 
 
-def roll_out(api: Api, deployment: str, model: str, version: int, **timings: float) -> None:
+def roll_out(api: ApiClient, deployment: str, model: str, version: int, **timings: float) -> None:
     """Approve if still only registered, then POST the rollout (timings override the local defaults)."""
-    if api.call("GET", f"/models/{model}/versions/{version}")["status"] == "registered":
-        api.call("POST", f"/models/{model}/versions/{version}/approve", {"reason": "benchmark"})
-    api.call("POST", f"/deployments/{deployment}/rollouts", {"model": model, "version": version, **timings})
+    if api.get_version(model, version)["status"] == "registered":
+        api.decide(model, version, "approve", "benchmark")
+    api.start_rollout(deployment, {"model": model, "version": version, **timings})
 
 
 def first_answer(samples: list[Sample], version: str, after: float) -> float | None:
@@ -375,7 +376,7 @@ def alert_payload(deployment: str, model: str, version: int, fingerprint: str) -
 
 
 def control_plane_sample(
-    platform: EmbeddedRuntime, api: Api, load: Load, deployment: str, model: str, index: int
+    platform: EmbeddedRuntime, api: ApiClient, load: Load, deployment: str, model: str, index: int
 ) -> dict[str, Any]:
     """v1 serving → roll v2 out with blue kept warm → v2 promoted → alert → selector on v1."""
     roll_out(api, deployment, model, 2, bake_seconds=1, scale_down_delay_seconds=900, analysis_interval_seconds=1)
@@ -492,7 +493,7 @@ def v2_window_clean(platform: EmbeddedRuntime, model: str) -> bool:
 
 
 def end_to_end_repetition(
-    platform: EmbeddedRuntime, api: Api, load: Load, deployment: str, model: str, cold: bool
+    platform: EmbeddedRuntime, api: ApiClient, load: Load, deployment: str, model: str, cold: bool
 ) -> dict[str, Any]:
     # The local defaults: v1 kept warm through its rollback window (or, --cold, scaled to 0).
     roll_out(api, deployment, model, 2, **({"rollback_window_seconds": 0} if cold else {}))
@@ -513,7 +514,7 @@ def end_to_end_repetition(
         watch.stop()
     if back["phase"] != "ROLLED_BACK" or back.get("active_version") != 1:
         raise RuntimeError(f"expected a rollback to v1, got {back}")
-    history = api.call("GET", f"/deployments/{deployment}")["history"]
+    history = api.get_deployment(deployment)["history"]
     requested = [
         parse_iso(h["at"])
         for h in history
@@ -675,7 +676,7 @@ def main() -> int:
         e2e: list[dict[str, Any]] = []
         try:
             config = local_alerting(platform)
-            api = Api(platform.endpoints())
+            api = ApiClient(config_from_endpoints(platform.endpoints()))
             print(f"platform up in {time.monotonic() - started:.0f} s; training two versions of {model}", flush=True)
             train_two(platform, model, args.rows)
             roll_out(api, deployment, model, 1)

@@ -32,7 +32,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from control.demo.serving import Api, Traffic, alert_rollback, deploy  # noqa: E402
+from control.cli.api_client import ApiClient  # noqa: E402
+from control.cli.config import config_from_endpoints  # noqa: E402
+from control.demo.serving import Traffic, alert_rollback, deploy  # noqa: E402
 from control.demo.training import run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
 from control.local.runtime import EmbeddedRuntime  # noqa: E402
@@ -125,7 +127,7 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlcp-soak-") as state, EmbeddedRuntime(Path(state)) as platform:
         endpoints = platform.endpoints()
-        api = Api(endpoints)
+        api = ApiClient(config_from_endpoints(endpoints))
         traffic = SoakTraffic(platform, DEPLOYMENT, rate=args.rate)
         windows: list[tuple[float, float, int]] = []
         lost = sent_before = failed_before = preview_before = 0

@@ -47,7 +47,8 @@ from benchmarks.alert_rollback import (  # noqa: E402
     train_two,
     wait_until,
 )
-from control.demo.serving import Api  # noqa: E402
+from control.cli.api_client import ApiClient  # noqa: E402
+from control.cli.config import config_from_endpoints  # noqa: E402
 from control.local.loadgen import Sample  # noqa: E402
 from control.local.runtime import EmbeddedRuntime  # noqa: E402
 
@@ -81,7 +82,7 @@ class SelectorWatch:
         return self.changes[1:]
 
 
-def switch(api: Api, deployment: str, model: str, target: int, roll_back: bool) -> dict[str, Any]:
+def switch(api: ApiClient, deployment: str, model: str, target: int, roll_back: bool) -> dict[str, Any]:
     """One rollout to `target`; with roll_back, promote it and roll it back by the API while blue is warm."""
     began = time.time()
     if roll_back:
@@ -94,7 +95,7 @@ def switch(api: Api, deployment: str, model: str, target: int, roll_back: bool) 
         if promoted.get("active_version") != target:
             raise RuntimeError(f"v{target} was not promoted: {promoted}")
         time.sleep(2)
-        api.call("POST", f"/deployments/{deployment}/rollback", {"reason": "benchmark: rollback by API"})
+        api.rollback(deployment, "benchmark: rollback by API")
         done = wait_until(api, deployment, lambda s: s["phase"] in AT_REST, 180, poll=0.25)
         expected = "ROLLED_BACK"
     else:
@@ -147,7 +148,7 @@ def main() -> int:
         load: Load | None = None
         watch: SelectorWatch | None = None
         try:
-            api = Api(platform.endpoints())
+            api = ApiClient(config_from_endpoints(platform.endpoints()))
             print(f"platform up in {time.monotonic() - started:.0f} s; training two versions of {model}", flush=True)
             train_two(platform, model, args.rows)
             roll_out(api, deployment, model, 1)

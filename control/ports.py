@@ -182,6 +182,10 @@ class ServingCluster(Protocol):
 
     def delete_deployment(self, name: str) -> None: ...
 
+    def ingress_weights(self, name: str) -> dict[str, int]:
+        """Service name → weight of the applied Ingress's weighted forward action (the ALB's split);
+        {} if there is no such Ingress."""
+
     def job_exists(self, name: str) -> bool:
         """A batch/v1 Job of that name exists (running or finished)."""
 

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from control.adapters.aws import aws_call, translate
 from control.adapters.dynamodb_items import from_item, of_kind, to_item
 from control.domain.alert_policy import AlertPolicy
+from control.domain.canary import BLUE_GREEN, parse_strategy, strategy_to_dict
 from control.domain.deployments import DeploymentRecord
 from control.domain.rollout import RolloutSpec, RolloutStatus
 from control.errors import PreconditionFailed
@@ -41,6 +42,7 @@ class DynamoDbDeployments:
             policy=AlertPolicy.parse(item.get("policy")),
             handled_alerts=tuple(item.get("handled_alerts", [])),
             loop=item.get("loop", ""),
+            strategy=parse_strategy(item.get("strategy") or BLUE_GREEN),
         )
 
     @aws_call("list deployments")
@@ -62,6 +64,7 @@ class DynamoDbDeployments:
             "policy": record.policy.to_dict(),
             "handled_alerts": list(record.handled_alerts[-MAX_HANDLED_KEYS:]),
             "loop": record.loop,
+            "strategy": strategy_to_dict(record.strategy),
         }
         try:
             self._db.put_item(

@@ -37,6 +37,7 @@ from control.errors import (
     PreconditionFailed,
     TransientError,
 )
+from control.manifests.serving import weights_of_ingress
 from control.manifests.status import mpijob_status
 from control.manifests.training import GROUP, PLURAL, VERSION
 from control.settings import Settings
@@ -338,6 +339,16 @@ class KubernetesCluster:
         except Conflict as exc:
             raise PreconditionFailed(f"{what} changed while switching its selector; re-read and retry") from exc
         return True
+
+    def ingress_weights(self, name: str) -> dict[str, int]:
+        try:
+            obj = self._call(
+                self._serving("Ingress", name), self._networking.read_namespaced_ingress, name, self._serving_namespace
+            )
+        except NotFound:
+            return {}
+        annotations = dict(obj.metadata.annotations or {}) if obj.metadata else {}
+        return weights_of_ingress({"metadata": {"annotations": annotations}})
 
     def delete_deployment(self, name: str) -> None:
         """Delete one version: its Deployment and the PDB and HPA of the same name. Idempotent."""

@@ -85,7 +85,8 @@ def up(endpoints_file: Path, state_dir: Path | None) -> None:
 )
 def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     """Run the whole loop on the embedded platform: S3 drop → training → registration → rollout →
-    fault → alert → rollback. Prints the timeline and the path of an HTML report."""
+    fault → alert → rollback, then a faulty v3 by canary aborted at its first step. Prints the
+    timeline and the path of an HTML report."""
     from control.demo.serving import run_full_demo
     from control.demo.training import console, progress_only, state_dir_for
     from control.local.runtime import EmbeddedRuntime
@@ -105,4 +106,7 @@ def demo(state_dir: Path | None, report_dir: Path | None) -> None:
     if not ok:
         console.print(f"[red bold]demo failed:[/] {reason}")
         sys.exit(1)
-    console.print("[green bold]demo succeeded[/]: trained, registered, rolled out, rolled back on an alert")
+    console.print(
+        "[green bold]demo succeeded[/]: trained, registered, rolled out, rolled back on an alert, "
+        "aborted a faulty canary"
+    )

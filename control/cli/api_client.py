@@ -128,6 +128,12 @@ class ApiClient:
     def rollback(self, name: str, reason: str) -> dict[str, Any]:
         return self._call("POST", f"/deployments/{_segment(name)}/rollback", body={"reason": reason})
 
+    def abort(self, name: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/deployments/{_segment(name)}/abort", body={"reason": reason})
+
+    def set_strategy(self, name: str, strategy: Any) -> dict[str, Any]:
+        return self._call("PUT", f"/deployments/{_segment(name)}/strategy", body={"strategy": strategy})
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def send(

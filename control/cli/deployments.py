@@ -1,4 +1,5 @@
-"""`python -m control deployments ...`: blue-green rollouts, watching them, promoting or rolling back, history."""
+"""`python -m control deployments ...`: blue-green and canary rollouts, watching them, promoting, aborting or
+rolling back, history."""
 
 from __future__ import annotations
 
@@ -26,7 +27,34 @@ DONE_PHASES = {"COMPLETED": ExitCode.OK, "ROLLED_BACK": ExitCode.FAILED, "FAILED
 
 @click.group()
 def deployments() -> None:
-    """Deploy versions blue-green, watch rollouts, promote by hand, roll back."""
+    """Deploy versions blue-green or by canary, watch rollouts, promote or abort by hand, roll back."""
+
+
+def strategy_body(canary: str | None, step_pause: str | None, blue_green: bool) -> Any:
+    """--canary 10,50,100 [--step-pause 30s] | --blue-green → the API's strategy; None: not given."""
+    if blue_green and canary:
+        raise click.UsageError("--canary and --blue-green exclude each other")
+    if step_pause and not canary:
+        raise click.UsageError("--step-pause goes with --canary")
+    if blue_green:
+        return "blueGreen"
+    if canary:
+        return {"type": "canary", "weights": canary, **({"step_pause": step_pause} if step_pause else {})}
+    return None
+
+
+def canary_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--canary", metavar="WEIGHTS", help="Canary steps by weight, e.g. 10,50,100 (% of requests)."),
+            click.option(
+                "--step-pause", metavar="DURATION", help="With --canary: hold each weight this long (30s, 5m)."
+            ),
+            click.option("--blue-green", is_flag=True, help="Blue-green (preview, analysis, switch)."),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 @api_command(deployments, "list", short_help="Deployment names.")
@@ -74,10 +102,21 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
     table.add_row("phase", f"[{colour} bold]{phase}[/] since {short_time(status.get('phase_entered_at'))}")
     table.add_row("target", version_label(status.get("target_version")))
     table.add_row("active", version_label(status.get("active_version")))
-    table.add_row("preview", version_label(status.get("preview_version")))
+    canary = deployment.get("canary")
+    table.add_row("canary" if canary else "preview", version_label(status.get("preview_version")))
     table.add_row("last-known-good", version_label(status.get("stable_version")))
     if status.get("reason"):
         table.add_row("reason", escape(str(status["reason"])))
+    if canary:
+        table.add_row(
+            "canary weight",
+            f"[bold]{canary.get('weight')}%[/] of the requests to {version_label(status.get('target_version'))}",
+        )
+        table.add_row(
+            "canary step", f"{canary.get('step')}/{canary.get('steps')}: {escape(str(canary.get('current')))}"
+        )
+        left = canary.get("next_step_in_seconds")
+        table.add_row("next step", f"in {left:.0f}s" if left is not None else escape(str(canary.get("waiting_for"))))
     parts: list[Any] = [table]
     analysis = status.get("last_analysis")
     if analysis:
@@ -88,14 +127,17 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
             ),
             title_justify="left",
         )
-        for column in ("check", "value", "needs", "outcome"):
+        compared = any("baseline" in check for check in analysis.get("checks") or [])
+        for column in ("check", "value", *(["stable"] if compared else []), "needs", "outcome"):
             checks.add_column(column)
         for check in analysis.get("checks") or []:
             outcome = str(check.get("outcome", ""))
             tint = {"PASSED": "green", "FAILED": "red"}.get(outcome.upper(), "yellow")
+            stable = ["no data" if check.get("baseline") is None else number(check.get("baseline"))] if compared else []
             checks.add_row(
                 str(check.get("name")),
                 "no data" if check.get("value") is None else number(check.get("value")),
+                *stable,
                 f"{check.get('comparison')} {number(check.get('threshold'))}",
                 f"[{tint}]{outcome}[/]",
             )
@@ -108,7 +150,7 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
 # -- deploy, watch, roll back ----------------------------------------------------------------------
 
 
-@api_command(deployments, "deploy", hints=DEPLOY_HINTS, short_help="Roll a version out blue-green (--watch).")
+@api_command(deployments, "deploy", hints=DEPLOY_HINTS, short_help="Roll a version out blue-green or by canary.")
 @click.argument("name")
 @click.option("--model", help="The model (default: the one the deployment already serves).")
 @click.option("--version", "version", type=VersionNumber(), required=True, help="The approved version to roll out.")
@@ -121,6 +163,7 @@ def rollout_view(deployment: dict[str, Any]) -> Group:
     help="Requests/s of the version's sample request sent to the preview while it is analysed (default 5; 0: off).",
 )
 @click.option("--preview-traffic-seconds", type=float, help="The most seconds that load test runs (default 1800).")
+@canary_options
 @click.option("--watch", is_flag=True, help="Then watch the rollout until it ends (exit 1 if rolled back).")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds --watch waits.")
 def deploy(
@@ -133,10 +176,15 @@ def deploy(
     scale_down_delay_seconds: float | None,
     preview_traffic_rate: float | None,
     preview_traffic_seconds: float | None,
+    canary: str | None,
+    step_pause: str | None,
+    blue_green: bool,
     watch: bool,
     timeout: float,
 ) -> None:
-    """Roll VERSION out to deployment NAME, blue-green: preview, analysis, switch, bake."""
+    """Roll VERSION out to deployment NAME: blue-green (preview, analysis, switch, bake) or, with
+    --canary 10,50,100, by canary steps (each weight held --step-pause, then analysed against stable).
+    Without either, the deployment's strategy."""
     if model is None:
         try:
             model = str(cli.api.get_deployment(name)["model"])
@@ -160,6 +208,9 @@ def deploy(
     ):
         if value is not None:
             body[key] = value
+    strategy = strategy_body(canary, step_pause, blue_green)
+    if strategy is not None:
+        body["strategy"] = strategy
     started = cli.api.start_rollout(name, body)
     if watch:
         cli.note(f"rolling {model} v{version} out to [bold]{name}[/]")
@@ -190,11 +241,20 @@ def _watch(cli: Cli, name: str, *, timeout: float, interval: float) -> None:
     deadline = time.monotonic() + timeout
     found = cli.api.get_deployment(name)
     last_phase = ""
+    last_weight: Any = None
     screen = Console(quiet=True) if cli.as_json else cli.out  # --json: nothing drawn, JSON at the end
     with Live(rollout_view(found), console=screen, refresh_per_second=4, transient=True) as live:
         while True:
             status = found.get("status") or {}
             phase = str(status.get("phase", ""))
+            canary = found.get("canary") or {}
+            weight = canary.get("weight")
+            if canary and weight != last_weight and not cli.as_json:
+                live.console.print(
+                    f"  {short_time(status.get('step_started_at'))}  canary weight [bold]{weight}%[/] "
+                    f"(step {canary.get('step')}/{canary.get('steps')}: {escape(str(canary.get('current')))})"
+                )
+            last_weight = weight
             if phase != last_phase:
                 last_phase = phase
                 if not cli.as_json:
@@ -264,6 +324,42 @@ def promote(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> No
         f"promoting [bold]{name}[/] by hand",
         lambda status: f"promoting [bold]{name}[/] {version_label(status.get('target_version'))} by hand",
     )
+
+
+@api_command(deployments, "abort", hints=DEPLOYMENT_HINTS, short_help="Abort a canary: weight 0 at once.")
+@click.argument("name")
+@click.option("--reason", "-r", required=True, help="Why; recorded in the history.")
+@click.option("--watch", is_flag=True, help="Then watch until the canary is rolled back.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --watch waits.")
+def abort(cli: Cli, name: str, reason: str, watch: bool, timeout: float) -> None:
+    """Abort NAME's canary, with a reason: its weight returns to 0 at once and it scales down; the
+    stable version never stopped serving. 4 if no canary is in progress."""
+    result = cli.api.abort(name, reason)
+    _recorded(
+        cli,
+        name,
+        result,
+        watch,
+        timeout,
+        f"aborting the canary of [bold]{name}[/]",
+        lambda status: f"aborting the canary {version_label(status.get('target_version'))} of [bold]{name}[/]",
+    )
+
+
+@api_command(deployments, "strategy", hints=DEPLOYMENT_HINTS, short_help="Set the strategy of the next rollouts.")
+@click.argument("name")
+@canary_options
+def strategy(cli: Cli, name: str, canary: str | None, step_pause: str | None, blue_green: bool) -> None:
+    """Set how NAME's next rollouts go: --canary 10,50,100 [--step-pause 30s], or --blue-green."""
+    body = strategy_body(canary, step_pause, blue_green)
+    if body is None:
+        raise click.UsageError("give --canary WEIGHTS [--step-pause DURATION] or --blue-green")
+    result = cli.api.set_strategy(name, body)
+    chosen = result.get("strategy") or {}
+    steps = ", ".join(
+        f"{key} {value}" for step in chosen.get("steps") or [] for key, value in step.items() if key != "analysis"
+    )
+    cli.emit(result, lambda out: out.print(f"[bold]{name}[/]: next rollouts by {chosen.get('type')} {steps}".rstrip()))
 
 
 @api_command(deployments, "history", hints=DEPLOYMENT_HINTS, short_help="Rollouts and rollbacks; production at --at T.")

@@ -4,6 +4,7 @@ across the rollout and the rollback, as an HTML page with PNG charts."""
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class DemoReport:
     markers: dict[str, float] = field(default_factory=dict)  # label → epoch seconds
     figures: dict[str, float] = field(default_factory=dict)
     previews: dict[str, str] = field(default_factory=dict)  # dashboard → PNG drawn from live Prometheus
+    weights: list[tuple[float, str]] = field(default_factory=list)  # a canary's weight changes: (epoch s, reason)
 
     def add(self, at: datetime, what: str, detail: str = "") -> None:
         self.events.append(Event(at, what, detail))
@@ -48,8 +50,9 @@ def write_report(report: DemoReport, out_dir: Path) -> Path:
     if report.samples:
         charts.append(
             (
-                "Requests to the deployment across the rollout and the rollback",
-                _traffic_chart(report.samples, report.markers, out_dir / "traffic.png"),
+                "Requests to the deployment across the rollouts, the rollback and the canary: who served them, "
+                "the canary's weight, and where the failed requests went",
+                _traffic_chart(report.samples, report.markers, out_dir / "traffic.png", report.weights),
             )
         )
     charts += [(f"Dashboard preview: {name}", src) for name, src in report.previews.items()]
@@ -76,7 +79,15 @@ def _loss_chart(curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path)
     return path.name
 
 
-def _traffic_chart(samples: Sequence[Sample], markers: Mapping[str, float], path: Path) -> str:
+def _canary_weight(reason: str) -> int | None:
+    """The weight a recorded weight change set: "... 10% → 50% (...)" or "... set to 0% at once: ..."."""
+    match = re.search(r"(?:→|set to) (\d+)%", reason)
+    return int(match.group(1)) if match else None
+
+
+def _traffic_chart(
+    samples: Sequence[Sample], markers: Mapping[str, float], path: Path, weights: Sequence[tuple[float, str]] = ()
+) -> str:
     start = min(s.at for s in samples)
     seconds: dict[int, list[Sample]] = defaultdict(list)
     for sample in samples:
@@ -88,7 +99,13 @@ def _traffic_chart(samples: Sequence[Sample], markers: Mapping[str, float], path
     versions = sorted({s.version for s in samples if s.version})
     share = {v: [100 * sum(s.version == v for s in seconds[x]) / len(seconds[x]) for x in xs] for v in versions}
 
-    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    failed = {
+        v: [sum((s.version or "?") == v and s.status != 200 for s in seconds[x]) for x in xs]
+        for v in sorted({s.version or "?" for s in samples if s.status != 200})
+    }
+    colour = {v: f"C{index}" for index, v in enumerate(versions)} | {"?": "grey"}  # one colour per version
+
+    figure, (top, middle, bottom, failures) = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
     top.step(xs, success, where="post", color="tab:green")
     top.set_ylabel("success %")
     top.set_ylim(0, 105)
@@ -96,11 +113,27 @@ def _traffic_chart(samples: Sequence[Sample], markers: Mapping[str, float], path
     middle.plot(xs, p99, label="p99")
     middle.set_ylabel("latency (ms)")
     middle.legend(fontsize=8)
-    bottom.stackplot(xs, *share.values(), labels=[f"v{v}" for v in share], alpha=0.8)
+    bottom.stackplot(xs, *share.values(), labels=[f"v{v}" for v in share], colors=[colour[v] for v in share], alpha=0.8)
+    steps = [(at - start, weight) for at, reason in weights if (weight := _canary_weight(reason)) is not None]
+    if steps:
+        bottom.step(
+            [x for x, _ in steps] + [xs[-1]],
+            [w for _, w in steps] + [steps[-1][1]],
+            where="post",
+            color="black",
+            linestyle="--",
+            label="canary weight %",
+        )
     bottom.set_ylabel("served by %")
-    bottom.set_xlabel("seconds since the load started")
     bottom.legend(fontsize=8, loc="lower left")
-    for axis in (top, middle, bottom):
+    for version, counts in failed.items():
+        label = f"failed, served by v{version}" if version != "?" else "failed, no answer"
+        failures.bar(xs, counts, width=1.0, alpha=0.7, color=colour.get(version, "grey"), label=label)
+    failures.set_ylabel("failed requests/s")
+    failures.set_xlabel("seconds since the load started")
+    if failed:
+        failures.legend(fontsize=8, loc="upper left")
+    for axis in (top, middle, bottom, failures):
         axis.grid(alpha=0.3)
         for at in markers.values():
             axis.axvline(at - start, color="grey", linestyle=":")

@@ -1,5 +1,6 @@
 """The serving half of the demo: deploy v1, blue-green to v2, a fault in v2 after promotion,
-the real Prometheus fires, the real Alertmanager delivers, and traffic is back on v1."""
+the real Prometheus fires, the real Alertmanager delivers, and traffic is back on v1; then v3 with
+the same fault by canary: judged against v1 at its first step (10 %) and aborted, never promoted."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rich.text import Text
 from control.cli.api_client import ApiClient
 from control.cli.config import config_from_endpoints
 from control.cli.errors import ClientError
+from control.demo.canary import FaultOnArrival
 from control.demo.report import DemoReport, write_report
 from control.demo.training import console, versions_line
 from control.local.loadgen import LoadGenerator, Sample, summarize
@@ -87,15 +89,25 @@ def wait_for_phase(
     ) as live:
         while time.monotonic() < deadline:
             traffic.refresh()
-            status = api.get_deployment(deployment)["status"]
+            found = api.get_deployment(deployment)
+            status = found["status"]
             if target_version is not None and status["target_version"] != target_version:
                 time.sleep(poll_seconds)
                 continue
-            shown = f"{status['phase']} {status.get('reason', '')}".strip()
+            canary = found.get("canary") or {}
+            weight = f" canary {canary['weight']}% (step {canary['step']}/{canary['steps']})" if canary else ""
+            shown = f"{status['phase']}{weight} {status.get('reason', '')}".strip()
             if shown != last:
                 line = Text(f"   {datetime.now(UTC):%H:%M:%S}  ")
                 line.append(status["phase"], style="bold")
-                line.append(f"  {versions_line(status.get('active_version'), status.get('preview_version'))}")
+                if canary:  # a canary has no preview: it takes a share of the real traffic
+                    line.append(
+                        f"  {versions_line(status.get('active_version'), None)}, canary v{status['target_version']}"
+                    )
+                else:
+                    line.append(f"  {versions_line(status.get('active_version'), status.get('preview_version'))}")
+                if canary and status["phase"] == "CANARY":
+                    line.append(f" · {canary['weight']}% of the requests to v{status['target_version']}", style="bold")
                 if status.get("reason"):
                     line.append(f" · {status['reason']}")
                 live.console.print(line)
@@ -130,14 +142,62 @@ def alert_rollback(
     return {"fault_at": fault_at, "back_at": back_at, "status": status, "alert": alert}
 
 
+CANARY = {"type": "canary", "weights": "10,50,100", "step_pause": "20s"}
+
+
+def canary_release(
+    platform: EmbeddedRuntime, api: ApiClient, traffic: Traffic, deployment: str, model: str, version: int
+) -> dict[str, Any]:
+    """Roll `version` out by canary with a 50 % fault in it from its first request; return when it rests."""
+    fault = FaultOnArrival(platform.serving(), deployment, version, error_ratio=0.5).start()
+    try:
+        api.decide(model, version, "approve", "demo: metrics look good")
+        body = {"model": model, "version": version, "strategy": CANARY}
+        api.start_rollout(deployment, body)
+        console.print(
+            f"[bold]→[/] canary rollout of {model} v{version} to [cyan]{deployment}[/] "
+            f"(10 % → 50 % → 100 %, 20 s a step), with a fault in it: half its requests fail"
+        )
+        status = wait_for_phase(api, traffic, deployment, {"COMPLETED", "ROLLED_BACK", "FAILED"}, 240, version)
+    finally:
+        fault.stop()
+    history = api.get_deployment(deployment)["history"]
+    weights = [
+        (datetime.fromisoformat(h["at"].replace("Z", "+00:00")).timestamp(), h["reason"])
+        for h in history
+        if h["action"] == "traffic-weight-changed" and h.get("version") == version
+    ]
+    fault_at = fault.set_at or time.time()
+    served = traffic.generators[deployment].samples if deployment in traffic.generators else []
+    first = min((s.at for s in list(served) if s.at >= fault_at and s.version == str(version)), default=fault_at)
+    return {
+        "fault_at": fault_at,
+        "first_request_at": first,
+        "done_at": time.time(),
+        "status": status,
+        "weights": weights,
+    }
+
+
 def served_by(samples: list[Sample], after: float) -> set[str]:
     return {s.version for s in samples if s.at >= after and s.status == 200}
 
 
-def report(samples: dict[str, list[Sample]], deployment: str, fault_at: float, bad_version: int) -> dict[str, Any]:
-    """Failures outside the injected fault are the platform's: there must be none."""
+def report(
+    samples: dict[str, list[Sample]],
+    deployment: str,
+    fault_at: float,
+    bad_version: int,
+    more_faults: dict[int, float] | None = None,
+) -> dict[str, Any]:
+    """Failures outside the injected faults (version → since when) are the platform's: there must be none."""
     active = samples.get(deployment, [])
-    outside = [s for s in active if s.status != 200 and not (s.at >= fault_at and s.version in ("", str(bad_version)))]
+    faults = {bad_version: fault_at, **(more_faults or {})}
+
+    def injected(sample: Sample) -> bool:
+        return any(sample.at >= at and sample.version in ("", str(v)) for v, at in faults.items())
+
+    outside = [s for s in active if s.status != 200 and not injected(s)]
     return {
         "active": summarize(active),
         "platform_failures": len(outside),
@@ -161,7 +221,8 @@ def _loss_curve(platform: EmbeddedRuntime, api: ApiClient, run_id: str) -> list[
 def run_full_demo(
     platform: EmbeddedRuntime, out_dir: Path, *, model: str = "demo-classifier", deployment: str = "demo"
 ) -> tuple[bool, str, Path]:
-    """S3 drop → training → registration → rollout → fault → alert → rollback, with a report."""
+    """S3 drop → training → registration → rollout → fault → alert → rollback, then a faulty canary
+    caught at its first step, with a report."""
     from control.demo.training import run_training_demo
 
     endpoints = platform.endpoints()
@@ -191,6 +252,18 @@ def run_full_demo(
         time.sleep(3)
         if outcome["status"]["phase"] != "ROLLED_BACK" or outcome["status"]["active_version"] != 1:
             raise DemoFailed(f"expected a rollback to v1, got {outcome['status']}")
+        console.rule(f"training {model} v3")
+        trained = run_training_demo(platform, model=model, rows=1500, seed=23, dataset_version="v3")
+        if not trained.ok:
+            raise DemoFailed(f"training v3: {trained.reason}")
+        console.rule("v3 by canary, with the same fault")
+        canary = canary_release(platform, api, traffic, deployment, model, trained.version["version"])
+        report.markers["v3 at 10 % (faulty)"] = canary["first_request_at"]
+        report.markers["v3 aborted"] = canary["done_at"]
+        report.weights = [(at, reason) for at, reason in canary["weights"]]
+        time.sleep(3)
+        if canary["status"]["phase"] != "ROLLED_BACK" or canary["status"]["active_version"] != 1:
+            raise DemoFailed(f"expected the faulty canary to be aborted, got {canary['status']}")
         ok = True
     except (DemoFailed, TimeoutError, ClientError) as error:
         reason = str(error)
@@ -199,14 +272,22 @@ def run_full_demo(
     report.samples = samples.get(deployment, [])
     _deployment_events(api, model, deployment, report)
     if ok:
-        failures = report_failures(samples, deployment, outcome["fault_at"], 2)
+        failures = platform_failures(samples, deployment, {2: outcome["fault_at"], 3: canary["fault_at"]})
+        active = samples.get(deployment, [])
+        blue_green = sum(1 for s in active if s.status != 200 and outcome["fault_at"] <= s.at <= outcome["back_at"])
+        by_canary = sum(1 for s in active if s.status != 200 and canary["fault_at"] <= s.at <= canary["done_at"])
         report.figures.update(
             {
                 "fault → traffic on v1 (s)": outcome["back_at"] - outcome["fault_at"],
-                "failed requests outside the injected fault": failures,
+                "blue-green, fault after promotion: failed requests": blue_green,
+                "canary at 10 %, same fault: failed requests": by_canary,
+                "canary: its first request → aborted (s)": canary["done_at"] - canary["first_request_at"],
+                "failed requests outside the injected faults": failures,
             }
         )
         report.add(datetime.fromtimestamp(outcome["fault_at"], UTC), "fault injected into v2", "50% of requests fail")
+        fault_at = datetime.fromtimestamp(canary["fault_at"], UTC)
+        report.add(fault_at, "fault injected into v3 (canary)", "50% of its requests fail")
         if failures:
             ok, reason = False, f"{failures} requests failed outside the injected fault"
     _dashboard_previews(platform, out_dir, report)
@@ -229,6 +310,12 @@ def _dashboard_previews(platform: EmbeddedRuntime, out_dir: Path, report: DemoRe
 
 class DemoFailed(Exception):
     pass
+
+
+def platform_failures(samples: dict[str, list[Sample]], deployment: str, faults: dict[int, float]) -> int:
+    """Failed requests outside the faults injected (version → since when)."""
+    (first, at), *others = faults.items()
+    return int(report(samples, deployment, at, first, dict(others))["platform_failures"])
 
 
 def report_failures(samples: dict[str, list[Sample]], deployment: str, fault_at: float, bad_version: int) -> int:

@@ -1,4 +1,4 @@
-"""Blue-green rollouts as one repeatable reconcile step over explicit recorded state.
+"""Blue-green and canary rollouts as one repeatable reconcile step over explicit recorded state.
 
     reconcile(spec, status, observed, now) -> Decision(actions, status)
 
@@ -15,6 +15,12 @@ Phases:
     PRE_PROMOTION_ANALYSIS / BAKING ⇄ PAUSED            (analysis inconclusive, resumes on data)
     PRE_PROMOTION_ANALYSIS / BAKING / PAUSED → promoted by hand (`request_promotion`)
     any phase but the rollback ones, COMPLETED included → ROLLING_BACK → ROLLED_BACK
+
+A canary strategy (`spec.strategy`) replaces the preview and the switch with weighted steps
+(control/domain/canary_step.py):
+
+    PENDING → CANARY (setWeight / pause / analysis steps, then the switch) → SCALING_DOWN_OLD → COMPLETED
+    CANARY ⇄ PAUSED (its analysis inconclusive);  CANARY / PAUSED → ROLLING_BACK (weight 0 first) → ROLLED_BACK
 
 A rollback is an input: `status.intent`, recorded by a user, by an alert (`request_rollback`), or
 by the step itself when green never becomes ready or its analysis fails. There is one code path
@@ -36,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from control.domain.canary import CanaryStrategy, parse_strategy, strategy_to_dict
 from control.domain.names import check_name
 from control.domain.rollout_analysis import (
     AnalysisCheck,
@@ -76,6 +83,7 @@ __all__ = [
     "ScaleDeployment",
     "ScheduleRequeue",
     "ServiceRole",
+    "SetTrafficWeight",
     "StartPreviewTraffic",
     "StopPreviewTraffic",
     "SwitchSelector",
@@ -141,6 +149,7 @@ class RolloutSpec:
     preview_traffic_rate: float = 5.0
     preview_traffic_seconds: float = 1800.0
     sample_request_uri: str = ""  # the version's registered sample request; none: no preview traffic
+    strategy: CanaryStrategy | None = None  # None: blue-green; a canary shifts traffic step by step
 
     PREVIEW_TRAFFIC = ("preview_traffic_rate", "preview_traffic_seconds")
     TIMINGS = (
@@ -194,6 +203,15 @@ class RolloutSpec:
                 field="preview_traffic_rate",
             )
         _check_seconds(self.preview_traffic_seconds, "preview_traffic_seconds", 1.0)
+        if self.strategy is not None:
+            if not isinstance(self.strategy, CanaryStrategy):
+                raise InvalidInput("strategy must be a CanaryStrategy or None (blue-green)", field="strategy")
+            if self.previous_version is None:
+                raise InvalidInput(
+                    f"{self.deployment} has no stable version to compare a canary with; "
+                    "roll the first version out blue-green",
+                    field="strategy",
+                )
         if not isinstance(self.sample_request_uri, str) or (
             self.sample_request_uri and not self.sample_request_uri.startswith("s3://")
         ):
@@ -201,6 +219,10 @@ class RolloutSpec:
                 f"sample_request_uri must be an s3:// URI or empty; got {self.sample_request_uri!r}",
                 field="sample_request_uri",
             )
+
+    @property
+    def is_canary(self) -> bool:
+        return self.strategy is not None
 
     @property
     def sends_preview_traffic(self) -> bool:
@@ -219,7 +241,7 @@ class RolloutSpec:
         if not isinstance(raw, Mapping):
             raise InvalidInput("rollout spec must be an object", field="spec")
         known = {"deployment", "model", "version", "previous_version", "replicas", "pre_promotion",
-                 "post_promotion", "sample_request_uri", *cls.TIMINGS, *cls.PREVIEW_TRAFFIC}  # fmt: skip
+                 "post_promotion", "sample_request_uri", "strategy", *cls.TIMINGS, *cls.PREVIEW_TRAFFIC}  # fmt: skip
         unknown = sorted(set(raw) - known)
         if unknown:
             raise InvalidInput(f"unknown rollout settings: {', '.join(unknown)}", field=unknown[0])
@@ -234,6 +256,8 @@ class RolloutSpec:
         for name in cls.TIMINGS:
             if name in values:
                 values[name] = _check_seconds(values[name], name)
+        if "strategy" in values:
+            values["strategy"] = parse_strategy(values["strategy"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,6 +272,7 @@ class RolloutSpec:
         }
         body.update({name: getattr(self, name) for name in self.TIMINGS + self.PREVIEW_TRAFFIC})
         body["sample_request_uri"] = self.sample_request_uri
+        body["strategy"] = strategy_to_dict(self.strategy)
         return body
 
 
@@ -263,6 +288,7 @@ class Phase(enum.StrEnum):
     SCALING_DOWN_OLD = "SCALING_DOWN_OLD"
     COMPLETED = "COMPLETED"
     PAUSED = "PAUSED"
+    CANARY = "CANARY"  # a canary strategy's steps: traffic shifts to the new version by weight
     ROLLING_BACK = "ROLLING_BACK"
     ROLLED_BACK = "ROLLED_BACK"
     FAILED = "FAILED"
@@ -280,7 +306,7 @@ class Phase(enum.StrEnum):
     @property
     def accepts_promotion(self) -> bool:
         """A person may promote past an analysis: while it runs, or once it paused without a verdict."""
-        return self in (Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING, Phase.PAUSED)
+        return self in (Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING, Phase.PAUSED, Phase.CANARY)
 
 
 class IntentSource(enum.StrEnum):
@@ -376,6 +402,10 @@ class RolloutStatus:
     last_analysis: AnalysisResult | None = None
     inconclusive_since: datetime | None = None
     promotion: ManualPromotion | None = None
+    # A canary: the step it is at (== len(steps): promoting), the weight last applied, when the step began.
+    canary_step: int = 0
+    canary_weight: int = 0
+    step_started_at: datetime | None = None
 
     @property
     def rollback_target(self) -> int | None:
@@ -412,6 +442,9 @@ class RolloutStatus:
             "last_analysis": None if self.last_analysis is None else self.last_analysis.to_dict(),
             "inconclusive_since": iso(self.inconclusive_since),
             "promotion": None if self.promotion is None else self.promotion.to_dict(),
+            "canary_step": self.canary_step,
+            "canary_weight": self.canary_weight,
+            "step_started_at": iso(self.step_started_at),
         }
 
     @classmethod
@@ -442,6 +475,9 @@ class RolloutStatus:
                 else AnalysisResult.from_dict(raw["last_analysis"]),
                 inconclusive_since=when("inconclusive_since"),
                 promotion=None if raw.get("promotion") is None else ManualPromotion.from_dict(raw["promotion"]),
+                canary_step=int(raw.get("canary_step", 0)),
+                canary_weight=int(raw.get("canary_weight", 0)),
+                step_started_at=when("step_started_at"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidInput(f"recorded rollout status is malformed: {error!r}", field="status") from error
@@ -538,6 +574,7 @@ class AnalysisSample:
     version: int
     values: Mapping[str, float | None]
     error: str = ""  # e.g. "Prometheus unreachable: connection refused" (all values None)
+    baseline: Mapping[str, float | None] = field(default_factory=dict)  # a canary's: stable's values
 
 
 @dataclass(frozen=True)
@@ -547,6 +584,8 @@ class Observed:
     preview_selector: int | None
     analysis: AnalysisSample | None = None
     preview_traffic: bool = False  # green's preview-traffic load test exists (running or finished)
+    canary_selector: int | None = None  # version the canary Service selects
+    canary_weight: int = 0  # % of the requests the Ingress sends to the canary Service now
 
     def ready(self, version: int | None, replicas: int) -> bool:
         seen = self.deployments.get(version) if version is not None else None
@@ -558,11 +597,16 @@ class AnalysisRequest:
     stage: AnalysisStage
     version: int
     queries: Mapping[str, str]  # check name → rendered PromQL
+    baseline_queries: Mapping[str, str] = field(default_factory=dict)  # a canary's: the same for stable
 
 
 def analysis_request(spec: RolloutSpec, status: RolloutStatus) -> AnalysisRequest | None:
     """What to measure before the next step, or None. Measure it and pass it as Observed.analysis."""
     phase = status.paused_from if status.phase is Phase.PAUSED else status.phase
+    if phase is Phase.CANARY:
+        from control.domain.canary_step import canary_analysis_request  # the canary's steps build on this module
+
+        return canary_analysis_request(spec, status)
     if phase is Phase.PRE_PROMOTION_ANALYSIS:
         stage, checks = AnalysisStage.PRE_PROMOTION, spec.pre_promotion
     elif phase in (Phase.BAKING, Phase.SCALING_DOWN_OLD):
@@ -583,6 +627,7 @@ def analysis_request(spec: RolloutSpec, status: RolloutStatus) -> AnalysisReques
 class ServiceRole(enum.StrEnum):
     ACTIVE = "active"  # Service <deployment>
     PREVIEW = "preview"  # Service <deployment>-preview
+    CANARY = "canary"  # Service <deployment>-canary: what the Ingress's canary weight goes to
 
 
 class EventKind(enum.StrEnum):
@@ -600,6 +645,8 @@ class EventKind(enum.StrEnum):
     PROMOTED_BY_HAND = "promoted-by-hand"
     PREVIEW_TRAFFIC_STARTED = "preview-traffic-started"
     ROLLBACK_WINDOW_ENDED = "rollback-window-ended"
+    WEIGHT_CHANGED = "traffic-weight-changed"
+    CANARY_STEP = "canary-step-done"
 
 
 @dataclass(frozen=True)
@@ -622,6 +669,15 @@ class SwitchSelector:
 
     service: ServiceRole
     version: int
+
+
+@dataclass(frozen=True)
+class SetTrafficWeight:
+    """Send `weight` % of the requests to the canary Service (selecting `version`), the rest to the
+    active one: the Ingress's weighted forward. Setting the weight it already has changes nothing."""
+
+    version: int
+    weight: int
 
 
 @dataclass(frozen=True)
@@ -665,6 +721,7 @@ Action = (
     EnsureDeployment
     | ScaleDeployment
     | SwitchSelector
+    | SetTrafficWeight
     | RecordEvent
     | MarkLastKnownGood
     | StartPreviewTraffic
@@ -695,7 +752,7 @@ class Decision:
 _RANGE = re.compile(r"\[(\d+[smhdwy])(?::[^\]]*)?\]")  # a PromQL range, e.g. [1m] or [5m:30s]
 
 
-class _Step:
+class ReconcileStep:
     def __init__(self, spec: RolloutSpec, status: RolloutStatus, observed: Observed, now: datetime) -> None:
         self.spec = spec
         self.status = status
@@ -752,7 +809,11 @@ class _Step:
 
     def switch(self, service: ServiceRole, version: int) -> bool:
         """Point the Service at `version`; True if it already selects it (nothing emitted)."""
-        seen = self.observed.active_selector if service is ServiceRole.ACTIVE else self.observed.preview_selector
+        seen = {
+            ServiceRole.ACTIVE: self.observed.active_selector,
+            ServiceRole.PREVIEW: self.observed.preview_selector,
+            ServiceRole.CANARY: self.observed.canary_selector,
+        }[service]
         if seen == version:
             return True
         self.emit(SwitchSelector(service, version))
@@ -777,7 +838,7 @@ class _Step:
         window = next(windows, "")
         where = f"the preview v{self.spec.version}" if stage is AnalysisStage.PRE_PROMOTION else f"v{self.spec.version}"
         message = f"no requests reached {where}" + (f" in the last {window}" if window else "")
-        why = self.spec.why_no_preview_traffic()
+        why = "" if stage is AnalysisStage.CANARY else self.spec.why_no_preview_traffic()
         return f"{message}; {why}" if why else message
 
     def note_inconclusive(self, result: AnalysisResult, from_phase: Phase) -> None:
@@ -820,8 +881,19 @@ class _Step:
         promotion = self.status.promotion
         assert promotion is not None
         analysed = self.status.paused_from if self.status.phase is Phase.PAUSED else self.status.phase
-        if not self.status.phase.accepts_promotion or analysed not in (Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING):
+        promotable = (Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING, Phase.CANARY)
+        if not self.status.phase.accepts_promotion or analysed not in promotable:
             self.update(promotion=None)  # the rollout moved on before the step saw it: nothing to skip
+            return
+        if analysed is Phase.CANARY and self.spec.strategy is not None:
+            steps = self.spec.strategy.steps
+            left = len(steps) - min(self.status.canary_step, len(steps))
+            reason = (
+                f"v{self.spec.version} promoted by hand past {left} remaining canary step(s) by {promotion.describe()}"
+            )
+            self.enter(Phase.CANARY, paused_from=None, inconclusive_since=None, reason="", promotion=None,
+                       canary_step=len(steps), step_started_at=self.now)  # fmt: skip
+            self.event(EventKind.PROMOTED_BY_HAND, reason)
             return
         target = Phase.PROMOTING if analysed is Phase.PRE_PROMOTION_ANALYSIS else Phase.SCALING_DOWN_OLD
         skipped = "pre-promotion analysis" if target is Phase.PROMOTING else "the bake"
@@ -855,8 +927,16 @@ class _Step:
 _PREVIEW_TRAFFIC_PHASES = frozenset({Phase.PRE_PROMOTION_ANALYSIS, Phase.PROMOTING, Phase.BAKING})
 
 
-def _pending(step: _Step) -> None:
+def _pending(step: ReconcileStep) -> None:
     previous = step.spec.previous_version
+    if step.spec.strategy is not None:
+        step.enter(Phase.CANARY, preview_version=step.spec.version, canary_step=0, canary_weight=0,
+                   step_started_at=step.now)  # fmt: skip
+        step.event(
+            EventKind.STARTED,
+            f"canary of v{step.spec.version} to replace v{previous}: {step.spec.strategy.describe()}",
+        )
+        return
     step.enter(Phase.DEPLOYING_PREVIEW, preview_version=step.spec.version)
     step.event(
         EventKind.STARTED,
@@ -864,7 +944,7 @@ def _pending(step: _Step) -> None:
     )
 
 
-def _deploying_preview(step: _Step) -> None:
+def _deploying_preview(step: ReconcileStep) -> None:
     green = step.spec.version
     if step.ready(green):
         if step.switch(ServiceRole.PREVIEW, green):
@@ -887,7 +967,7 @@ def _deploying_preview(step: _Step) -> None:
     step.wait(step.spec.poll_interval_seconds, deadline)
 
 
-def _pre_promotion_analysis(step: _Step) -> None:
+def _pre_promotion_analysis(step: ReconcileStep) -> None:
     result = step.analyse(AnalysisStage.PRE_PROMOTION)
     if result.outcome is Outcome.FAILED:
         step.abort("pre-promotion-analysis", f"pre-promotion analysis of v{step.spec.version} {result.summary()}")
@@ -899,7 +979,7 @@ def _pre_promotion_analysis(step: _Step) -> None:
         step.event(EventKind.ANALYSIS_PASSED, f"pre-promotion analysis of v{step.spec.version} {result.summary()}")
 
 
-def _promoting(step: _Step) -> None:
+def _promoting(step: ReconcileStep) -> None:
     green = step.spec.version
     if step.observed.active_selector == green:
         step.enter(Phase.BAKING, active_version=green, promoted_at=step.now, inconclusive_since=None)
@@ -916,11 +996,11 @@ def _promoting(step: _Step) -> None:
     step.wait(step.spec.poll_interval_seconds)
 
 
-def _promoted_at(step: _Step) -> datetime:
+def _promoted_at(step: ReconcileStep) -> datetime:
     return step.status.promoted_at or step.status.phase_entered_at
 
 
-def _baking(step: _Step) -> None:
+def _baking(step: ReconcileStep) -> None:
     if step.lost_promotion():
         return
     result = step.analyse(AnalysisStage.POST_PROMOTION)
@@ -939,7 +1019,7 @@ def _baking(step: _Step) -> None:
         step.wait(step.spec.analysis_interval_seconds, bake_end)
 
 
-def _scaling_down_old(step: _Step) -> None:
+def _scaling_down_old(step: ReconcileStep) -> None:
     if step.lost_promotion():
         return
     # Post-promotion checks still guard the warm window; missing data no longer holds it up.
@@ -971,11 +1051,11 @@ def _scaling_down_old(step: _Step) -> None:
     step.event(EventKind.COMPLETED, f"v{green} is serving and last-known-good{kept}")
 
 
-def _rollback_window_end(step: _Step) -> datetime:
+def _rollback_window_end(step: ReconcileStep) -> datetime:
     return _promoted_at(step) + timedelta(seconds=step.spec.rollback_window_seconds)
 
 
-def _completed(step: _Step) -> None:
+def _completed(step: ReconcileStep) -> None:
     """At rest, but blue may still be warm: once the rollback window has passed, scale it to 0."""
     blue = step.spec.previous_version
     seen = step.observed.deployments.get(blue) if blue is not None else None
@@ -994,8 +1074,13 @@ def _completed(step: _Step) -> None:
         step.wait(step.spec.poll_interval_seconds)
 
 
-def _paused(step: _Step) -> None:
+def _paused(step: ReconcileStep) -> None:
     paused_from = step.status.paused_from or Phase.PRE_PROMOTION_ANALYSIS
+    if paused_from is Phase.CANARY:
+        from control.domain.canary_step import canary_paused
+
+        canary_paused(step)
+        return
     if paused_from is Phase.BAKING and step.lost_promotion():
         return
     stage = AnalysisStage.PRE_PROMOTION if paused_from is Phase.PRE_PROMOTION_ANALYSIS else AnalysisStage.POST_PROMOTION
@@ -1010,11 +1095,23 @@ def _paused(step: _Step) -> None:
         step.wait(step.spec.analysis_interval_seconds)
 
 
-def _rolling_back(step: _Step) -> None:
+def _rolling_back(step: ReconcileStep) -> None:
     green = step.spec.version
     target = step.status.rollback_target
     intent = step.status.intent
     cause = intent.describe() if intent else "rollback"
+    if step.observed.canary_weight > 0:
+        # A canary's abort: its weight returns to 0 at once, before anything else; the stable version
+        # never stopped serving. The canary scales down once the Ingress no longer sends it requests.
+        step.emit(SetTrafficWeight(green, 0))
+        step.update(canary_weight=0)
+        step.event(EventKind.WEIGHT_CHANGED, f"traffic to v{green} set to 0% at once: {cause}")
+        if target is not None:
+            step.ensure(target)
+        step.wait(MIN_REQUEUE_SECONDS)
+        return
+    if step.status.canary_weight:
+        step.update(canary_weight=0)
     if target is None:
         if step.observed.active_selector == green:
             reason = f"cannot roll back ({cause}): no previous version; v{green} keeps serving"
@@ -1045,8 +1142,14 @@ def _rolling_back(step: _Step) -> None:
     step.event(EventKind.ROLLED_BACK, reason)
 
 
-def _at_rest(step: _Step) -> None:
+def _at_rest(step: ReconcileStep) -> None:
     """COMPLETED, ROLLED_BACK, FAILED: nothing to do until a rollback intent arrives."""
+
+
+def _canary(step: ReconcileStep) -> None:
+    from control.domain.canary_step import canary_phase  # it builds on this module's step
+
+    canary_phase(step)
 
 
 _HANDLERS = {
@@ -1058,6 +1161,7 @@ _HANDLERS = {
     Phase.SCALING_DOWN_OLD: _scaling_down_old,
     Phase.COMPLETED: _completed,
     Phase.PAUSED: _paused,
+    Phase.CANARY: _canary,
     Phase.ROLLING_BACK: _rolling_back,
     Phase.ROLLED_BACK: _at_rest,
     Phase.FAILED: _at_rest,
@@ -1081,7 +1185,7 @@ def reconcile(spec: RolloutSpec, status: RolloutStatus, observed: Observed, now:
             f"recorded status ({status.deployment} v{status.previous_version}→v{status.target_version})",
             field="spec",
         )
-    step = _Step(spec, status, observed, now)
+    step = ReconcileStep(spec, status, observed, now)
     if step.status.intent is not None and step.status.phase.accepts_rollback:
         step.begin_rollback()
     elif step.status.promotion is not None:

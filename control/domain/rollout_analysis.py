@@ -52,6 +52,7 @@ class Outcome(enum.StrEnum):
 class AnalysisStage(enum.StrEnum):
     PRE_PROMOTION = "PRE_PROMOTION"  # against the preview (green) before any traffic moves
     POST_PROMOTION = "POST_PROMOTION"  # against the new active version while it bakes
+    CANARY = "CANARY"  # the canary against the stable version, on the same window, while both serve
 
 
 @dataclass(frozen=True)
@@ -182,19 +183,22 @@ class CheckResult:
     outcome: Outcome
     comparison: Comparison
     threshold: float
+    baseline: float | None = None  # a canary analysis: the stable version's value on the same window
 
     def describe(self) -> str:
         measured = "no data" if self.value is None else f"{self.value:.4g}"
-        return f"{self.name}={measured} (needs {self.comparison.value} {self.threshold:g})"
+        stable = "" if self.baseline is None else f", stable {self.baseline:.4g}"
+        return f"{self.name}={measured} (needs {self.comparison.value} {self.threshold:g}{stable})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body = {
             "name": self.name,
             "value": self.value,
             "outcome": self.outcome.value,
             "comparison": self.comparison.value,
             "threshold": self.threshold,
         }
+        return body if self.baseline is None else {**body, "baseline": self.baseline}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> CheckResult:
@@ -205,6 +209,7 @@ class CheckResult:
             Outcome(raw["outcome"]),
             Comparison(raw["comparison"]),
             float(raw["threshold"]),
+            None if raw.get("baseline") is None else float(raw["baseline"]),
         )
 
 
@@ -260,6 +265,12 @@ def evaluate(
 ) -> AnalysisResult:
     """Judge every check; a missing value is inconclusive. No checks at all passes."""
     results = tuple(check.judge(values.get(check.name)) for check in checks)
+    return _combine(results, stage, version, now, error)
+
+
+def _combine(
+    results: tuple[CheckResult, ...], stage: AnalysisStage, version: int, now: datetime, error: str
+) -> AnalysisResult:
     outcomes = {result.outcome for result in results}
     if Outcome.FAILED in outcomes:
         outcome = Outcome.FAILED
@@ -268,3 +279,38 @@ def evaluate(
     else:
         outcome = Outcome.PASSED
     return AnalysisResult(stage, version, outcome, results, now, error if outcome is not Outcome.PASSED else "")
+
+
+# A canary that breaks a threshold the stable version breaks too is blamed only when it is clearly
+# worse than stable (by this fraction): a slow shared dependency must not abort every canary.
+RELATIVE_MARGIN = 0.5
+
+
+def judge_against_baseline(check: AnalysisCheck, value: float | None, baseline: float | None) -> CheckResult:
+    """The canary's value against the threshold and against the stable version's on the same window."""
+    own = check.judge(value)
+    stable = check.judge(baseline)
+    if own.outcome is not Outcome.FAILED or stable.outcome is not Outcome.FAILED:
+        return CheckResult(own.name, own.value, own.outcome, own.comparison, own.threshold, stable.value)
+    assert own.value is not None and stable.value is not None
+    worse = (
+        own.value > stable.value * (1 + RELATIVE_MARGIN)
+        if check.comparison in (Comparison.LT, Comparison.LE)
+        else own.value < stable.value * (1 - RELATIVE_MARGIN)
+    )
+    outcome = Outcome.FAILED if worse else Outcome.INCONCLUSIVE
+    return CheckResult(own.name, own.value, outcome, own.comparison, own.threshold, stable.value)
+
+
+def evaluate_against_baseline(
+    checks: Iterable[AnalysisCheck],
+    values: Mapping[str, float | None],
+    baseline: Mapping[str, float | None],
+    *,
+    version: int,
+    now: datetime,
+    error: str = "",
+) -> AnalysisResult:
+    """A canary analysis: every check judged on the canary's value, with stable's as the baseline."""
+    results = tuple(judge_against_baseline(c, values.get(c.name), baseline.get(c.name)) for c in checks)
+    return _combine(results, AnalysisStage.CANARY, version, now, error)

@@ -10,6 +10,10 @@ A connection that fails before any response byte (refused, reset: a process that
 draining, a keep-alive connection the server closed) is retried on a fresh connection, then on
 the next upstream of the same version; nothing is retried once a response has started.
 Answers carry `X-Mlcp-Pod` and `X-Model-Version`. `GET /_router/status` shows the route.
+
+A canary: when the deployment's Ingress (of the Service's name, recorded as applied) forwards to
+weighted Services, as the ALB does on EKS, this router splits the requests by those weights (smooth
+weighted round robin: exact shares, interleaved), each going to the version the chosen Service selects.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, NamedTuple
 
 from control.local.serving_state import ServingState, ping, pod_labels, recorded_pods, selects
 from control.manifests.config import LABEL_VERSION
+from control.manifests.serving import weights_of_ingress
 
 REFRESH_SECONDS = 0.25
 RECHECK_SECONDS = 0.05  # with nothing ready, look again at most this often (per request otherwise)
@@ -84,35 +89,91 @@ class Route:
         return ready
 
 
+class WeightedPick:
+    """Smooth weighted round robin (nginx's): over any run of requests each Service gets its share,
+    give or take one request, and the shares are interleaved rather than sent in bursts."""
+
+    def __init__(self) -> None:
+        self._current: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def choose(self, weights: tuple[tuple[str, int], ...]) -> str:
+        total = sum(weight for _, weight in weights)
+        with self._lock:
+            for name, weight in weights:
+                self._current[name] = self._current.get(name, 0) + weight
+            chosen = max(weights, key=lambda item: self._current[item[0]])[0]
+            self._current[chosen] -= total
+        return chosen
+
+
 class Router:
     def __init__(self, state: ServingState, service: str) -> None:
         self.state = state
         self.service = service
-        self._service_path = state.service_path(service)
+        self._ingress_path = state.object_path("Ingress", service)
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[tuple[int, int, int] | None, ...] | None = None
         self._refreshed_at = 0.0
-        self.route = Route({}, (), ())
+        self.split: tuple[tuple[str, int], ...] = ((service, 1),)
+        self.routes: dict[str, Route] = {service: Route({}, (), ())}
+        self._pick = WeightedPick()
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self.refresh()
 
-    def _current_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            stat = os.stat(self._service_path)
-        except FileNotFoundError:
-            return None
-        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    @property
+    def route(self) -> Route:
+        """The route of this router's own Service (the stable one during a canary)."""
+        return self.routes.get(self.service) or Route({}, (), ())
+
+    def _current_stamp(
+        self, split: tuple[tuple[str, int], ...] | None = None
+    ) -> tuple[tuple[int, int, int] | None, ...]:
+        """The Ingress's and the watched Services' file stats: a change means a new route."""
+        split = self.split if split is None else split
+        paths = [self._ingress_path, *(self.state.service_path(name) for name, _ in split)]
+        if self.service not in (name for name, _ in split):
+            paths.append(self.state.service_path(self.service))
+        return tuple(_stat(path) for path in paths)
 
     def current(self) -> Route:
         if self._current_stamp() != self._stamp:
             self.refresh(only_if_changed=True)
-        if not self.route.ready:
+        split = self.split
+        chosen = split[0][0] if len(split) == 1 else self._pick.choose(split)
+        route = self.routes.get(chosen) or Route({}, (), ())
+        if not route.ready:
             # Nothing was ready at the last look, but a process may be now (a version brought back
             # for a rollback is switched to as soon as LocalServing sees it ready): look again
             # rather than answer 503 until the watcher's next round.
             self.refresh(max_age=RECHECK_SECONDS)
-        return self.route
+            route = self.routes.get(chosen) or route
+        return route
+
+    def _read_split(self) -> tuple[tuple[str, int], ...]:
+        """The Ingress's weighted Services with a weight above 0; just this Service without one."""
+        try:
+            manifest = json.loads(self._ingress_path.read_text())
+        except (OSError, ValueError):
+            return ((self.service, 1),)
+        weights = tuple((name, weight) for name, weight in weights_of_ingress(manifest).items() if weight > 0)
+        return weights or ((self.service, 1),)
+
+    def _build_route(self, service: str) -> Route:
+        state = self.state.read_service(service)
+        selector = dict(state["selector"]) if state else {}
+        alive = []
+        for deployment in self.state.all_deployments().values():
+            labels = pod_labels(deployment["manifest"])
+            if selector and selects(selector, labels):
+                version = labels.get(LABEL_VERSION, "")
+                alive += [Upstream(p.pod, p.port, version) for p in recorded_pods(deployment) if p.alive]
+        ready = tuple(upstream for upstream in alive if ping(upstream.port, PING_TIMEOUT))
+        previous = self.routes.get(service)
+        if previous and previous.selector == selector and previous.ready == ready and previous.alive == tuple(alive):
+            return previous  # keeps its round-robin turn
+        return Route(selector, ready, tuple(alive))
 
     def refresh(self, *, only_if_changed: bool = False, max_age: float = 0.0) -> None:
         """Re-read the selector and the Deployments, probe the selected processes, swap the route.
@@ -124,28 +185,29 @@ class Router:
                 return
             if max_age and time.monotonic() - self._refreshed_at < max_age:
                 return
-            service = self.state.read_service(self.service)
-            selector = dict(service["selector"]) if service else {}
-            alive = []
-            for deployment in self.state.all_deployments().values():
-                labels = pod_labels(deployment["manifest"])
-                if selects(selector, labels):
-                    version = labels.get(LABEL_VERSION, "")
-                    alive += [Upstream(p.pod, p.port, version) for p in recorded_pods(deployment) if p.alive]
-            ready = tuple(upstream for upstream in alive if ping(upstream.port, PING_TIMEOUT))
+            split = self._read_split()
+            old_split = self.split
+            if split != old_split:  # the Services to watch changed; the Ingress's stat stays the one read before
+                stamp = (stamp[0], *self._current_stamp(split)[1:])
+            services = {name for name, _ in split} | {self.service}
+            previous = self.routes
+            routes = {name: self._build_route(name) for name in sorted(services)}
             self._refreshed_at = time.monotonic()
-            previous = self.route
-            if previous.selector == selector and previous.ready == ready and previous.alive == tuple(alive):
-                self._stamp = stamp
-                return
-            self.route = Route(selector, ready, tuple(alive))
+            changed = split != old_split or any(previous.get(name) is not route for name, route in routes.items())
+            self.routes = routes  # the routes first: a request that sees the new split finds its route
+            self.split = split
             self._stamp = stamp
-        ready_pods = ", ".join(upstream.pod for upstream in ready) or "none"
-        print(
-            f"{time.strftime('%H:%M:%S')} route {selector}: ready {ready_pods} of {len(alive)} live",
-            file=sys.stderr,
-            flush=True,
-        )
+        if not changed:
+            return
+        for name, route in routes.items():
+            ready_pods = ", ".join(upstream.pod for upstream in route.ready) or "none"
+            share = dict(split).get(name, 0)
+            print(
+                f"{time.strftime('%H:%M:%S')} route {name} {route.selector} (weight {share}): "
+                f"ready {ready_pods} of {len(route.alive)} live",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def watch(self) -> None:
         """Keep readiness and the upstream list fresh (the selector is also checked per request)."""
@@ -167,6 +229,11 @@ class Router:
             "selector": route.selector,
             "upstreams": [upstream._asdict() for upstream in route.ready],
             "not_ready": [upstream._asdict() for upstream in route.alive if upstream not in route.ready],
+            "split": [
+                {"service": name, "weight": weight, "selector": self.routes[name].selector}
+                for name, weight in self.split
+                if name in self.routes
+            ],
             "counts": self.counts_snapshot(),
         }
 
@@ -245,10 +312,11 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._answer(400, json.dumps({"error": "bad_request", "message": str(exc)}).encode())
             return
         route = router.current()
+        everything_alive = {upstream.port for each in router.routes.values() for upstream in each.alive}
         headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers["X-Forwarded-For"] = self.client_address[0]
         send_body = body if body or self.command in ("POST", "PUT", "PATCH") else None
-        self.server.pool.keep_only({upstream.port for upstream in route.alive})
+        self.server.pool.keep_only(everything_alive)
         for upstream, connection in self.server.pool.attempts(route.order()):
             try:
                 connection.request(self.command, self.path, body=send_body, headers=headers)
@@ -274,6 +342,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             else:
                 self.server.pool.give(upstream.port, connection)
             router.count("forwarded")
+            router.count(f"served_by_v{upstream.version}")
             self._relay(response, payload, upstream)
             return
         router.count("no_upstream")
@@ -325,6 +394,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _error(reason: str, exc: BaseException) -> bytes:

@@ -47,6 +47,7 @@ from control.local.serving_state import (
     spawn_detached,
     template_sha256,
 )
+from control.manifests.serving import weights_of_ingress
 from dashboards.scrape import pod_target
 
 TARGETS_FILE = "serving-targets.json"
@@ -147,6 +148,10 @@ class LocalServing:
             self.state.deployment_path(name).unlink(missing_ok=True)
             self._write_targets()
         _terminate(recorded_pods(state))
+
+    def ingress_weights(self, name: str) -> dict[str, int]:
+        manifest = _read_json_or_none(self.state.object_path("Ingress", name))
+        return weights_of_ingress(manifest) if manifest else {}
 
     # -- beyond the port ----------------------------------------------------------------------
 

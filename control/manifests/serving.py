@@ -65,6 +65,11 @@ def preview_service_name(deployment: str) -> str:
     return f"{deployment}-preview"
 
 
+def canary_service_name(deployment: str) -> str:
+    """The Service a canary's share of the ALB's traffic goes to (Argo Rollouts' canaryService)."""
+    return f"{deployment}-canary"
+
+
 def version_selector(deployment: str, version: int) -> dict[str, str]:
     """What a Service selects to send traffic to one version (the only thing a switch changes)."""
     return {LABEL_NAME: deployment, LABEL_VERSION: str(version)}
@@ -236,13 +241,17 @@ def render_hpa(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
     }
 
 
-def render_service(deployment: str, version: int, config: ManifestConfig, *, preview: bool = False) -> dict[str, Any]:
-    role = "preview" if preview else "active"
+def render_service(
+    deployment: str, version: int, config: ManifestConfig, *, preview: bool = False, canary: bool = False
+) -> dict[str, Any]:
+    role = "preview" if preview else "canary" if canary else "active"
+    names = {"preview": preview_service_name(deployment), "canary": canary_service_name(deployment)}
+    name = names.get(role, deployment)
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": preview_service_name(deployment) if preview else deployment,
+            "name": name,
             "namespace": config.serving_namespace,
             "labels": {**_common_labels(deployment), SERVICE_ROLE_LABEL: role},
         },
@@ -315,9 +324,32 @@ INGRESS_ACTION = "weighted-forward"
 INGRESS_ACTION_ANNOTATION = f"alb.ingress.kubernetes.io/actions.{INGRESS_ACTION}"
 
 
-def ingress_weights(deployment: str) -> dict[str, int]:
-    """Blue-green: every request to the active Service (its selector picks the version)."""
-    return {deployment: 100}
+def ingress_weights(deployment: str, canary_weight: int = 0) -> dict[str, int]:
+    """Blue-green: every request to the active Service (its selector picks the version). A canary:
+    `canary_weight` % to the canary Service, the rest to the active (stable) one, as Argo Rollouts
+    sets the ALB's weighted target groups."""
+    if isinstance(canary_weight, bool) or not isinstance(canary_weight, int) or not 0 <= canary_weight <= 100:
+        raise InvalidInput(f"a canary weight is an integer 0-100, not {canary_weight!r}", field="weight")
+    if canary_weight == 0:
+        return {deployment: 100}
+    return {deployment: 100 - canary_weight, canary_service_name(deployment): canary_weight}
+
+
+def weights_of_ingress(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """Service name → weight of an applied Ingress's weighted forward action ({} if it has none)."""
+    annotation = ((manifest.get("metadata") or {}).get("annotations") or {}).get(INGRESS_ACTION_ANNOTATION)
+    try:
+        action = json.loads(annotation) if annotation else {}
+        groups = action.get("forwardConfig", {}).get("targetGroups", [])
+        return {str(group["serviceName"]): int(group.get("weight", 1)) for group in groups}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def canary_weight_of(weights: Mapping[str, int], deployment: str) -> int:
+    """The % of the requests the split sends to the deployment's canary Service."""
+    total = sum(weights.values())
+    return round(100 * weights.get(canary_service_name(deployment), 0) / total) if total else 0
 
 
 def render_ingress(deployment: str, config: ManifestConfig, weights: Mapping[str, int] | None = None) -> dict[str, Any]:

@@ -15,7 +15,17 @@ from typing import Any
 
 from control.domain.alert_payload import AlertPayload
 from control.domain.alert_policy import AlertPolicy, decide_alert_actions
-from control.domain.deployments import DeploymentRecord, RolloutRequest
+from control.domain.canary_step import CanaryProgress, canary_progress
+from control.domain.deployments import (
+    AlertRollback,
+    AlertsHandled,
+    DeploymentCommand,
+    DeploymentRecord,
+    RolloutRequest,
+    StepOutcome,
+    StepRequest,
+    StrategyChange,
+)
 from control.domain.names import check_deployment_name
 from control.domain.registry import Alias, HistoryEntry, VersionStatus, iso
 from control.domain.rollout import (
@@ -34,6 +44,7 @@ from control.domain.rollout import (
     RolloutStatus,
     ScaleDeployment,
     ServiceRole,
+    SetTrafficWeight,
     StartPreviewTraffic,
     StopPreviewTraffic,
     SwitchSelector,
@@ -44,12 +55,15 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from control.errors import AlreadyServing, Conflict, NotFound, PreconditionFailed, TransientError
+from control.errors import AlreadyServing, Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
 from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
+    canary_service_name,
+    canary_weight_of,
     deployment_name,
+    ingress_weights,
     preview_service_name,
     preview_traffic_job_name,
     render_ingress,
@@ -108,6 +122,10 @@ def start(platform: Platform, deployment: str, request: RolloutRequest, actor: s
             "sample_request_uri": registered.lineage.sample_request_uri,
         }
     )
+    # This rollout's strategy if the request names one, else the deployment's (blue-green by default).
+    strategy = request.strategy.canary if request.strategy is not None else (record.strategy if record else None)
+    if strategy is not None:
+        spec = replace(spec, strategy=strategy)  # validated again: a canary needs a stable version
     policy = request.alert_policy or (record.policy if record else AlertPolicy())
     status = start_rollout(spec, platform.clock())
     if record is not None:
@@ -115,11 +133,19 @@ def start(platform: Platform, deployment: str, request: RolloutRequest, actor: s
         _end_rollback_window(platform, record, spec)
     platform.deployments.put(
         DeploymentRecord(
-            spec, status, policy, record.handled_alerts if record else (), loop_name(deployment, status.revision)
+            spec,
+            status,
+            policy,
+            record.handled_alerts if record else (),
+            loop_name(deployment, status.revision),
+            strategy=record.strategy if record else None,
         ),
         expected_revision=None if record is None else record.status.revision,
     )
-    _history(platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous})", actor)
+    how = f"canary ({strategy.describe()})" if strategy else "blue-green"
+    _history(
+        platform, spec, "rollout-requested", f"{actor} asked for v{version} (previous v{previous}) by {how}", actor
+    )
     return RolloutStarted(status, _run_loop(platform, deployment, loop_name(deployment, status.revision)))
 
 
@@ -152,23 +178,19 @@ def _run_loop(platform: Platform, deployment: str, loop: str) -> str:
 # -- one reconcile step ---------------------------------------------------------------------------
 
 
-def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[str, Any]:
+def reconcile_step(platform: Platform, request: StepRequest) -> StepOutcome:
     """Measure, observe, decide, act, record. Safe to repeat and to crash anywhere in between.
 
-    `loop` is the calling loop's name; a loop the record no longer names (a rollback or a new
-    rollout started a newer one) stops here, so one deployment is stepped by one loop at a time."""
+    `request.loop` is the calling loop's name; a loop the record no longer names (a rollback or a
+    new rollout started a newer one) stops here, so one deployment is stepped by one loop at a time."""
+    deployment, loop = request.deployment, request.loop
     record = _get(platform, deployment)
     spec, status = record.spec, record.status
     if loop and record.loop and loop != record.loop:
         _run_loop(platform, deployment, record.loop)  # the owner runs even if its starter crashed
-        return {
-            "deployment": deployment,
-            "phase": status.phase.value,
-            "active_version": status.active_version,
-            "reason": f"superseded by loop {record.loop}",
-            "done": True,
-            "requeue_after": 0,
-        }
+        return StepOutcome(
+            deployment, status.phase, status.active_version, f"superseded by loop {record.loop}", True, 0
+        )
     now = platform.clock()
     observed = _observe(platform, spec, status)
     decision = reconcile(spec, status, observed, now)
@@ -179,14 +201,14 @@ def reconcile_step(platform: Platform, deployment: str, loop: str = "") -> dict[
         except PreconditionFailed as error:  # an alert or a user recorded an intent meanwhile
             raise TransientError(f"{deployment} changed during the step; stepping again", retry_after=1) from error
     requeue = decision.requeue_after
-    return {
-        "deployment": deployment,
-        "phase": decision.status.phase.value,
-        "active_version": decision.status.active_version,
-        "reason": decision.status.reason,
-        "done": requeue is None,
-        "requeue_after": round(max(MIN_REQUEUE_SECONDS, requeue)) if requeue is not None else 0,
-    }
+    return StepOutcome(
+        deployment,
+        decision.status.phase,
+        decision.status.active_version,
+        decision.status.reason,
+        done=requeue is None,
+        requeue_after=round(max(MIN_REQUEUE_SECONDS, requeue)) if requeue is not None else 0,
+    )
 
 
 def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
@@ -204,12 +226,17 @@ def _observe(platform: Platform, spec: RolloutSpec, status: Any) -> Observed:
         except NotFound:
             continue
         seen[version] = VersionObservation(desired=readiness.desired, ready=readiness.ready)
+    canary = spec.is_canary or status.canary_weight > 0
     return Observed(
         deployments=seen,
         active_selector=_selected(platform, spec.deployment),
         preview_selector=_selected(platform, preview_service_name(spec.deployment)),
         analysis=_measure(platform, spec, status),
         preview_traffic=platform.serving.job_exists(preview_traffic_job_name(spec.deployment, spec.version)),
+        canary_selector=_selected(platform, canary_service_name(spec.deployment)) if canary else None,
+        canary_weight=canary_weight_of(platform.serving.ingress_weights(spec.deployment), spec.deployment)
+        if canary
+        else 0,
     )
 
 
@@ -226,12 +253,16 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
     if request is None:
         return None
     values: dict[str, float | None] = {}
+    baseline: dict[str, float | None] = {}
     try:
+        # A canary's and stable's values are read one after the other, on the same [1m] window.
         for name, query in request.queries.items():
             values[name] = platform.metrics.value(query)
+        for name, query in request.baseline_queries.items():
+            baseline[name] = platform.metrics.value(query)
     except TransientError as error:  # unreachable: inconclusive, never a blind promotion
         return AnalysisSample(request.stage, request.version, dict.fromkeys(request.queries), error=error.message)
-    return AnalysisSample(request.stage, request.version, values)
+    return AnalysisSample(request.stage, request.version, values, baseline=baseline)
 
 
 # -- acting ---------------------------------------------------------------------------------------
@@ -244,6 +275,7 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     # between is repeated whole, and history entries are de-duplicated by key.
     records = (RecordEvent, MarkLastKnownGood)
     ordered = sorted(decision.actions, key=lambda action: isinstance(action, records))  # stable
+    seen_kinds: dict[str, int] = {}
     for action in ordered:
         if isinstance(action, EnsureDeployment):
             _ensure(platform, spec, action.version, action.replicas, config)
@@ -251,14 +283,21 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
             platform.serving.scale_deployment(deployment_name(spec.deployment, action.version), action.replicas)
         elif isinstance(action, SwitchSelector):
             _switch(platform, spec, action, config)
+        elif isinstance(action, SetTrafficWeight):
+            # The ALB's weighted forward; locally the active Service's router splits by the same Ingress.
+            weights = ingress_weights(spec.deployment, action.weight)
+            platform.serving.apply(render_ingress(spec.deployment, config, weights))
         elif isinstance(action, RecordEvent):
+            # A canary step can record two events of a kind in one decision (two steps done at once).
+            nth = seen_kinds[action.kind.value] = seen_kinds.get(action.kind.value, -1) + 1
             _history(
                 platform,
                 spec,
                 action.kind.value,
                 action.message,
                 "rollout",
-                dedupe_key=f"{spec.deployment}#{decision.status.revision}#{action.kind.value}",
+                dedupe_key=f"{spec.deployment}#{decision.status.revision}#{action.kind.value}"
+                + (f"#{nth}" if nth else ""),
                 details=_intent_details(decision),
             )
         elif isinstance(action, MarkLastKnownGood):
@@ -309,14 +348,17 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
 
 
 def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:
-    preview = action.service is ServiceRole.PREVIEW
-    service = preview_service_name(spec.deployment) if preview else spec.deployment
+    preview, canary = action.service is ServiceRole.PREVIEW, action.service is ServiceRole.CANARY
+    service = {
+        ServiceRole.PREVIEW: preview_service_name(spec.deployment),
+        ServiceRole.CANARY: canary_service_name(spec.deployment),
+    }.get(action.service, spec.deployment)
     try:
         platform.serving.switch_service_selector(service, version_selector(spec.deployment, action.version))
-    except NotFound:  # first rollout: the Service is created pointing at the version
-        platform.serving.apply(render_service(spec.deployment, action.version, config, preview=preview))
+    except NotFound:  # first rollout (first canary): the Service is created pointing at the version
+        platform.serving.apply(render_service(spec.deployment, action.version, config, preview=preview, canary=canary))
         platform.serving.apply(render_network_policy(spec.deployment, config))
-    if not preview:
+    if action.service is ServiceRole.ACTIVE:
         # The ALB routes to the active Service. Applied at every switch (it is idempotent), so a
         # deployment made before the Ingress was applied gets it at its next rollout or rollback.
         platform.serving.apply(render_ingress(spec.deployment, config))
@@ -377,18 +419,65 @@ def _history(
 # -- rollbacks and alerts -------------------------------------------------------------------------
 
 
-def rollback(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
+def rollback(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
     """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
-    check_deployment_name(deployment)
     intent = RollbackIntent(
-        deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", f"{actor}: {reason}", platform.clock()
+        command.deployment,
+        IntentSource.USER,
+        f"user-{uuid.uuid4().hex}",
+        f"{command.actor}: {command.reason}",
+        platform.clock(),
     )
     return _record_intent(platform, intent)
 
 
-def promote(platform: Platform, deployment: str, reason: str, actor: str) -> RolloutStatus:
-    """`POST /deployments/{name}/promote`: past a paused or running analysis, by hand, with a reason."""
-    check_deployment_name(deployment)
+def abort(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
+    """`POST /deployments/{name}/abort`: end a canary in progress; its weight returns to 0 at once and
+    it scales down (the same rollback intent an alert or a failed analysis records)."""
+    record = _get(platform, command.deployment)
+    status = record.status
+    in_canary = status.phase is Phase.CANARY or (status.phase is Phase.PAUSED and status.paused_from is Phase.CANARY)
+    if not record.spec.is_canary or not in_canary or status.intent is not None:
+        raise Conflict(
+            f"{command.deployment} has no canary in progress to abort ({status.phase.value}"
+            + (f", v{status.target_version} by blue-green" if not record.spec.is_canary else "")
+            + "); use rollback to return to last-known-good",
+            field="deployment",
+        )
+    intent = RollbackIntent(
+        command.deployment,
+        IntentSource.USER,
+        f"user-{uuid.uuid4().hex}",
+        f"canary aborted by {command.actor}: {command.reason}",
+        platform.clock(),
+    )
+    return _record_intent(platform, intent)
+
+
+def set_strategy(platform: Platform, change: StrategyChange) -> DeploymentRecord:
+    """`PUT /deployments/{name}/strategy`: the strategy of the deployment's next rollouts."""
+    for _ in range(5):
+        record = _get(platform, change.deployment)
+        strategy = change.strategy.canary
+        no_stable = record.status.stable_version is None and record.status.active_version is None
+        if strategy is not None and no_stable:
+            raise InvalidInput(f"{change.deployment} has no stable version to compare a canary with", field="strategy")
+        status = replace(record.status, revision=record.status.revision + 1)
+        updated = replace(record, status=status, strategy=strategy)
+        try:
+            platform.deployments.put(updated, expected_revision=record.status.revision)
+        except PreconditionFailed:
+            continue
+        how = f"canary ({strategy.describe()})" if strategy else "blue-green"
+        _history(platform, record.spec, "strategy-set", f"{change.actor}: next rollouts by {how}", change.actor)
+        return updated
+    raise TransientError(f"{change.deployment} kept changing; try again", retry_after=2)
+
+
+def promote(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
+    """`POST /deployments/{name}/promote`: past a paused or running analysis (a canary's remaining steps),
+    by hand, with a reason."""
+    deployment, actor, reason = command.deployment, command.actor, command.reason
     promotion = ManualPromotion(deployment, f"user-{uuid.uuid4().hex}", actor, reason, platform.clock())
     for _ in range(5):
         record = _get(platform, deployment)
@@ -413,7 +502,7 @@ def promote(platform: Platform, deployment: str, reason: str, actor: str) -> Rol
     raise TransientError(f"{deployment} kept changing; try the promotion again", retry_after=2)
 
 
-def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str, Any]:
+def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> AlertsHandled:
     """Alertmanager deliveries → rollback intents, at most one per alert firing (duplicates are no-ops)."""
     alerts = [alert for payload in payloads for alert in payload.alerts]
     names = {alert.deployment for alert in alerts if alert.deployment}
@@ -430,14 +519,10 @@ def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> dict[str,
     for intent in decisions.intents:
         try:
             _record_intent(platform, intent)
-            acted.append({"deployment": intent.deployment, "reason": intent.reason, "key": intent.key})
+            acted.append(AlertRollback(intent.deployment, intent.key, reason=intent.reason))
         except Conflict as error:  # e.g. already rolling back for another alert
-            acted.append({"deployment": intent.deployment, "ignored": error.message, "key": intent.key})
-    ignored = [
-        {"alertname": i.alertname, "deployment": i.deployment, "fingerprint": i.fingerprint, "reason": i.reason}
-        for i in decisions.ignored
-    ]
-    return {"received": len(alerts), "rollbacks": acted, "ignored": ignored}
+            acted.append(AlertRollback(intent.deployment, intent.key, ignored=error.message))
+    return AlertsHandled(len(alerts), tuple(acted), tuple(decisions.ignored))
 
 
 def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5) -> RolloutStatus:
@@ -471,26 +556,27 @@ def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5
     raise TransientError(f"{intent.deployment} kept changing; try the rollback again", retry_after=2)
 
 
-def describe(platform: Platform, deployment: str) -> dict[str, Any]:
-    """`GET /deployments/{name}`: active and preview versions, phase, last analysis, history."""
+@dataclass(frozen=True)
+class DeploymentView:
+    """`GET /deployments/{name}`: the record, its history, and a canary's progress."""
+
+    record: DeploymentRecord
+    history: tuple[HistoryEntry, ...]
+    canary: CanaryProgress | None
+
+
+def describe(platform: Platform, deployment: str) -> DeploymentView:
+    """`GET /deployments/{name}`: active and preview versions, phase, last analysis, a canary's weight,
+    step and time to the next, history."""
     record = _get(platform, deployment)
-    history = [
-        entry.to_dict()
-        for entry in platform.registry.history(record.spec.model)
-        if entry.details.get("deployment") == deployment
-    ]
-    return {
-        "deployment": deployment,
-        "model": record.spec.model,
-        "spec": record.spec.to_dict(),
-        "status": record.status.to_dict(),
-        "alert_policy": record.policy.to_dict(),
-        "history": history,
-    }
+    history = tuple(
+        entry for entry in platform.registry.history(record.spec.model) if entry.details.get("deployment") == deployment
+    )
+    return DeploymentView(record, history, canary_progress(record.spec, record.status, platform.clock()))
 
 
-def list_deployments(platform: Platform) -> dict[str, Any]:
-    return {"deployments": platform.deployments.names()}
+def list_deployments(platform: Platform) -> list[str]:
+    return platform.deployments.names()
 
 
 def _get(platform: Platform, deployment: str) -> DeploymentRecord:

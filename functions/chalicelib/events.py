@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Blueprint
 
+from chalicelib.deployments_api import alerts_json
 from chalicelib.runtime import count_rollbacks, current_platform, logger, metrics
 from control.domain.alert_payload import parse_sns_event
 from control.errors import ControlError
@@ -42,7 +43,7 @@ def on_alert_notification(event: dict[str, Any], context: Any) -> dict[str, Any]
         )
         logger.warning("alert notification rejected", extra={"reason": error.message})
         return {"rejected": error.message}
-    result = rollouts.handle_alerts(platform, payloads)
+    result = alerts_json(rollouts.handle_alerts(platform, payloads))
     logger.info("alerts handled", extra=result)
     count_rollbacks(result)
     return result

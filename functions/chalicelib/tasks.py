@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.runtime import count, task
+from control.domain.deployments import StepRequest
 from control.ports import Platform
 from control.usecases import rollouts, training
 
@@ -67,4 +68,12 @@ def start_rollout(platform: Platform, state: dict[str, Any], execution_arn: str)
 @tasks.lambda_function(name="reconcile_rollout")
 @task
 def reconcile_rollout(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
-    return rollouts.reconcile_step(platform, state["deployment"], loop=state.get("loop", ""))
+    step = rollouts.reconcile_step(platform, StepRequest.parse(state))
+    return {
+        "deployment": step.deployment,
+        "phase": step.phase.value,
+        "active_version": step.active_version,
+        "reason": step.reason,
+        "done": step.done,
+        "requeue_after": step.requeue_after,
+    }

@@ -21,6 +21,7 @@ from control.adapters.aws import client
 from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.cli import main
+from control.domain.canary import parse_strategy
 from control.domain.deployments import DeploymentRecord
 from control.domain.registry import Alias, VersionStatus
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
@@ -93,7 +94,7 @@ def test_help_of_the_real_entry_point_lists_every_action():
     expected = {
         "runs": ("start", "list", "show", "follow", "timeline"),
         "models": ("list", "versions", "show", "approve", "reject", "history"),
-        "deployments": ("list", "show", "deploy", "watch", "rollback", "history"),
+        "deployments": ("list", "show", "deploy", "watch", "rollback", "promote", "abort", "strategy", "history"),
     }
     runner = CliRunner()
     for group, commands in expected.items():
@@ -356,6 +357,43 @@ def test_watch_and_history_of_a_deployment(cli, registry, endpoints):
     again = cli("deployments", "rollback", bad, "--reason", "still bad")
     assert again.exit_code == 4  # already rolled back: nothing to roll back to
     assert bad in again.stderr or "roll" in again.stderr
+
+
+def test_a_canary_shows_its_weight_and_step_and_only_a_canary_can_be_aborted(cli, registry, endpoints):
+    model = unique("cli-canary")
+    register(registry, model, 2)
+    canary, blue_green = unique("canary"), unique("bg")
+    store = DynamoDbDeployments(
+        client("dynamodb", endpoints["region"], endpoints["aws_endpoint_url"]), endpoints["registry_table"]
+    )
+    strategy = parse_strategy({"type": "canary", "weights": "10,50,100", "step_pause": "30s"})
+    spec = RolloutSpec(deployment=canary, model=model, version=2, previous_version=1, strategy=strategy)
+    now = datetime.now(UTC)
+    status = replace(start_rollout(spec, now), phase=Phase.CANARY, canary_step=1, canary_weight=10, step_started_at=now)
+    store.put(DeploymentRecord(spec, status), expected_revision=None)
+    record_deployment(endpoints, blue_green, model, Phase.PRE_PROMOTION_ANALYSIS)
+
+    shown = as_json(cli("deployments", "show", canary, "--json"))
+    progress = shown["canary"]
+    assert progress["weight"] == 10 and progress["step"] == 2 and progress["current"] == "pause 30s"
+    assert 0 < shown["canary"]["next_step_in_seconds"] <= 30
+    human = cli("deployments", "show", canary)
+    assert "canary weight" in human.stdout and "10%" in human.stdout and "pause 30s" in human.stdout
+
+    not_a_canary = cli("deployments", "abort", blue_green, "--reason", "stop", "--json")
+    assert not_a_canary.exit_code == 4 and "no canary in progress" in error_json(not_a_canary)["message"]
+
+    bad = cli("deployments", "deploy", canary, "--model", model, "--version", "2", "--canary", "50,10", "--json")
+    assert bad.exit_code == 2 and error_json(bad)["field"] == "strategy.weights"
+    pause = cli("deployments", "strategy", canary, "--canary", "10,100", "--step-pause", "13h", "--json")
+    assert pause.exit_code == 2 and error_json(pause)["field"] == "strategy.step_pause"
+
+    chosen = as_json(cli("deployments", "strategy", blue_green, "--canary", "20,100", "--step-pause", "1m", "--json"))
+    assert chosen["strategy"]["steps"] == [{"setWeight": 20}, {"pause": "60s"}, {"analysis": {}}, {"setWeight": 100}]
+    assert as_json(cli("deployments", "show", blue_green, "--json"))["strategy"]["type"] == "canary"
+    assert as_json(cli("deployments", "strategy", blue_green, "--blue-green", "--json"))["strategy"] == {
+        "type": "blueGreen"
+    }
 
 
 def test_unknown_deployment_is_exit_3_and_rollback_needs_a_reason(cli):

@@ -630,3 +630,15 @@ def test_a_token_of_another_cluster_is_refused(server: KubeApiServer, identities
     cluster = adapter(server, identities, sleeps, cluster_name="mlcp-prod")
     with pytest.raises(DependencyError, match=r"\(401\)"):
         cluster.apply(copy.deepcopy(render_deployment(V1, CONFIG)))
+
+
+def test_the_canary_split_is_read_back_from_the_applied_ingress(
+    server: KubeApiServer, cluster: KubernetesCluster
+) -> None:
+    from control.manifests.serving import ingress_weights, render_ingress
+
+    assert cluster.ingress_weights("churn") == {}  # no Ingress yet: no split
+    cluster.apply(render_ingress("churn", CONFIG, ingress_weights("churn", 10)))
+    assert cluster.ingress_weights("churn") == {"churn": 90, "churn-canary": 10}
+    cluster.apply(render_ingress("churn", CONFIG, ingress_weights("churn", 60)))  # a weight change is a patch
+    assert cluster.ingress_weights("churn") == {"churn": 40, "churn-canary": 60}

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from control.composition import build_platform
-from control.domain.rollout import Decision, RolloutSpec, ServiceRole, SwitchSelector, start_rollout
+from control.domain.rollout import Decision, RolloutSpec, ServiceRole, SetTrafficWeight, SwitchSelector, start_rollout
 from control.local.serving import LocalServing
-from control.manifests.serving import INGRESS_ACTION, INGRESS_ACTION_ANNOTATION
+from control.manifests.serving import INGRESS_ACTION, INGRESS_ACTION_ANNOTATION, version_selector
 from control.settings import Settings
 from control.usecases import rollouts
+from tests.support.alb_actions import controller_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0f6a3c1e-1111-2222-3333-444455556666"
@@ -75,3 +76,18 @@ def test_a_later_switch_applies_it_again_so_an_older_deployment_gets_it(serving:
     step(serving, [SwitchSelector(ServiceRole.ACTIVE, 2)])
     assert recorded_ingress(serving) is not None
     assert serving.service_selector("churn")["mlcp.dev/version"] == "2"
+
+
+def test_a_canary_weight_is_the_canary_service_and_the_ingress_weighted_forward(serving: LocalServing) -> None:
+    settings = Settings.from_env(SETTINGS | {"CONTROL_LOCAL_STATE_DIR": str(serving.state.root)})
+    platform = build_platform(settings, serving=serving)
+    spec = RolloutSpec("churn", "churn", 2, 1, replicas=1)
+    status = start_rollout(spec, datetime.now(UTC))
+    decision = Decision((SwitchSelector(ServiceRole.CANARY, 2), SetTrafficWeight(2, 10)), status, changed=False)
+    rollouts._apply(platform, spec, decision)
+    assert serving.service_selector("churn-canary") == version_selector("churn", 2)
+    ingress = recorded_ingress(serving)
+    assert ingress is not None and controller_errors(ingress) == []
+    assert serving.ingress_weights("churn") == {"churn": 90, "churn-canary": 10}
+    rollouts._apply(platform, spec, Decision((SetTrafficWeight(2, 0),), status, changed=False))
+    assert serving.ingress_weights("churn") == {"churn": 100}

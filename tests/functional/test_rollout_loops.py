@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from control.domain.deployments import DeploymentRecord
+from control.domain.deployments import DeploymentRecord, StepRequest
 from control.domain.rollout import Phase, RolloutSpec, start_rollout
 from control.usecases import rollouts
 from tests.support import wait_for
@@ -24,8 +24,8 @@ def test_a_superseded_loop_retires_and_the_owner_loop_runs_through_the_state_mac
     owner = rollouts.loop_name(deployment, at_rest.revision)
     control.deployments.put(DeploymentRecord(spec, at_rest, loop=owner), expected_revision=None)
 
-    old = rollouts.reconcile_step(control, deployment, loop=rollouts.loop_name(deployment, 1))
-    assert old["done"] is True and old["reason"] == f"superseded by loop {owner}"
+    old = rollouts.reconcile_step(control, StepRequest(deployment, rollouts.loop_name(deployment, 1)))
+    assert old.done is True and old.reason == f"superseded by loop {owner}"
     assert control.deployments.get(deployment).status == at_rest  # the retiring loop wrote nothing
 
     # The retiring loop started the owner (its starter may have crashed); the owner's own steps,
@@ -40,4 +40,4 @@ def test_a_superseded_loop_retires_and_the_owner_loop_runs_through_the_state_mac
     described = wait_for(finished, 60, 0.2, "the owner loop to finish")
     assert described["status"] == "SUCCEEDED", described
     assert "superseded" not in described["output"]
-    assert rollouts.reconcile_step(control, deployment, loop=owner)["reason"] != f"superseded by loop {owner}"
+    assert rollouts.reconcile_step(control, StepRequest(deployment, owner)).reason != f"superseded by loop {owner}"

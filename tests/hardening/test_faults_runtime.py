@@ -100,12 +100,13 @@ def drive(
     crash_every_step: bool = False,
     steps: int = 0,
     timeout: float = 150,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[Any, int]:
     """Reconcile until the rollout is at rest; with crash_every_step, every step first runs in a
     control process that dies after its first action, then again in a fresh one. Returns the last
     step and how many crashes happened."""
     from chalicelib.runtime import current_platform
 
+    from control.domain.deployments import StepRequest
     from control.usecases import rollouts
 
     real = current_platform().serving
@@ -114,12 +115,14 @@ def drive(
     while time.monotonic() < deadline:
         if crash_every_step:
             try:
-                rollouts.reconcile_step(_control(WatchedServing(real, deployment, switches, crash_after=1)), deployment)
+                rollouts.reconcile_step(
+                    _control(WatchedServing(real, deployment, switches, crash_after=1)), StepRequest(deployment)
+                )
             except Crash:
                 crashes += 1
-        step = rollouts.reconcile_step(_control(WatchedServing(real, deployment, switches)), deployment)
+        step = rollouts.reconcile_step(_control(WatchedServing(real, deployment, switches)), StepRequest(deployment))
         steps -= 1
-        if step["done"] or steps == 0:
+        if step.done or steps == 0:
             return step, crashes
         time.sleep(0.3)
     raise AssertionError(f"{deployment} did not come to rest in {timeout} s: {step}")
@@ -185,7 +188,7 @@ def blue(platform, endpoints, aws, tmp_path_factory) -> dict[str, Any]:
     _new_rollout(deployment, model, versions["blue"], None)
     switches: list[tuple[str, int, int]] = []
     step, _ = drive(deployment, switches)
-    assert step["phase"] == "COMPLETED" and step["active_version"] == versions["blue"], step
+    assert step.phase.value == "COMPLETED" and step.active_version == versions["blue"], step
     assert _active_switches_ready(deployment, switches), switches
     return {"model": model, "deployment": deployment, "versions": versions}
 
@@ -231,8 +234,8 @@ def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_ser
             assert "sha256" in logs, logs[-2000:]
             assert platform.serving().deployment_readiness(name).ready == 0
             step, _ = drive(deployment, switches, timeout=90)
-            assert step["phase"] == "ROLLED_BACK" and step["active_version"] == versions["blue"], step
-            assert "not ready after 5s" in step["reason"], step["reason"]
+            assert step.phase.value == "ROLLED_BACK" and step.active_version == versions["blue"], step
+            assert "not ready after 5s" in step.reason, step.reason
             assert _active(deployment) == versions["blue"]
     finally:
         samples = load.stop()
@@ -259,7 +262,7 @@ def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_on
         step, crashes = drive(deployment, switches, crash_every_step=True)
     finally:
         samples = load.stop()
-    assert step["phase"] == "COMPLETED" and step["active_version"] == green, step
+    assert step.phase.value == "COMPLETED" and step.active_version == green, step
     assert crashes >= 2, crashes  # at least: after creating green's Deployment, after switching the active Service
     assert (deployment, green, 1) in [(s, v, min(r, 1)) for s, v, r in switches]
     assert _active_switches_ready(deployment, switches), f"the active Service moved to a version not ready: {switches}"

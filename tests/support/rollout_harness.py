@@ -18,6 +18,7 @@ from control.domain.rollout import (
     RolloutStatus,
     ScaleDeployment,
     ServiceRole,
+    SetTrafficWeight,
     SwitchSelector,
     VersionObservation,
     reconcile,
@@ -72,7 +73,9 @@ POST_NO_DATA = sample(AnalysisStage.POST_PROMOTION, None, None)
 
 @dataclass
 class Cluster:
-    """Deployments and the two Service selectors; pods of a version become ready on `settle()`."""
+    """Deployments, the Service selectors and the Ingress's canary weight; pods of a version become
+    ready on `settle()`. Switching the active Service re-applies the Ingress with all traffic on it,
+    as the use case does."""
 
     deployments: dict[int, VersionObservation] = field(
         default_factory=lambda: {BLUE: VersionObservation(REPLICAS, REPLICAS)}
@@ -81,9 +84,18 @@ class Cluster:
     preview: int | None = None
     broken: set[int] = field(default_factory=set)  # versions whose model never loads
     switches: list[tuple[ServiceRole, int, int]] = field(default_factory=list)  # (service, version, ready)
+    canary: int | None = None
+    weight: int = 0
+    weights: list[int] = field(default_factory=list)  # every weight the Ingress was set to, in order
 
     def observed(self, analysis: AnalysisSample | None = None) -> Observed:
-        return Observed(dict(self.deployments), self.active, self.preview, analysis)
+        return Observed(
+            dict(self.deployments), self.active, self.preview, analysis, canary_selector=self.canary,
+            canary_weight=self.weight,
+        )  # fmt: skip
+
+    def pods(self) -> int:
+        return sum(seen.desired for seen in self.deployments.values())
 
     def apply(self, actions: tuple[Action, ...] | list[Action]) -> None:
         for action in actions:
@@ -98,8 +110,18 @@ class Cluster:
                 self.switches.append((action.service, action.version, seen.ready if seen else 0))
                 if action.service is ServiceRole.ACTIVE:
                     self.active = action.version
+                    self.set_weight(0)
+                elif action.service is ServiceRole.CANARY:
+                    self.canary = action.version
                 else:
                     self.preview = action.version
+            elif isinstance(action, SetTrafficWeight):
+                self.set_weight(action.weight)
+
+    def set_weight(self, weight: int) -> None:
+        if weight != self.weight:
+            self.weights.append(weight)
+        self.weight = weight
 
     def settle(self) -> None:
         """Pods start (or, for a broken version, never get ready)."""

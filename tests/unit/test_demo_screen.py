@@ -23,16 +23,19 @@ def test_what_serves_is_said_in_words_even_before_anything_serves() -> None:
 
 
 class ScriptedApi:
-    """The statuses `GET /deployments/{name}` answers, one per call (the last one repeats)."""
+    """The statuses `GET /deployments/{name}` answers, one per call (the last one repeats), with a
+    canary's progress where given."""
 
-    def __init__(self, statuses: list[dict[str, Any]]) -> None:
+    def __init__(self, statuses: list[dict[str, Any]], canaries: list[dict[str, Any] | None] | None = None) -> None:
         self.statuses = statuses
+        self.canaries = canaries or [None] * len(statuses)
         self.calls = 0
 
     def get_deployment(self, name: str) -> dict[str, Any]:
         assert name == "demo"
         self.calls += 1
-        return {"status": self.statuses[min(self.calls, len(self.statuses)) - 1]}
+        index = min(self.calls, len(self.statuses)) - 1
+        return {"status": self.statuses[index], "canary": self.canaries[index]}
 
 
 class NoTraffic:
@@ -137,3 +140,31 @@ def test_on_a_terminal_the_live_line_takes_none_of_the_logs_back_to_the_screen(t
     assert "PENDING" in text and "COMPLETED" in text
     assert "GET /deployments/demo" not in text
     assert log.read_text().count("GET /deployments/demo") == 3
+
+
+def test_a_canary_prints_each_weight_it_reaches() -> None:
+    canary = [
+        status("CANARY", 1, 2),
+        status("CANARY", 1, 2),
+        status("ROLLING_BACK", 1, 2, "rolling back to v1"),
+        status("ROLLED_BACK", 1, 2, "rolled back to v1"),
+    ]
+    progress = [
+        {"weight": 0, "step": 1, "steps": 7},
+        {"weight": 10, "step": 2, "steps": 7},
+        {"weight": 0, "step": 2, "steps": 7},
+        {"weight": 0, "step": 2, "steps": 7},
+    ]
+    with console.capture() as captured:
+        wait_for_phase(ScriptedApi(canary, progress), NoTraffic(), "demo", {"ROLLED_BACK"}, 60, poll_seconds=0)
+    lines = captured.get().splitlines()
+    assert [line.split()[1] for line in lines] == ["CANARY", "CANARY", "ROLLING_BACK", "ROLLED_BACK"]
+    assert "0% of the requests to v1" in lines[0] and "10% of the requests to v1" in lines[1]
+
+
+def test_the_report_reads_the_weight_each_recorded_change_set() -> None:
+    from control.demo.report import _canary_weight
+
+    assert _canary_weight("traffic to v3 0% → 10% (canary step 1: setWeight)") == 10
+    assert _canary_weight("traffic to v3 set to 0% at once: rollout canary-analysis: ...") == 0
+    assert _canary_weight("something else") is None
