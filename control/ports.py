@@ -191,6 +191,10 @@ class ServingCluster(Protocol):
 
     def delete_deployment(self, name: str) -> None: ...
 
+    def autoscaling(self, name: str) -> dict[str, Any]:
+        """A version's HPA (bounds, replicas) and VPA (its recommendation; None where no VPA runs):
+        control.manifests.status.autoscaling_status's shape."""
+
     def job_exists(self, name: str) -> bool:
         """A batch/v1 Job of that name exists (running or finished)."""
 

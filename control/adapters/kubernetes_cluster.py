@@ -6,6 +6,7 @@ Every API failure leaves as the control plane's own error (see kubernetes_errors
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -34,7 +35,8 @@ from control.errors import (
     PreconditionFailed,
     TransientError,
 )
-from control.manifests.status import mpijob_status
+from control.manifests.serving import VPA_GROUP, VPA_PLURAL, VPA_VERSION
+from control.manifests.status import autoscaling_status, mpijob_status
 from control.manifests.training import GROUP, PLURAL, VERSION
 from control.settings import Settings
 
@@ -186,6 +188,17 @@ class KubernetesCluster:
                 self._batch.patch_namespaced_job,
                 self._batch.delete_namespaced_job,
             ),
+            "VerticalPodAutoscaler": (
+                lambda namespace, body, **kw: self._custom.create_namespaced_custom_object(
+                    VPA_GROUP, VPA_VERSION, namespace, VPA_PLURAL, body, **kw
+                ),
+                lambda name, namespace, body, **kw: self._custom.patch_namespaced_custom_object(
+                    VPA_GROUP, VPA_VERSION, namespace, VPA_PLURAL, name, body, **kw
+                ),
+                lambda name, namespace, **kw: self._custom.delete_namespaced_custom_object(
+                    VPA_GROUP, VPA_VERSION, namespace, VPA_PLURAL, name, **kw
+                ),
+            ),
         }
         if kind not in table:
             raise ValueError(f"the serving adapter does not apply {kind} objects")
@@ -271,13 +284,28 @@ class KubernetesCluster:
         return True
 
     def delete_deployment(self, name: str) -> None:
-        """Delete one version: its Deployment and the PDB and HPA of the same name. Idempotent."""
-        for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Deployment"):
+        """Delete one version: its Deployment and the PDB, HPA and VPA of the same name. Idempotent."""
+        for kind in ("VerticalPodAutoscaler", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Deployment"):
             _, _, delete = self._operations(kind)
             try:
                 self._call(self._serving(kind, name), delete, name, self._serving_namespace)
             except NotFound:
                 continue
+
+    def autoscaling(self, name: str) -> dict[str, Any]:
+        hpa: dict[str, Any] | None = None
+        vpa: dict[str, Any] | None = None
+        read_hpa = self._autoscaling.read_namespaced_horizontal_pod_autoscaler
+        read_vpa = self._custom.get_namespaced_custom_object
+        with contextlib.suppress(NotFound):
+            found = self._call(self._serving("HorizontalPodAutoscaler", name), read_hpa, name, self._serving_namespace)
+            hpa = self._autoscaling.api_client.sanitize_for_serialization(found)
+        with contextlib.suppress(NotFound):
+            vpa = self._call(
+                self._serving("VerticalPodAutoscaler", name),
+                read_vpa, VPA_GROUP, VPA_VERSION, self._serving_namespace, VPA_PLURAL, name,
+            )  # fmt: skip
+        return autoscaling_status(hpa, vpa)
 
     def job_exists(self, name: str) -> bool:
         try:

@@ -44,7 +44,7 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from control.errors import AlreadyServing, Conflict, NotFound, PreconditionFailed, TransientError
+from control.errors import AlreadyServing, Conflict, ControlError, NotFound, PreconditionFailed, TransientError
 from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (
     PreviewTraffic,
@@ -485,8 +485,20 @@ def describe(platform: Platform, deployment: str) -> dict[str, Any]:
         "spec": record.spec.to_dict(),
         "status": record.status.to_dict(),
         "alert_policy": record.policy.to_dict(),
+        "autoscaling": _autoscaling(platform, record),
         "history": history,
     }
+
+
+def _autoscaling(platform: Platform, record: DeploymentRecord) -> dict[str, Any] | None:
+    """The active version's HPA beside its VPA recommendation; None when the cluster cannot say."""
+    active = record.status.active_version
+    if not active:
+        return None
+    try:
+        return {"version": active, **platform.serving.autoscaling(deployment_name(record.spec.deployment, active))}
+    except ControlError:
+        return None
 
 
 def list_deployments(platform: Platform) -> dict[str, Any]:

@@ -427,11 +427,47 @@ def test_delete_deployment_removes_the_version_and_is_idempotent(
     for obj in render_version(V1, CONFIG):
         cluster.apply(obj)
     assert {plural for _, plural, _ in api.objects} == {
-        "deployments", "poddisruptionbudgets", "horizontalpodautoscalers"
+        "deployments", "poddisruptionbudgets", "horizontalpodautoscalers", "verticalpodautoscalers"
     }  # fmt: skip
+    assert "/apis/autoscaling.k8s.io/v1/namespaces/ml-serving/verticalpodautoscalers" in dict(api.writes("POST"))
     cluster.delete_deployment("churn-v1")
     cluster.delete_deployment("churn-v1")
     assert api.objects == {}
+
+
+def test_the_vpa_recommendation_is_read_beside_the_hpa(api: FakeKubernetesApi, cluster: KubernetesCluster) -> None:
+    from control.manifests.serving import render_version
+
+    for obj in render_version(V1, CONFIG):
+        cluster.apply(obj)
+    assert cluster.autoscaling("churn-v1")["vpa"] == {"update_mode": "Off", "recommendation": None}
+    # What VPA's recommender writes once it has samples (autoscaling.k8s.io/v1 status).
+    target = {"cpu": "250m", "memory": "600Mi"}
+    api.objects[("ml-serving", "verticalpodautoscalers", "churn-v1")]["status"] = {
+        "recommendation": {
+            "containerRecommendations": [
+                {
+                    "containerName": "model-server",
+                    "target": target,
+                    "lowerBound": {"cpu": "100m", "memory": "400Mi"},
+                    "upperBound": {"cpu": "1", "memory": "2Gi"},
+                    "uncappedTarget": target,
+                }
+            ]
+        }
+    }
+    api.objects[("ml-serving", "horizontalpodautoscalers", "churn-v1")]["status"] = {
+        "currentReplicas": 2,
+        "desiredReplicas": 3,
+    }
+    shown = cluster.autoscaling("churn-v1")
+    assert shown["hpa"] == {
+        "min_replicas": 2, "max_replicas": 10, "target_cpu_utilization": 70,
+        "current_replicas": 2, "desired_replicas": 3,
+    }  # fmt: skip
+    assert shown["vpa"]["recommendation"][0]["target"] == target
+    assert shown["vpa"]["recommendation"][0]["upper_bound"] == {"cpu": "1", "memory": "2Gi"}
+    assert cluster.autoscaling("gone") == {"hpa": None, "vpa": None}
 
 
 def test_the_preview_traffic_job_is_created_once_seen_and_deleted_with_its_pods(
