@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
     def built_with_gloo(verbose: bool = False) -> bool:
         return True
 
-    launch.gloo_built = built_with_gloo  # type: ignore[assignment]
+    launch.gloo_built = built_with_gloo
     sys.argv = ["horovodrun", *argv]
     launch.run_commandline()
 
