@@ -75,9 +75,9 @@ def worker(args: argparse.Namespace) -> None:
     generator = torch.Generator().manual_seed(hvd.rank())
     images = torch.randn(args.batch, 3, 32, 32, generator=generator)
     labels = torch.randint(0, 10, (args.batch,), generator=generator)
-    times, waits, first_step_at = [], [], 0.0
+    times, waits, cpu, first_step_at = [], [], [], 0.0
     for step in range(args.steps + WARMUP_STEPS):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         optimizer.zero_grad()
         loss = F.cross_entropy(model(images), labels)
         loss.backward()  # the allreduces start here, gradient by gradient (or fused)
@@ -88,14 +88,17 @@ def worker(args: argparse.Namespace) -> None:
         if step >= WARMUP_STEPS:
             times.append(time.perf_counter() - started)
             waits.append(time.perf_counter() - computed)
-    gathered = hvd.allgather_object((statistics.median(times), statistics.median(waits)), name="step_times")
+            cpu.append(time.process_time() - cpu_started)  # every thread of the rank, Horovod's too
+    medians = (statistics.median(times), statistics.median(waits), statistics.median(cpu))
+    gathered = hvd.allgather_object(medians, name="step_times")
     if hvd.rank() == 0:
         parameters = sum(p.numel() for p in model.parameters())
         print(
             json.dumps(
                 {
-                    "step_s": max(t for t, _ in gathered),  # the slowest rank sets the pace
-                    "exposed_allreduce_s": max(w for _, w in gathered),
+                    "step_s": max(t for t, _, _ in gathered),  # the slowest rank sets the pace
+                    "exposed_allreduce_s": max(w for _, w, _ in gathered),
+                    "cpu_step_s": max(c for _, _, c in gathered),
                     "worker_up_s": started_at - launched,
                     "imported_s": imported_at - launched,
                     "first_step_s": first_step_at - launched,
@@ -188,19 +191,22 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load_before} before, {load_after} after"
     )
     print(
-        f"{'configuration':56}{'step ms':>9}{'wait ms':>9}{'images/s':>10}"
+        f"{'configuration':56}{'step ms':>9}{'wait ms':>9}{'CPU ms':>8}{'images/s':>10}"
         f"{'up s':>7}{'imports s':>11}{'1st step s':>12}"
     )
     for config in configs:
         step = median(config, "step_s")
         images = config.workers * config.batch / step
         print(
-            f"{config.label:56}{step * 1000:9.1f}{median(config, 'exposed_allreduce_s') * 1000:9.1f}{images:10.1f}"
+            f"{config.label:56}{step * 1000:9.1f}{median(config, 'exposed_allreduce_s') * 1000:9.1f}"
+            f"{median(config, 'cpu_step_s') * 1000:8.1f}{images:10.1f}"
             f"{median(config, 'worker_up_s'):7.2f}{median(config, 'imported_s'):11.2f}"
             f"{median(config, 'first_step_s'):12.2f}"
         )
     print(
-        "wait ms: time in optimizer.step() after backward, the allreduce compute did not hide; "
+        "wait ms: time in optimizer.step() after backward, the allreduce compute did not hide; CPU ms: CPU "
+        "time of the slowest rank per step, all its threads (Gloo polls while it waits: a rank waiting for a "
+        "slower one burns CPU the other could use); "
         "up / imports / 1st step: seconds from launch to the rank's code running, to torch + horovod "
         "imported, to its first step done"
     )
