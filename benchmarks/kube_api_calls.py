@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from control.adapters.kubernetes_cluster import KubernetesCluster  # noqa: E402
-from control.domain.deployments import RolloutRequest  # noqa: E402
+from control.domain.deployments import RolloutRequest, StepRequest  # noqa: E402
 from control.domain.registry import Lineage, VersionStatus  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform  # noqa: E402
@@ -98,7 +98,7 @@ def run_rollout(
     for number in range(1, 200):
         before_requests, before_version = len(server.requests), server.api.store.resource_version
         started = time.perf_counter()
-        result = rollouts.reconcile_step(platform, DEPLOYMENT)
+        result = rollouts.reconcile_step(platform, StepRequest(DEPLOYMENT))
         seconds = time.perf_counter() - started
         made = server.requests[before_requests:]
         changed = {c.key for c in server.api.store.changes_since(before_version)}
@@ -106,7 +106,7 @@ def run_rollout(
             Step(
                 label,
                 number,
-                result["phase"],
+                result.phase.value,
                 Counter(VERBS[r.method] for r in made),
                 sum(r.method != "GET" for r in made),
                 len(changed),
@@ -116,9 +116,9 @@ def run_rollout(
             )
         )
         controllers.settle()
-        if result["done"]:
+        if result.done:
             break
-        now[0] += timedelta(seconds=max(result["requeue_after"], 1))
+        now[0] += timedelta(seconds=max(result.requeue_after, 1))
     return steps
 
 

@@ -20,10 +20,11 @@ from control.adapters.dynamodb_deployments import DynamoDbDeployments
 from control.adapters.dynamodb_registry import DynamoDbRegistry
 from control.adapters.efs_staging import EfsDatasetStager
 from control.adapters.efs_tree import EfsTree
+from control.adapters.prometheus_usage import PrometheusWorkerUsage
 from control.adapters.s3_store import S3Store
 from control.adapters.stepfunctions import StepFunctions
 from control.errors import DependencyError
-from control.ports import MetricsQueries, Platform, ServingCluster, TrainingCluster
+from control.ports import MetricsQueries, Platform, ResourceUsage, ServingCluster, TrainingCluster
 from control.settings import Settings
 
 T = TypeVar("T")
@@ -57,12 +58,14 @@ def build_platform(
     settings: Settings | None = None,
     *,
     training: TrainingCluster | None = None,
+    usage: ResourceUsage | None = None,
     serving: ServingCluster | None = None,
     efs_root: Path | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Platform:
     """The AWS adapters for `settings` (from the environment if None), the EKS cluster unless
-    `training` and `serving` are given (the embedded runtime gives its local ones), and the
+    `training` and `serving` are given (the embedded runtime gives its local ones, and `usage`, the
+    workers' use read from its processes; else the pods' metrics in Prometheus), and the
     checkpoint file system at `efs_root`: the Lambda's EFS mount unless given (the embedded
     runtime gives the folder its local cluster maps /mnt/checkpoints onto)."""
     settings = settings or Settings.from_env()
@@ -72,6 +75,7 @@ def build_platform(
         return lazy(lambda: aws.client(service, settings.region, settings.aws_endpoint_url))
 
     eks = lazy(lambda: _eks_cluster(settings))  # one adapter serves both cluster ports
+    metrics = lazy(lambda: _prometheus(settings))
     return Platform(
         settings=settings,
         registry=DynamoDbRegistry(client("dynamodb"), settings.registry_table),
@@ -81,8 +85,9 @@ def build_platform(
         efs=EfsTree(efs_root),
         pipelines=StepFunctions(client("stepfunctions")),
         dead_letters=DeadLetterQueue(client("sqs"), settings.dead_letter_queue_url),
-        metrics=lazy(lambda: _prometheus(settings)),
+        metrics=metrics,
         training=training or eks,
+        usage=usage or PrometheusWorkerUsage(metrics, settings.training_namespace),
         serving=serving or eks,
         alert_token=functools.cache(lambda: _alert_token(settings, client)),
         clock=clock,

@@ -17,6 +17,7 @@ from control.domain.deployments import DeploymentRecord
 from control.domain.pipelines import Started
 from control.domain.registry import Alias, HistoryEntry, Lineage, ModelVersion, VersionStatus
 from control.domain.retention import EfsEntry
+from control.domain.rightsizing import WorkerUsage
 from control.domain.serving import DeploymentReadiness
 from control.domain.staging import SourceObject, StagingResult
 from control.domain.training import JobStatus
@@ -162,6 +163,14 @@ class TrainingCluster(Protocol):
         """Deleting a job that is gone succeeds."""
 
 
+class ResourceUsage(Protocol):
+    """What a training job's workers used: the pods' metrics on EKS (Prometheus), the rank
+    processes on this host."""
+
+    def worker_usage(self, job_name: str, *, workers: int, since: datetime, now: datetime) -> list[WorkerUsage]:
+        """One entry per worker that reported, by index; empty when nothing is known."""
+
+
 class ServingCluster(Protocol):
     """Runs model-server Deployments and the Services that route to them: EKS, or this host."""
 
@@ -186,6 +195,10 @@ class ServingCluster(Protocol):
         """Service name → weight of the applied Ingress's weighted forward action (the ALB's split);
         {} if there is no such Ingress."""
 
+    def autoscaling(self, name: str) -> dict[str, Any]:
+        """A version's HPA (bounds, replicas) and VPA (its recommendation; None where no VPA runs):
+        control.manifests.status.autoscaling_status's shape."""
+
     def job_exists(self, name: str) -> bool:
         """A batch/v1 Job of that name exists (running or finished)."""
 
@@ -207,6 +220,7 @@ class Platform:
     dead_letters: DeadLetters
     metrics: MetricsQueries
     training: TrainingCluster
+    usage: ResourceUsage  # the training workers' CPU and memory use, for right-sizing
     serving: ServingCluster
     alert_token: Callable[[], str]  # the Alertmanager webhook's bearer token (a secret: read when needed)
     clock: Callable[[], datetime]

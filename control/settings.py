@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from control.errors import DependencyError
 
@@ -53,6 +54,9 @@ class Settings:
     code_version: str = "dev"
     poll_seconds: int = 30
     rollout_defaults: Mapping[str, float] = field(default_factory=dict)  # RolloutSpec timings
+    # The smallest node of the training pool ({vcpus, memory_mib, gpus, max_pods}, from
+    # terraform/modules/node_groups/instance_types.json): right-sizing never recommends more.
+    training_node_capacity: Mapping[str, int] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -117,10 +121,11 @@ class Settings:
             code_version=get("CODE_VERSION", "dev"),
             poll_seconds=int(get("POLL_SECONDS", "30")),
             rollout_defaults=_json_object(get("ROLLOUT_DEFAULTS", "{}"), "CONTROL_ROLLOUT_DEFAULTS"),
+            training_node_capacity=_json_object(get("TRAINING_NODE_CAPACITY", "{}"), "CONTROL_TRAINING_NODE_CAPACITY"),
         )
 
 
-def _json_object(text: str, name: str) -> dict[str, float]:
+def _json_object(text: str, name: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

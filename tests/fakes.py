@@ -229,6 +229,13 @@ class RecordingDeadLetters:
         self.sent.append({"source": source, "error": error, "reason": reason, "payload": payload})
 
 
+class NoUsage:
+    """ResourceUsage with nothing measured (a cluster that reports no metrics)."""
+
+    def worker_usage(self, job_name: str, *, workers: int, since: datetime, now: datetime) -> list[Any]:
+        return []
+
+
 class MustNotBeCalled:
     """A cluster (or file system) a use case must not reach in this test."""
 
@@ -261,6 +268,7 @@ def in_memory_platform(settings: Settings = SETTINGS, **ports: Any) -> Platform:
         "dead_letters": RecordingDeadLetters(),
         "metrics": FixedMetrics(),
         "training": MustNotBeCalled("training cluster"),
+        "usage": NoUsage(),
         "serving": MustNotBeCalled("serving cluster"),
         "alert_token": lambda: "alert-token",
         "clock": lambda: NOW,

@@ -6,6 +6,7 @@ Every API failure leaves as the control plane's own error (see kubernetes_errors
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -37,8 +38,8 @@ from control.errors import (
     PreconditionFailed,
     TransientError,
 )
-from control.manifests.serving import weights_of_ingress
-from control.manifests.status import mpijob_status
+from control.manifests.serving import VPA_GROUP, VPA_PLURAL, VPA_VERSION, weights_of_ingress
+from control.manifests.status import autoscaling_status, mpijob_status
 from control.manifests.training import GROUP, PLURAL, VERSION
 from control.settings import Settings
 
@@ -206,6 +207,8 @@ class KubernetesCluster:
         self, kind: str
     ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
         """create, read, replace and delete for the kinds the serving renderers produce."""
+        if kind == "VerticalPodAutoscaler":  # a custom resource: the custom objects API, by group and plural
+            return self._vpa_operations()
         apis: dict[str, tuple[Any, str]] = {
             "Deployment": (self._apps, "deployment"),
             "Service": (self._core, "service"),
@@ -224,6 +227,25 @@ class KubernetesCluster:
             getattr(api, f"replace_namespaced_{noun}"),
             getattr(api, f"delete_namespaced_{noun}"),
         )
+
+    def _vpa_operations(
+        self,
+    ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+        custom, kind = self._custom, (VPA_GROUP, VPA_VERSION)
+
+        def create(namespace: str, body: Any, **kw: Any) -> Any:
+            return custom.create_namespaced_custom_object(*kind, namespace, VPA_PLURAL, body, **kw)
+
+        def read(name: str, namespace: str, **kw: Any) -> Any:
+            return custom.get_namespaced_custom_object(*kind, namespace, VPA_PLURAL, name, **kw)
+
+        def replace(name: str, namespace: str, body: Any, **kw: Any) -> Any:
+            return custom.replace_namespaced_custom_object(*kind, namespace, VPA_PLURAL, name, body, **kw)
+
+        def delete(name: str, namespace: str, **kw: Any) -> Any:
+            return custom.delete_namespaced_custom_object(*kind, namespace, VPA_PLURAL, name, **kw)
+
+        return create, read, replace, delete
 
     def _read_raw(self, what: str, read: Callable[..., Any], name: str) -> dict[str, Any]:
         """The object as the API server sent it (camelCase keys), not the client's model of it."""
@@ -351,13 +373,28 @@ class KubernetesCluster:
         return weights_of_ingress({"metadata": {"annotations": annotations}})
 
     def delete_deployment(self, name: str) -> None:
-        """Delete one version: its Deployment and the PDB and HPA of the same name. Idempotent."""
-        for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Deployment"):
+        """Delete one version: its Deployment and the PDB, HPA and VPA of the same name. Idempotent."""
+        for kind in ("VerticalPodAutoscaler", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Deployment"):
             *_, delete = self._operations(kind)
             try:
                 self._call(self._serving(kind, name), delete, name, self._serving_namespace)
             except NotFound:
                 continue
+
+    def autoscaling(self, name: str) -> dict[str, Any]:
+        hpa: dict[str, Any] | None = None
+        vpa: dict[str, Any] | None = None
+        read_hpa = self._autoscaling.read_namespaced_horizontal_pod_autoscaler
+        read_vpa = self._custom.get_namespaced_custom_object
+        with contextlib.suppress(NotFound):
+            found = self._call(self._serving("HorizontalPodAutoscaler", name), read_hpa, name, self._serving_namespace)
+            hpa = self._autoscaling.api_client.sanitize_for_serialization(found)
+        with contextlib.suppress(NotFound):
+            vpa = self._call(
+                self._serving("VerticalPodAutoscaler", name),
+                read_vpa, VPA_GROUP, VPA_VERSION, self._serving_namespace, VPA_PLURAL, name,
+            )  # fmt: skip
+        return autoscaling_status(hpa, vpa)
 
     def job_exists(self, name: str) -> bool:
         try:

@@ -80,11 +80,45 @@ def show(cli: Cli, name: str) -> None:
 
     def render(out: Console) -> None:
         out.print(rollout_view(found))
+        scaling = autoscaling_lines(found.get("autoscaling"))
+        if scaling:
+            out.print(Text("\n".join(scaling)))
         history = sorted(found.get("history") or [], key=lambda e: str(e.get("at")))[-5:]
         if history:
             print_history(out, {"history": history}, title="recent changes")
 
     cli.emit(found, render)
+
+
+def autoscaling_lines(scaling: Any) -> list[str]:
+    """The active version's HPA and, beside it, what VPA recommends for its model servers."""
+    if not isinstance(scaling, dict):
+        return []
+    lines = []
+    hpa = scaling.get("hpa")
+    if hpa:
+        lines.append(
+            f"HPA v{scaling.get('version')}: {hpa.get('min_replicas')}..{hpa.get('max_replicas')} replicas at "
+            f"{hpa.get('target_cpu_utilization')} % CPU, now {hpa.get('current_replicas')} "
+            f"(wants {hpa.get('desired_replicas')})"
+        )
+    vpa = scaling.get("vpa")
+    if vpa:
+        recommended = vpa.get("recommendation") or []
+
+        def one(r: dict[str, Any]) -> str:
+            target, low, high = (r.get(key) or {} for key in ("target", "lower_bound", "upper_bound"))
+            return (
+                f"{r.get('container')} cpu {target.get('cpu')} memory {target.get('memory')} "
+                f"(memory bounds {low.get('memory')}..{high.get('memory')})"
+            )
+
+        shown = "; ".join(one(r) for r in recommended)
+        lines.append(
+            f"VPA ({vpa.get('update_mode')}, recommendations only): "
+            + (shown or str(vpa.get("note") or "no recommendation yet"))
+        )
+    return lines
 
 
 def rollout_view(deployment: dict[str, Any]) -> Group:

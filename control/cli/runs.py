@@ -210,6 +210,7 @@ def print_run(out: Console, run: dict[str, Any]) -> None:
     ]
     for name, value in sorted((run.get("metrics") or {}).items()):
         rows.append((f"metric {name}", number(value)))
+    rows += resource_rows(run)
     cause = run.get("cause") or execution.get("cause")
     if cause or run.get("error"):
         rows.append(("failed", f"[red]{escape(str(run.get('error') or execution.get('error') or ''))}[/]"))
@@ -219,6 +220,42 @@ def print_run(out: Console, run: dict[str, Any]) -> None:
         if value not in (None, "", {}):
             table.add_row(name, str(value))
     out.print(table)
+
+
+def resource_rows(run: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What each worker requested, what it used, and what the model's next run will request."""
+    rows: list[tuple[str, Any]] = []
+    requested = run.get("resources") or {}
+    if requested:
+        source = (run.get("resources_source") or {}).get("source", "")
+        origin = (run.get("resources_source") or {}).get("from_run", "")
+        rows.append(
+            (
+                "requested",
+                f"{requested.get('cpu_millicores')}m CPU, {requested.get('memory_mib')} MiB, "
+                f"{requested.get('scratch_gib')} GiB scratch per worker"
+                + (f" ({source}{' by ' + origin if origin else ''})" if source else ""),
+            )
+        )
+    for worker in run.get("usage") or []:
+        rows.append(
+            (
+                f"used worker {worker.get('worker')}",
+                f"CPU p90 {worker.get('cpu_p90_cores')} cores (max {worker.get('cpu_max_cores')}), "
+                f"memory peak {worker.get('memory_peak_mib')} MiB, {worker.get('samples')} samples",
+            )
+        )
+    recommendation = run.get("recommendation") or {}
+    if recommendation:
+        text = f"{recommendation.get('cpu_millicores')}m CPU, {recommendation.get('memory_mib')} MiB"
+        capped = recommendation.get("capped") or []
+        if capped:
+            uncapped, cap = recommendation.get("uncapped") or {}, recommendation.get("cap") or {}
+            text += "; [yellow]capped[/] at a training node's allocatable: " + ", ".join(
+                f"{name} {uncapped.get(name)} → {cap.get(name)}" for name in capped
+            )
+        rows.append(("recommended", text + f" ({recommendation.get('rule', '')})"))
+    return rows
 
 
 def _status(value: Any) -> str:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def local_command(
     repo_root: Path,
     checkpoints_dir: Path,
     python: str,
-    horovodrun: str,
+    horovodrun: str | Sequence[str],
     metrics_port: int,
     scratch_dir: Path | None = None,
 ) -> list[str]:
@@ -101,7 +101,8 @@ def local_command(
     program = [_map_path(arg, repo_root, checkpoints_dir, scratch_dir) for arg in argv[program_at + 1 :]]
     if "--metrics-port" in program[:-1]:
         program[program.index("--metrics-port") + 1] = str(metrics_port)
-    return [horovodrun, "-np", slots, "-H", f"localhost:{slots}", "--gloo", python, *program]
+    launcher = [horovodrun] if isinstance(horovodrun, str) else list(horovodrun)
+    return [*launcher, "-np", slots, "-H", f"localhost:{slots}", "--gloo", python, *program]
 
 
 def manifest_env(manifest: Mapping[str, Any]) -> dict[str, str]:
@@ -258,7 +259,9 @@ class LocalCluster:
         self.checkpoints_dir = Path(checkpoints_dir) if checkpoints_dir else self.state_dir / "checkpoints"
         self.env = dict(env or {})
         self.python = python
-        self.horovodrun = horovodrun or str(Path(python).parent / "horovodrun")
+        # horovodrun itself when given; else horovodrun's code without its build pre-check (a
+        # whole torch import before the ranks start: control/local/horovod_launch.py).
+        self.horovodrun: str | list[str] = horovodrun or [python, "-m", "control.local.horovod_launch"]
         self.targets_file = targets_file or self.state_dir / TARGETS_FILE
         self.start_timeout_seconds = start_timeout_seconds
         self.grace_seconds = grace_seconds

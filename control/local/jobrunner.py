@@ -18,6 +18,7 @@ from typing import Any
 
 from control.local.cluster import SCRATCH_FOLDER, write_metrics_targets
 from control.local.processes import kill_tree, process_start_time, read_json, write_json_atomic
+from control.local.usage import SAMPLE_SECONDS, UsageSampler
 
 DEADLINE_GRACE_SECONDS = 10.0
 
@@ -46,9 +47,8 @@ def run(job_dir: Path) -> int:
     _refresh_targets(job)
     deadline = job.get("deadline_seconds")
     reason = ""
-    try:
-        exit_code = process.wait(timeout=deadline)
-    except subprocess.TimeoutExpired:
+    exit_code = _wait_sampling_usage(process, job_dir, deadline)
+    if exit_code is None:
         kill_tree(process.pid, group=False, grace_seconds=DEADLINE_GRACE_SECONDS)
         exit_code = process.wait()
         reason = "DeadlineExceeded"
@@ -63,6 +63,25 @@ def run(job_dir: Path) -> int:
     write_json_atomic(job_dir / "result.json", {"exit_code": exit_code, "reason": reason, "finished_at": time.time()})
     _refresh_targets(job)
     return exit_code
+
+
+def _wait_sampling_usage(process: subprocess.Popen[bytes], job_dir: Path, deadline: float | None) -> int | None:
+    """The job's exit code, sampling its ranks' CPU and memory meanwhile (usage.json, for
+    right-sizing); None when it is still running at its deadline."""
+    sampler = UsageSampler(process.pid)
+    ends_at = None if deadline is None else time.monotonic() + float(deadline)
+    while True:
+        try:
+            return process.wait(timeout=SAMPLE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            sampler.sample()
+            sampler.save(job_dir)
+        except OSError as exc:  # measuring must never fail the job
+            print(f"could not sample usage: {exc}", file=sys.stderr)
+        if ends_at is not None and time.monotonic() >= ends_at:
+            return None
 
 
 def main(argv: list[str]) -> None:

@@ -22,11 +22,13 @@ from control.local import lambda_bridge
 from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
 from control.local.cluster import LocalCluster
 from control.local.moto_server import EmbeddedAws, start_embedded_aws
+from control.local.node_capacity import TRAINING_INSTANCE_TYPES, smallest_node
 from control.local.observability import LocalObservability
 from control.local.processes import free_port
 from control.local.provision import REPO, Resources, alerts_topic_arn, provision
 from control.local.serving import TARGETS_FILE as SERVING_TARGETS
 from control.local.serving import LocalServing
+from control.local.usage import LocalWorkerUsage
 from control.ports import Platform
 from control.settings import Settings
 
@@ -98,6 +100,7 @@ class EmbeddedRuntime:
             "CONTROL_API_TOKEN": self.api_token,
             "CONTROL_ALERT_TOKEN": self.alert_token,
             "CONTROL_ROLLOUT_DEFAULTS": json.dumps(LOCAL_ROLLOUT_DEFAULTS),
+            "CONTROL_TRAINING_NODE_CAPACITY": json.dumps(smallest_node(TRAINING_INSTANCE_TYPES)),
             "CONTROL_CODE_VERSION": _code_version(),
         }
         if self._with_observability:
@@ -118,6 +121,7 @@ class EmbeddedRuntime:
         self.platform = build_platform(
             Settings.from_env(),
             training=self.training_cluster,
+            usage=LocalWorkerUsage(self.training_cluster.jobs_dir),
             serving=self.serving_cluster,
             efs_root=self.training_cluster.checkpoints_dir,  # the folder that plays EFS (/mnt/checkpoints)
         )

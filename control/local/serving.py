@@ -48,10 +48,11 @@ from control.local.serving_state import (
     template_sha256,
 )
 from control.manifests.serving import weights_of_ingress
+from control.manifests.status import autoscaling_status
 from dashboards.scrape import pod_target
 
 TARGETS_FILE = "serving-targets.json"
-RECORDED_KINDS = ("PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress")
+RECORDED_KINDS = ("PodDisruptionBudget", "HorizontalPodAutoscaler", "VerticalPodAutoscaler", "NetworkPolicy", "Ingress")
 # The platform sets these per process; the caller's own values must not leak into a server.
 _SERVER_ENV_PREFIXES = ("MODEL_", "SAGEMAKER_", "MLCP_")
 
@@ -138,10 +139,10 @@ class LocalServing:
         return True
 
     def delete_deployment(self, name: str) -> None:
-        """Stop the version's processes and delete it with its PDB and HPA. Idempotent."""
+        """Stop the version's processes and delete it with its PDB, HPA and VPA. Idempotent."""
         with self.state.locked():
             state = self.state.read_deployment(name)
-            for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            for kind in ("VerticalPodAutoscaler", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
                 self.state.object_path(kind, name).unlink(missing_ok=True)
             if state is None:
                 return
@@ -179,6 +180,23 @@ class LocalServing:
             raise ValueError(f"the local serving runtime does not apply {kind} objects")
         with self.state.locked():
             self.state.object_path(kind, name).unlink(missing_ok=True)
+
+    def autoscaling(self, name: str) -> dict[str, Any]:
+        """The recorded HPA with the version's replica count as its status, and the recorded VPA:
+        no VPA recommender runs on this host, so it never has a recommendation here."""
+        hpa = vpa = None
+        with contextlib.suppress(OSError, ValueError):
+            hpa = json.loads(self.state.object_path("HorizontalPodAutoscaler", name).read_text())
+        with contextlib.suppress(OSError, ValueError):
+            vpa = json.loads(self.state.object_path("VerticalPodAutoscaler", name).read_text())
+        state = self.state.read_deployment(name)
+        if hpa is not None and state is not None:
+            replicas = state.get("replicas")
+            hpa["status"] = {"currentReplicas": replicas, "desiredReplicas": replicas}
+        shown = autoscaling_status(hpa, vpa)
+        if shown["vpa"] is not None:
+            shown["vpa"]["note"] = "the embedded platform runs no VPA recommender: recommendations come on EKS"
+        return shown
 
     def job_exists(self, name: str) -> bool:
         return self.state.object_path("Job", name).is_file()

@@ -127,7 +127,7 @@ def _container(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
         "TMPDIR": "/tmp",
     }
     return {
-        "name": "model-server",
+        "name": MODEL_SERVER_CONTAINER,
         "image": config.inference_image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
@@ -237,6 +237,32 @@ def render_hpa(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
                 }
             ],
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
+    }
+
+
+VPA_GROUP = "autoscaling.k8s.io"
+VPA_VERSION = "v1"
+VPA_PLURAL = "verticalpodautoscalers"
+MODEL_SERVER_CONTAINER = "model-server"
+
+
+def render_vpa(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
+    """The version's VerticalPodAutoscaler in recommendation mode (updateMode Off): VPA's recommender
+    watches the model servers and publishes requests in its status; it never evicts or resizes a
+    pod, so it does not fight the HPA (which scales on CPU) or a rollout."""
+    return {
+        "apiVersion": f"{VPA_GROUP}/{VPA_VERSION}",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": v.name, "namespace": config.serving_namespace, "labels": _version_labels(v)},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": v.name},
+            "updatePolicy": {"updateMode": "Off"},
+            "resourcePolicy": {
+                "containerPolicies": [
+                    {"containerName": MODEL_SERVER_CONTAINER, "controlledResources": ["cpu", "memory"]}
+                ]
+            },
         },
     }
 
@@ -418,8 +444,8 @@ def render_ingress(deployment: str, config: ManifestConfig, weights: Mapping[str
 
 
 def render_version(v: ServingVersion, config: ManifestConfig) -> list[dict[str, Any]]:
-    """What one version needs: its Deployment, PDB and HPA."""
-    return [render_deployment(v, config), render_pdb(v, config), render_hpa(v, config)]
+    """What one version needs: its Deployment, PDB, HPA and VPA (recommendations only)."""
+    return [render_deployment(v, config), render_pdb(v, config), render_hpa(v, config), render_vpa(v, config)]
 
 
 def render_routing(

@@ -1,4 +1,5 @@
-"""MPIJob status (as mpi-operator v0.8.0 writes it) → the control plane's JobStatus."""
+"""Status the cluster writes, read back: an MPIJob's (as mpi-operator v0.8.0 writes it) → the
+control plane's JobStatus; a version's HPA and VPA → what `GET /deployments/{name}` shows."""
 
 from __future__ import annotations
 
@@ -35,3 +36,41 @@ def mpijob_status(name: str, obj: Mapping[str, Any]) -> JobStatus:
         condition = true["Created"]
         return JobStatus(name, JobState.PENDING, condition.get("reason", ""), condition.get("message", ""))
     return JobStatus(name, JobState.PENDING, "Submitted", "waiting for mpi-operator to pick the job up")
+
+
+def autoscaling_status(hpa: Mapping[str, Any] | None, vpa: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The HPA's bounds and replicas beside the VPA's recommendation (VPA writes
+    status.recommendation.containerRecommendations: target, lowerBound, upperBound, uncappedTarget
+    per container; nothing until its recommender has seen enough samples)."""
+    shown: dict[str, Any] = {"hpa": None, "vpa": None}
+    if hpa:
+        spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
+        targets = [
+            m["resource"]["target"].get("averageUtilization")
+            for m in spec.get("metrics") or []
+            if m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu"
+        ]
+        shown["hpa"] = {
+            "min_replicas": spec.get("minReplicas"),
+            "max_replicas": spec.get("maxReplicas"),
+            "target_cpu_utilization": targets[0] if targets else None,
+            "current_replicas": status.get("currentReplicas"),
+            "desired_replicas": status.get("desiredReplicas"),
+        }
+    if vpa:
+        recommendations = ((vpa.get("status") or {}).get("recommendation") or {}).get("containerRecommendations")
+        shown["vpa"] = {
+            "update_mode": ((vpa.get("spec") or {}).get("updatePolicy") or {}).get("updateMode", "Auto"),
+            "recommendation": [
+                {
+                    "container": r.get("containerName"),
+                    "target": r.get("target"),
+                    "lower_bound": r.get("lowerBound"),
+                    "upper_bound": r.get("upperBound"),
+                    "uncapped_target": r.get("uncappedTarget"),
+                }
+                for r in recommendations or []
+            ]
+            or None,
+        }
+    return shown

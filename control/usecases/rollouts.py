@@ -55,7 +55,15 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
-from control.errors import AlreadyServing, Conflict, InvalidInput, NotFound, PreconditionFailed, TransientError
+from control.errors import (
+    AlreadyServing,
+    Conflict,
+    ControlError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    TransientError,
+)
 from control.manifests.config import LABEL_VERSION, ManifestConfig
 from control.manifests.serving import (
     PreviewTraffic,
@@ -563,6 +571,7 @@ class DeploymentView:
     record: DeploymentRecord
     history: tuple[HistoryEntry, ...]
     canary: CanaryProgress | None
+    autoscaling: dict[str, Any] | None  # the active version's HPA beside its VPA recommendation
 
 
 def describe(platform: Platform, deployment: str) -> DeploymentView:
@@ -572,7 +581,19 @@ def describe(platform: Platform, deployment: str) -> DeploymentView:
     history = tuple(
         entry for entry in platform.registry.history(record.spec.model) if entry.details.get("deployment") == deployment
     )
-    return DeploymentView(record, history, canary_progress(record.spec, record.status, platform.clock()))
+    canary = canary_progress(record.spec, record.status, platform.clock())
+    return DeploymentView(record, history, canary, _autoscaling(platform, record))
+
+
+def _autoscaling(platform: Platform, record: DeploymentRecord) -> dict[str, Any] | None:
+    """The active version's HPA beside its VPA recommendation; None when the cluster cannot say."""
+    active = record.status.active_version
+    if not active:
+        return None
+    try:
+        return {"version": active, **platform.serving.autoscaling(deployment_name(record.spec.deployment, active))}
+    except ControlError:
+        return None
 
 
 def list_deployments(platform: Platform) -> list[str]:

@@ -47,6 +47,7 @@ from control.manifests.config import ManifestConfig
 from control.manifests.training import CHECKPOINT_MOUNT, render_mpijob
 from control.ports import Platform
 from control.usecases.retention import retain_after_staging
+from control.usecases.rightsizing import record_usage, resources_for
 
 MAX_MANIFEST_FILES = 1000
 HEADER_PROBE_BYTES = 64 * 1024
@@ -257,7 +258,7 @@ def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[Sour
     return [trigger, *parts]
 
 
-def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
+def job_spec(platform: Platform, state: Mapping[str, Any], resources: WorkerResources | None = None) -> TrainingJobSpec:
     run_id = state["run_id"]
     staged_uri = (state.get("staging") or {}).get("uri", "")
     return TrainingJobSpec(
@@ -268,7 +269,7 @@ def job_spec(platform: Platform, state: Mapping[str, Any]) -> TrainingJobSpec:
         output_uri=artifact_prefix(platform, state["model_name"], run_id),
         hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
         workers=int(state.get("workers", 2)),
-        resources=WorkerResources.from_dict(state.get("resources") or {}),
+        resources=resources or WorkerResources.from_dict(state.get("resources") or {}),
     )
 
 
@@ -278,7 +279,8 @@ def artifact_prefix(platform: Platform, model_name: str, run_id: str) -> str:
 
 def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
     """Create the MPIJob (idempotent: the same job again is success)."""
-    spec = job_spec(platform, state)
+    resources, resources_source = resources_for(platform, state)  # pinned, else right-sized
+    spec = job_spec(platform, state, resources)
     manifest = render_mpijob(spec, ManifestConfig.from_settings(platform.settings))
     platform.training.submit_training_job(manifest)
     launched_at = iso(platform.clock())
@@ -289,6 +291,7 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
         job_name=manifest["metadata"]["name"],
         launched_at=launched_at,
         resources=spec.resources.to_dict(),
+        resources_source=resources_source,
     )
     return {
         "job_name": manifest["metadata"]["name"],
@@ -302,6 +305,8 @@ def check_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, An
     """Poll the job. Failed or past its deadline: TrainingFailed with the job's own reason."""
     job = state["job"]
     status = platform.training.training_job_status(job["job_name"])
+    if status.state == JobState.SUCCEEDED:
+        record_usage(platform, state, job)  # right-sizing of the model's next run
     if status.state == JobState.FAILED:
         raise TrainingFailed(f"training job {status.name} failed: {status.reason}: {status.message}".strip(": "))
     if not status.state.finished:

@@ -50,6 +50,7 @@ def _view(view: DeploymentView) -> dict[str, Any]:
         "alert_policy": record.policy.to_dict(),
         "strategy": strategy_to_dict(record.strategy),  # the next rollouts'; spec.strategy is this one's
         "canary": None if view.canary is None else view.canary.to_dict(),
+        "autoscaling": view.autoscaling,
         "history": [entry.to_dict() for entry in view.history],
     }
 

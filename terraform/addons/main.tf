@@ -10,6 +10,22 @@ data "terraform_remote_state" "platform" {
 locals {
   platform = data.terraform_remote_state.platform.outputs
 
+  # The platform's own pods that VPA recommends requests for (the controllers these releases
+  # create, named as their charts name them for these release names).
+  platform_vpa_targets = [
+    for t in [
+      ["mpi-operator", "mpi-operator", "Deployment", "mpi-operator"],
+      ["aws-load-balancer-controller", "kube-system", "Deployment", "aws-load-balancer-controller"],
+      ["cluster-autoscaler", "kube-system", "Deployment", "cluster-autoscaler-aws-cluster-autoscaler"],
+      ["vpa-recommender", "kube-system", "Deployment", "vertical-pod-autoscaler-recommender"],
+      ["prometheus-operator", "monitoring", "Deployment", "kube-prometheus-stack-operator"],
+      ["kube-state-metrics", "monitoring", "Deployment", "kube-prometheus-stack-kube-state-metrics"],
+      ["grafana", "monitoring", "Deployment", "kube-prometheus-stack-grafana"],
+      ["prometheus", "monitoring", "StatefulSet", "prometheus-kube-prometheus-stack-prometheus"],
+      ["alertmanager", "monitoring", "StatefulSet", "alertmanager-kube-prometheus-stack-alertmanager"],
+    ] : { name = t[0], namespace = t[1], kind = t[2], target = t[3] }
+  ]
+
   # Prometheus rule groups written beside the dashboards (dashboards/rules/*.yml), given to
   # the mlcp-platform chart as PrometheusRule objects.
   rules_dir   = "${path.module}/../../dashboards/rules"
@@ -168,6 +184,26 @@ resource "helm_release" "cluster_autoscaler" {
   depends_on = [helm_release.kube_prometheus_stack]
 }
 
+# The Vertical Pod Autoscaler in recommendation mode only: its recommender publishes requests for
+# the model servers (control/manifests/serving.py renders a VPA with updateMode Off beside each
+# version's HPA) and for the platform's own pods (the mlcp-platform chart's VPAs, from
+# local.platform_vpa_targets). No updater evicts a pod and no admission controller rewrites one:
+# the HPA keeps scaling the model servers on CPU, and training is right-sized by the control
+# plane itself (an MPIJob has no /scale subresource for a VPA to target, mpi-operator#336).
+resource "helm_release" "vertical_pod_autoscaler" {
+  name       = "vertical-pod-autoscaler"
+  repository = "https://kubernetes.github.io/autoscaler"
+  chart      = "vertical-pod-autoscaler"
+  version    = "0.11.0" # VPA 1.7.1; its CRD is vendored in workloads/k8s/crds/
+  namespace  = "kube-system"
+
+  values = [yamlencode({
+    recommender         = { enabled = true }
+    updater             = { enabled = false }
+    admissionController = { enabled = false }
+  })]
+}
+
 resource "helm_release" "nvidia_device_plugin" {
   name       = "nvidia-device-plugin"
   repository = "https://nvidia.github.io/k8s-device-plugin"
@@ -259,11 +295,12 @@ resource "helm_release" "mlcp_platform" {
       claimName    = local.platform.checkpoints.claim_name
       volumeHandle = local.platform.checkpoints.volume_handle
     }
-    network           = { vpcCidr = local.platform.vpc_cidr }
-    prometheusRules   = { groups = local.rule_groups }
-    grafanaDashboards = local.grafana_dashboards
-    podMonitors       = local.pod_monitors
+    network                = { vpcCidr = local.platform.vpc_cidr }
+    prometheusRules        = { groups = local.rule_groups }
+    grafanaDashboards      = local.grafana_dashboards
+    podMonitors            = local.pod_monitors
+    verticalPodAutoscalers = local.platform_vpa_targets
   })]
 
-  depends_on = [helm_release.kube_prometheus_stack, helm_release.mpi_operator]
+  depends_on = [helm_release.kube_prometheus_stack, helm_release.mpi_operator, helm_release.vertical_pod_autoscaler]
 }

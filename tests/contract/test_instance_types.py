@@ -1,19 +1,25 @@
 """GPU build and cost against the instance types Terraform can launch, both ways.
 
-One table, terraform/modules/node_groups/instance_types.tf, lists the instance types a node group
-may launch (the node groups' validation enforces it) and each GPU type's CUDA compute capability.
+One table, terraform/modules/node_groups/instance_types.json (Terraform's instance_types.tf and the
+control plane both read it), lists the instance types a node group may launch (the node groups'
+validation enforces it), each one's vCPUs, memory and max pods (training right-sizing's cap), and
+each GPU type's CUDA compute capability.
 The training image's HOROVOD_BUILD_CUDA_CC_LIST builds exactly those capabilities, the image's
 torch wheels run each of them, and the cost rule prices exactly those types.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import yaml
+
+from control.local.node_capacity import INSTANCE_TABLE, TRAINING_INSTANCE_TYPES, instance_specs, smallest_node
+from control.manifests.config import ManifestConfig
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_GROUPS = REPO / "terraform" / "modules" / "node_groups"
@@ -38,11 +44,34 @@ def unq(value: Any) -> Any:
 
 
 def table() -> tuple[dict[str, str], list[str]]:
-    """(GPU instance type → compute capability, CPU instance types) from the Terraform table."""
+    """(GPU instance type → compute capability, CPU instance types) from the table Terraform reads."""
+    loaded = json.loads((NODE_GROUPS / "instance_types.json").read_text())
+    return {t: spec["compute_capability"] for t, spec in loaded["gpu"].items()}, list(loaded["cpu"])
+
+
+def test_terraform_reads_the_table_that_the_control_plane_reads() -> None:
     with (NODE_GROUPS / "instance_types.tf").open() as handle:
         merged = {k: v for block in hcl2.load(handle)["locals"] for k, v in block.items()}
-    gpus = {unq(k): unq(v) for k, v in merged["gpu_instance_types"].items()}
-    return gpus, [unq(t) for t in merged["cpu_instance_types"]]
+    assert 'jsondecode(file("${path.module}/instance_types.json"))' in str(merged["instance_table"])
+    assert INSTANCE_TABLE == NODE_GROUPS / "instance_types.json"
+    for name, spec in instance_specs().items():
+        assert {"vcpus", "memory_mib", "max_pods"} <= set(spec), f"{name} lacks what right-sizing needs"
+        assert all(isinstance(spec[f], int) and spec[f] > 0 for f in ("vcpus", "memory_mib", "max_pods")), name
+
+
+def test_the_embedded_platform_bounds_training_by_the_example_training_pool() -> None:
+    """Right-sizing's cap: the example gives the functions its gpu-training group's smallest node;
+    the embedded platform computes it from the same table for the same instance types."""
+    with (EXAMPLE / "variables.tf").open() as handle:
+        variables = {unq(n): b for block in hcl2.load(handle)["variable"] for n, b in block.items()}
+    training_pool = ManifestConfig().gpu_pool
+    example_types = [unq(t) for t in variables["node_groups"]["default"][training_pool]["instance_types"]]
+    assert list(TRAINING_INSTANCE_TYPES) == example_types
+    main = (EXAMPLE / "main.tf").read_text()
+    assert f'training_pool      = "{training_pool}"' in main
+    assert "CONTROL_TRAINING_NODE_CAPACITY = jsonencode(module.node_groups.smallest_node[local.training_pool])" in main
+    # platform.tftest.hcl asserts the same figures for Terraform's output.
+    assert smallest_node(TRAINING_INSTANCE_TYPES) == {"vcpus": 8, "memory_mib": 32768, "gpus": 1, "max_pods": 58}
 
 
 def allowed() -> set[str]:

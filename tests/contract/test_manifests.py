@@ -32,6 +32,7 @@ from control.manifests.serving import (
     render_serving_stack,
 )
 from control.manifests.training import operator_validation_errors, render_mpijob
+from tests.support.crd_schema import strict, vpa_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "workloads" / "k8s" / "crds" / "mpijobs.kubeflow.org-v0.8.0.yaml"
@@ -53,22 +54,6 @@ SPECS = [
 ]
 
 
-def strict(schema: Any) -> Any:
-    """Forbid properties the schema does not name (what pruning would drop)."""
-    if isinstance(schema, dict):
-        schema = {key: strict(value) for key, value in schema.items()}
-        if (
-            "properties" in schema
-            and "additionalProperties" not in schema
-            and not schema.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            schema["additionalProperties"] = False
-        return schema
-    if isinstance(schema, list):
-        return [strict(item) for item in schema]
-    return schema
-
-
 @pytest.fixture(scope="module")
 def mpijob_schema() -> jsonschema.protocols.Validator:
     if not CRD_FILE.exists():
@@ -76,6 +61,11 @@ def mpijob_schema() -> jsonschema.protocols.Validator:
     crd = yaml.load(CRD_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 9k lines
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v2beta1")
     return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+
+
+@pytest.fixture(scope="module")
+def vpa_schema() -> jsonschema.protocols.Validator:
+    return vpa_validator()
 
 
 def validate_builtin(obj: dict[str, Any]) -> None:
@@ -106,14 +96,30 @@ def test_the_strict_schema_rejects_a_misspelt_field(mpijob_schema: jsonschema.pr
         mpijob_schema.validate(broken)
 
 
-def test_rendered_serving_objects_validate_as_builtin_kinds() -> None:
+def test_rendered_serving_objects_validate_as_builtin_kinds_and_the_vpa_against_its_crd(
+    vpa_schema: jsonschema.protocols.Validator,
+) -> None:
     versions = [
         ServingVersion("churn", "churn", 1, "s3://a/models/churn/runs/r1/", "a" * 64),
         ServingVersion("churn", "churn", 2, "s3://a/models/churn/runs/r2/", "b" * 64, replicas=0),
     ]
     config = ManifestConfig(certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc")
+    vpas = []
     for obj in render_serving_stack(versions, config, active_version=1, preview_version=2):
-        validate_builtin(obj)
+        if obj["kind"] == "VerticalPodAutoscaler":
+            vpa_schema.validate(obj)
+            vpas.append(obj)
+        else:
+            validate_builtin(obj)
+    # One per version beside its HPA, watching that version's Deployment, recommending only.
+    deployments = {o["metadata"]["name"] for o in render_serving_stack(versions, config, active_version=1)}
+    assert [v["spec"]["targetRef"]["name"] for v in vpas] == ["churn-v1", "churn-v2"]
+    assert {v["spec"]["targetRef"]["name"] for v in vpas} <= deployments
+    assert all(v["spec"]["updatePolicy"]["updateMode"] == "Off" for v in vpas)
+    broken = copy.deepcopy(vpas[0])
+    broken["spec"]["updatePolicy"]["updateMode"] = "Never"
+    with pytest.raises(jsonschema.ValidationError):
+        vpa_schema.validate(broken)
     traffic = PreviewTraffic("churn", "churn", 2, 5.0, 1800.0, "s3://a/models/churn/runs/r2/sample.json")
     validate_builtin(render_preview_traffic_job(traffic, config))
 

@@ -72,6 +72,19 @@ def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoin
     assert run["status"] == "REGISTERED" and run["model_version"] == 1
     assert run["execution"]["status"] == "SUCCEEDED"
 
+    # Each rank read only its shard of the staged copy; together, every row exactly once.
+    stdout = (platform.state_dir / "cluster" / "training-jobs" / execution["name"] / "stdout.log").read_text()
+    events = [json.loads(line[line.index("{") :]) for line in stdout.splitlines() if '"event": "shard"' in line]
+    shards = sorted((event["first_row"], event["rows"]) for event in events)
+    assert len(shards) == 2 and shards[0][0] == 0 and shards[1][0] == shards[0][1]
+    assert sum(rows for _, rows in shards) == 1200
+
+    # Right-sizing: each worker's use was measured; the model's next run has its recommendation.
+    assert run["resources_source"] == {"source": "default"}
+    assert [worker["worker"] for worker in run["usage"]] == [0, 1]
+    peak = max(worker["memory_peak_mib"] for worker in run["usage"])
+    assert 50 < peak < run["recommendation"]["memory_mib"] < run["resources"]["memory_mib"]
+
 
 def test_a_failing_training_job_fails_the_run_with_its_cause_and_registers_nothing(aws, endpoints, api):
     model = f"e2e-bad-{uuid.uuid4().hex[:6]}"

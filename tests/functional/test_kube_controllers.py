@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from control.adapters.kubernetes_cluster import KubernetesCluster
-from control.domain.deployments import RolloutRequest
+from control.domain.deployments import RolloutRequest, StepRequest
 from control.domain.registry import Lineage, VersionStatus
 from control.domain.rollout import Phase
 from control.domain.training import JobState, TrainingJobSpec
@@ -169,11 +169,11 @@ FAST = {"bake_seconds": 30, "scale_down_delay_seconds": 60, "rollback_window_sec
 def roll_out(platform: Any, controllers: Controllers, now: list[Any], version: int) -> str:
     rollouts.start(platform, "churn", RolloutRequest("churn", version, FAST), "test")
     for _ in range(100):
-        result = rollouts.reconcile_step(platform, "churn")
+        result = rollouts.reconcile_step(platform, StepRequest("churn"))
         controllers.settle()
-        if result["done"]:
-            return str(result["phase"])
-        now[0] += timedelta(seconds=max(result["requeue_after"], 1))
+        if result.done:
+            return result.phase.value
+        now[0] += timedelta(seconds=max(result.requeue_after, 1))
     raise AssertionError("the rollout did not finish in 100 steps")
 
 

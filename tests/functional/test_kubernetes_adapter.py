@@ -92,6 +92,8 @@ def stored(server: KubeApiServer, plural: str, name: str) -> dict[str, Any]:
         "services": "",
         "jobs": "batch",
         "ingresses": "networking.k8s.io",
+        "horizontalpodautoscalers": "autoscaling",
+        "verticalpodautoscalers": "autoscaling.k8s.io",
     }
     namespace = "ml-training" if plural == "mpijobs" else "ml-serving"
     obj = server.api.store.get((group[plural], plural, namespace, name))
@@ -127,6 +129,7 @@ ADAPTER_CALLS = {
             ("autoscaling", "horizontalpodautoscalers"),
             ("networking.k8s.io", "networkpolicies"),
             ("networking.k8s.io", "ingresses"),
+            ("autoscaling.k8s.io", "verticalpodautoscalers"),
         )
         for verb in ("create", "get", "update", "delete")
     ),
@@ -487,11 +490,52 @@ def test_delete_deployment_removes_the_version_and_is_idempotent(
     for obj in render_version(V1, CONFIG):
         cluster.apply(obj)
     assert {k[1] for k in server.api.store.objects if k[1] != "namespaces"} == {
-        "deployments", "poddisruptionbudgets", "horizontalpodautoscalers"
+        "deployments", "poddisruptionbudgets", "horizontalpodautoscalers", "verticalpodautoscalers"
     }  # fmt: skip
+    assert "/apis/autoscaling.k8s.io/v1/namespaces/ml-serving/verticalpodautoscalers" in {
+        r.path for r in server.writes("POST")
+    }
     cluster.delete_deployment("churn-v1")
     cluster.delete_deployment("churn-v1")
     assert {k[1] for k in server.api.store.objects} == {"namespaces"}
+
+
+def test_the_vpa_recommendation_is_read_beside_the_hpa(server: KubeApiServer, cluster: KubernetesCluster) -> None:
+    from control.manifests.serving import render_version
+
+    for obj in render_version(V1, CONFIG):
+        cluster.apply(obj)
+    assert cluster.autoscaling("churn-v1")["vpa"] == {"update_mode": "Off", "recommendation": None}
+    # What VPA's recommender writes once it has samples (autoscaling.k8s.io/v1 status).
+    target = {"cpu": "250m", "memory": "600Mi"}
+    vpa = stored(server, "verticalpodautoscalers", "churn-v1")
+    vpa["status"] = {
+        "recommendation": {
+            "containerRecommendations": [
+                {
+                    "containerName": "model-server",
+                    "target": target,
+                    "lowerBound": {"cpu": "100m", "memory": "400Mi"},
+                    "upperBound": {"cpu": "1", "memory": "2Gi"},
+                    "uncappedTarget": target,
+                }
+            ]
+        }
+    }
+    hpa = stored(server, "horizontalpodautoscalers", "churn-v1")
+    hpa["status"] = {"currentReplicas": 2, "desiredReplicas": 3}
+    for plural, obj in (("verticalpodautoscalers", vpa), ("horizontalpodautoscalers", hpa)):
+        server.api.store.put(
+            ("autoscaling.k8s.io" if plural.startswith("v") else "autoscaling", plural, "ml-serving", "churn-v1"), obj
+        )
+    shown = cluster.autoscaling("churn-v1")
+    assert shown["hpa"] == {
+        "min_replicas": 2, "max_replicas": 10, "target_cpu_utilization": 70,
+        "current_replicas": 2, "desired_replicas": 3,
+    }  # fmt: skip
+    assert shown["vpa"]["recommendation"][0]["target"] == target
+    assert shown["vpa"]["recommendation"][0]["upper_bound"] == {"cpu": "1", "memory": "2Gi"}
+    assert cluster.autoscaling("gone") == {"hpa": None, "vpa": None}
 
 
 def test_the_preview_traffic_job_is_created_once_seen_and_deleted_with_its_pods(

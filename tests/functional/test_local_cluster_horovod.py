@@ -90,6 +90,21 @@ def test_two_horovod_ranks_run_the_rendered_mpijob(cluster: LocalCluster) -> Non
     assert f"[1]<stdout>:rank=1 size=2 checkpoints={checkpoints}" in stdout
 
 
+def test_the_default_launcher_runs_the_ranks_without_horovodruns_build_check(tmp_path: Path) -> None:
+    horovodrun_or_skip()
+    repo = tmp_path / "repo"
+    (repo / "workloads" / "training").mkdir(parents=True)
+    (repo / "workloads" / "training" / "train.py").write_text(TINY_TRAIN)
+    cluster = LocalCluster(tmp_path / "state", repo_root=repo, grace_seconds=5)  # no horovodrun given
+    assert cluster.horovodrun[1:] == ["-m", "control.local.horovod_launch"]
+    cluster.submit_training_job(manifest("tiny"))
+    assert wait_for(cluster, "tiny-run", {JobState.SUCCEEDED, JobState.FAILED}) == JobState.SUCCEEDED
+    stdout = cluster.log_paths("tiny-run")[0].read_text()
+    assert "[0]<stdout>:rank=0 size=2" in stdout and "[1]<stdout>:rank=1 size=2" in stdout
+    usage = (cluster.job_dir("tiny-run") / "usage.json").read_text()  # the runner measured the ranks
+    assert '"0"' in usage and '"1"' in usage
+
+
 def test_delete_stops_every_rank(cluster: LocalCluster) -> None:
     cluster.submit_training_job(manifest("sleepy"))
     marker = str(cluster.repo_root / "workloads" / "training" / "train.py")

@@ -109,6 +109,7 @@ def test_other_kinds_are_recorded_and_deleted_with_their_version(serving: LocalS
         "NetworkPolicy/iris-model-server.json",
         "NetworkPolicy/iris-preview-traffic.json",
         "PodDisruptionBudget/iris-v1.json",
+        "VerticalPodAutoscaler/iris-v1.json",
     ]
     serving.delete_deployment("iris-v1")
     recorded = sorted(path.name for path in serving.state.objects.rglob("*.json"))

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.support.addons_values import REPO, release_values, releases
+from tests.support.crd_schema import vpa_validator
 
 CHART = REPO / "terraform" / "charts" / "mlcp-platform"
 GRAFANA_DIR = REPO / "dashboards" / "grafana"
@@ -86,8 +87,24 @@ def test_the_grafana_sidecar_loads_them() -> None:
 
 def test_every_rendered_builtin_object_validates_strictly() -> None:
     objects = [doc for text in rendered()["manifests"].values() for doc in yaml.safe_load_all(text) if doc]
-    # Custom resources (PodMonitor, PrometheusRule) are checked against their CRDs elsewhere.
-    builtin = [o for o in objects if not o["apiVersion"].startswith("monitoring.coreos.com/")]
+    # Custom resources (PodMonitor, PrometheusRule; the VPAs below) are checked against their CRDs.
+    custom = ("monitoring.coreos.com/", "autoscaling.k8s.io/")
+    builtin = [o for o in objects if not o["apiVersion"].startswith(custom)]
     assert any(o["kind"] == "ConfigMap" for o in builtin)
     for obj in builtin:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_platforms_own_pods_get_recommendation_only_vpas_valid_for_the_installed_crd() -> None:
+    validator = vpa_validator()
+    objects = [doc for text in rendered()["manifests"].values() for doc in yaml.safe_load_all(text) if doc]
+    vpas = [o for o in objects if o["kind"] == "VerticalPodAutoscaler"]
+    for vpa in vpas:
+        validator.validate(vpa)
+        assert vpa["spec"]["updatePolicy"]["updateMode"] == "Off"
+    targets = {
+        (v["metadata"]["namespace"], v["spec"]["targetRef"]["kind"], v["spec"]["targetRef"]["name"]) for v in vpas
+    }
+    assert ("mpi-operator", "Deployment", "mpi-operator") in targets
+    assert ("monitoring", "StatefulSet", "prometheus-kube-prometheus-stack-prometheus") in targets
+    assert len(targets) == len(release_values()["mlcp_platform"]["verticalPodAutoscalers"]) >= 8

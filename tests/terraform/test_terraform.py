@@ -280,6 +280,7 @@ def test_addons_pin_every_chart_version() -> None:
         "nvidia-device-plugin",
         "dcgm-exporter",
         "prometheus-cloudwatch-exporter",
+        "vertical-pod-autoscaler",
     ):
         assert chart in charts, f"addons lack the {chart} release"
         version = str(unq(charts[chart].get("version", "")))

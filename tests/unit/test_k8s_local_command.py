@@ -74,3 +74,11 @@ def test_the_failure_message_is_the_first_ranks_last_stderr_line() -> None:
     )
     assert last_error_line(stderr) == "bad dataset: missing column label"
     assert last_error_line("only horovodrun spoke\n") == "only horovodrun spoke"
+
+
+def test_the_launcher_may_be_a_command_of_several_words(tmp_path: Path) -> None:
+    command = local_command(
+        render_mpijob(SPEC, ManifestConfig()), repo_root=Path("/r"), checkpoints_dir=tmp_path, python="py",
+        horovodrun=["py", "-m", "control.local.horovod_launch"], metrics_port=1,
+    )  # fmt: skip
+    assert command[:8] == ["py", "-m", "control.local.horovod_launch", "-np", "2", "-H", "localhost:2", "--gloo"]

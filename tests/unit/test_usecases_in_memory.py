@@ -98,3 +98,31 @@ def test_the_run_timeline_comes_from_the_pipeline_history_and_a_run_without_one_
         ("Validate", "entered", ""),
         ("Validate", "failed", "InvalidInput: no label column"),
     ]
+
+
+class AutoscalingOnly:
+    """The serving cluster as describe sees it: the active version's HPA and VPA."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def autoscaling(self, name: str) -> dict:
+        self.asked.append(name)
+        return {"hpa": {"min_replicas": 2, "max_replicas": 10}, "vpa": {"update_mode": "Off", "recommendation": None}}
+
+
+def test_a_deployment_is_described_with_its_active_versions_hpa_beside_its_vpa() -> None:
+    registry, serving = InMemoryRegistry(), AutoscalingOnly()
+    platform = in_memory_platform(registry=registry, serving=serving)
+    version = registered(registry, "churn", "run-1", VersionStatus.APPROVED)
+    rollouts.start(platform, "churn-api", RolloutRequest("churn", version), "alice")
+    assert rollouts.describe(platform, "churn-api")["autoscaling"] is None  # nothing serves yet
+    record = platform.deployments.get("churn-api")
+    assert record is not None
+    platform.deployments.put(
+        replace(record, status=replace(record.status, active_version=version, revision=record.status.revision + 1)),
+        expected_revision=record.status.revision,
+    )
+    shown = rollouts.describe(platform, "churn-api")["autoscaling"]
+    assert shown == {"version": version, **serving.autoscaling(f"churn-api-v{version}")}
+    assert serving.asked[0] == f"churn-api-v{version}"

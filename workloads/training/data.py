@@ -37,10 +37,25 @@ class Dataset:
     feature_names: list[str]
     classes: list[int]
     files: list[str]
+    # A rank's shard (workloads/training/shards.py) holds rows first_row.. of total_rows; the
+    # whole dataset is the shard of rank 0 of 1.
+    first_row: int = 0
+    total_rows: int = -1  # -1: these are all the rows
 
     @property
     def rows(self) -> int:
+        """Rows held here (this shard's)."""
         return int(self.labels.shape[0])
+
+    @property
+    def dataset_rows(self) -> int:
+        """Rows of the whole dataset."""
+        return self.rows if self.total_rows < 0 else self.total_rows
+
+    def owned(self, rows: np.ndarray) -> np.ndarray:
+        """Of the whole dataset's row numbers `rows`, those held here, as local indices."""
+        held = rows[(rows >= self.first_row) & (rows < self.first_row + self.rows)]
+        return held - self.first_row
 
 
 def load_dataset(uri: str, storage: Storage | None = None) -> Dataset:
@@ -101,8 +116,11 @@ def _manifest_files(manifest_uri: str, storage: Storage) -> list[str]:
     return files
 
 
-def parse_csv(raw: bytes, *, name: str) -> tuple[list[str], np.ndarray]:
-    """Returns (header, float64 table with one column per header name)."""
+def parse_csv(raw: bytes, *, name: str, line_offset: int = 0) -> tuple[list[str], np.ndarray]:
+    """Returns (header, float64 table with one column per header name).
+
+    `raw` is a header line and data lines; `line_offset` is how many of the file's lines come
+    between the header and the first data line given (a shard of the file), for error messages."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -120,7 +138,7 @@ def parse_csv(raw: bytes, *, name: str) -> tuple[list[str], np.ndarray]:
         table = None
     if table is None or table.shape[1] != len(header) or not np.isfinite(table).all():
         # The fast parser's own messages number rows inconsistently: find the first bad cell here.
-        raise DataError(_first_bad_cell(text, header, name))
+        raise DataError(_first_bad_cell(text, header, name, line_offset))
     return header, table
 
 
@@ -136,13 +154,13 @@ def _check_header(header: list[str], name: str) -> None:
         raise DataError(f"{name}: no feature columns besides '{LABEL_COLUMN}'")
 
 
-def _first_bad_cell(text: str, header: list[str], name: str) -> str:
+def _first_bad_cell(text: str, header: list[str], name: str, line_offset: int = 0) -> str:
     reader = csv.reader(io.StringIO(text))
     next(reader)
     for row in reader:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
-        line = reader.line_num
+        line = reader.line_num + line_offset
         if len(row) != len(header):
             return f"{name}: line {line} has {len(row)} fields; the header has {len(header)}"
         for column, cell in zip(header, row, strict=True):

@@ -1,9 +1,10 @@
 """The distributed training loop (Horovod), with per-epoch checkpoints and resume.
 
 `hvd` is the `horovod.torch` module, passed in so this module imports without Horovod. Every rank
-holds the whole (small) dataset and trains on its own shard of the training split, sharded as
-torch's DistributedSampler does (shuffle by seed + epoch, pad to a multiple of the world size, take
-every size-th index), so every rank takes the same number of steps. Gradients are averaged by
+holds only its own shard of the dataset (workloads/training/shards.py) and trains on the training
+rows in it, shuffled by seed + epoch and padded (by repeating) to the largest shard's count, so
+every rank takes the same number of steps. The split, the normalisation statistics and the
+metrics are the whole dataset's (allreduced). Gradients are averaged by
 `hvd.DistributedOptimizer`; the learning rate is the one-worker rate times the world size.
 """
 
@@ -21,7 +22,7 @@ import torch.nn.functional as F  # noqa: N812
 from workloads.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from workloads.training.config import TrainingConfig
 from workloads.training.data import Dataset, split_indices
-from workloads.training.errors import DataError, StorageError
+from workloads.training.errors import DataError
 from workloads.training.metrics import TrainingMetrics
 from workloads.training.model import MLP, Normaliser, parameters_digest
 
@@ -40,60 +41,27 @@ class TrainingResult:
     digest: str  # of the final parameters; equal on every rank
 
 
-def shard_indices(indices: np.ndarray, *, epoch: int, seed: int, rank: int, size: int) -> torch.Tensor:
-    """This rank's training indices for an epoch (DistributedSampler semantics, shuffle on)."""
-    generator = torch.Generator().manual_seed(seed + epoch)
+def epoch_order(indices: np.ndarray, *, epoch: int, seed: int, rank: int, pad_to: int) -> torch.Tensor:
+    """This rank's local training indices for an epoch: shuffled, repeated up to `pad_to`."""
+    generator = torch.Generator().manual_seed(seed + epoch + 1_000_003 * rank)
     order = torch.randperm(len(indices), generator=generator)
-    per_rank = -(-len(order) // size)
-    padding = per_rank * size - len(order)
-    if padding:
+    padding = pad_to - len(order)
+    if padding > 0:
         order = torch.cat([order, order.repeat(-(-padding // len(order)))[:padding]])
-    return torch.from_numpy(indices)[order[rank::size]]
+    return torch.from_numpy(indices)[order]
 
 
-def share_dataset(hvd: Any, load: Callable[[], Dataset]) -> Dataset:
-    """Rank 0 reads and validates the dataset and sends it to the others.
-
-    One read of the source (only rank 0 needs storage credentials), and a bad dataset fails every
-    rank with the same one-line reason.
-    """
-    dataset: Dataset | None = None
-    header: dict[str, Any] = {"error": None}
-    if hvd.rank() == 0:
-        try:
-            dataset = load()
-        except (DataError, StorageError) as exc:
-            header["error"] = (type(exc).__name__, str(exc))
-        else:
-            header.update(
-                shape=tuple(dataset.features.shape),
-                feature_names=dataset.feature_names,
-                classes=dataset.classes,
-                files=dataset.files,
-            )
-    header = hvd.broadcast_object(header, root_rank=0, name="dataset.header")
-    if header["error"]:
-        kind, message = header["error"]
-        raise (DataError if kind == DataError.__name__ else StorageError)(message)
-    if hvd.size() == 1:
-        assert dataset is not None
-        return dataset
-    rows, columns = header["shape"]
-    if dataset is None:
-        features, labels = torch.empty(rows, columns), torch.empty(rows, dtype=torch.int64)
-    else:
-        features, labels = torch.from_numpy(dataset.features), torch.from_numpy(dataset.labels)
-    features = hvd.broadcast(features, root_rank=0, name="dataset.features")
-    labels = hvd.broadcast(labels, root_rank=0, name="dataset.labels")
-    if dataset is not None:
-        return dataset
-    return Dataset(
-        features=features.numpy(),
-        labels=labels.numpy(),
-        feature_names=header["feature_names"],
-        classes=header["classes"],
-        files=header["files"],
-    )
+def fit_normaliser(hvd: Any, features: np.ndarray) -> Normaliser:
+    """Mean and standard deviation of the training rows of every shard (two allreduced passes)."""
+    rows = torch.tensor([float(len(features))], dtype=torch.float64)
+    total = torch.from_numpy(features.sum(axis=0, dtype=np.float64))
+    count = float(hvd.allreduce(rows, op=hvd.Sum, name="normaliser.rows")[0])
+    mean = hvd.allreduce(total, op=hvd.Sum, name="normaliser.sum") / count
+    centred = torch.from_numpy(features.astype(np.float64)) - mean
+    variance = hvd.allreduce((centred * centred).sum(0), op=hvd.Sum, name="normaliser.squares") / count
+    std = variance.sqrt()
+    std[std < 1e-12] = 1.0  # a constant column stays constant instead of dividing by zero
+    return Normaliser(mean, std)
 
 
 def fingerprint(config: TrainingConfig, dataset: Dataset) -> dict[str, Any]:
@@ -101,7 +69,7 @@ def fingerprint(config: TrainingConfig, dataset: Dataset) -> dict[str, Any]:
     return {
         "feature_names": dataset.feature_names,
         "classes": dataset.classes,
-        "rows": dataset.rows,
+        "rows": dataset.dataset_rows,
         "hidden_units": config.hidden_units,
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
@@ -123,8 +91,11 @@ def train(
     rank, size = hvd.rank(), hvd.size()
 
     torch.manual_seed(config.seed)  # same initial weights everywhere (rank 0's are broadcast anyway)
-    train_rows, val_rows = split_indices(dataset.rows, seed=config.seed)
-    normaliser = Normaliser.fit(dataset.features[train_rows])
+    train_rows, val_rows = (dataset.owned(rows) for rows in split_indices(dataset.dataset_rows, seed=config.seed))
+    counts = hvd.allgather_object(len(train_rows), name="shard.train_rows")
+    if min(counts) == 0:
+        raise DataError(f"{dataset.dataset_rows} rows are too few for {size} workers: a worker has no training rows")
+    normaliser = fit_normaliser(hvd, dataset.features[train_rows])
     with torch.no_grad():
         features = normaliser(torch.from_numpy(dataset.features)).to(device)
     labels = torch.from_numpy(dataset.labels).to(device)
@@ -141,7 +112,7 @@ def train(
     for epoch in range(start_epoch + 1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
-        shard = shard_indices(train_rows, epoch=epoch, seed=config.seed, rank=rank, size=size).to(device)
+        shard = epoch_order(train_rows, epoch=epoch, seed=config.seed, rank=rank, pad_to=max(counts)).to(device)
         totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, samples
         steps = 0
         for batch in torch.split(shard, config.batch_size):
@@ -161,7 +132,7 @@ def train(
                 log("first_step", epoch=epoch)
         train_totals = hvd.allreduce(totals.cpu(), op=hvd.Sum, name=f"train_totals.{epoch}")
         epoch_seconds = time.perf_counter() - started
-        val_loss, val_accuracy = _evaluate(model, features, labels, val_rows[rank::size], hvd, epoch)
+        val_loss, val_accuracy = _evaluate(model, features, labels, val_rows, hvd, epoch)
         record = {
             "epoch": epoch,
             "train_loss": float(train_totals[0] / train_totals[2]),

@@ -101,6 +101,25 @@ class Storage:
         except Exception as exc:
             raise _error(uri, "read", exc) from exc
 
+    def read_range(self, uri: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the object (fewer at its end): a ranged GET, or a seek."""
+        if end <= start:
+            return b""
+        try:
+            if is_s3(uri):
+                bucket, key = split_s3(uri)
+                response = self._s3().get_object(
+                    Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **self._version(uri)
+                )
+                return bytes(response["Body"].read())
+            with Path(uri).open("rb") as handle:
+                handle.seek(start)
+                return handle.read(end - start)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise _error(uri, "read", exc) from exc
+
     def write_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         """Writes the whole object; a local file is replaced atomically (temp file + rename)."""
         try:

@@ -60,10 +60,11 @@ def run(config: Any) -> int:
     import torch
 
     from workloads.training.artifact import SAMPLE_ROWS, RunSummary, write_artifact
-    from workloads.training.data import load_dataset, split_indices
-    from workloads.training.loop import share_dataset, train
+    from workloads.training.data import split_indices
+    from workloads.training.loop import train
     from workloads.training.metrics import TrainingMetrics
     from workloads.training.model import export_torchscript
+    from workloads.training.shards import load_shard
     from workloads.training.storage import Storage
 
     hvd.init()
@@ -80,8 +81,10 @@ def run(config: Any) -> int:
         metrics.serve(config.metrics_port)
 
     pinned = {config.dataset_uri: config.dataset_version_id} if config.dataset_version_id else {}
-    dataset = share_dataset(hvd, lambda: load_dataset(config.dataset_uri, Storage(pinned=pinned)))
-    log("dataset", rows=dataset.rows, features=len(dataset.feature_names), classes=len(dataset.classes))
+    # Each rank reads only its shard (of the staged copy on EFS, or of the S3 object).
+    dataset = load_shard(config.dataset_uri, hvd, Storage(pinned=pinned))
+    _emit({"event": "shard", "rank": rank, "first_row": dataset.first_row, "rows": dataset.rows})
+    log("dataset", rows=dataset.dataset_rows, features=len(dataset.feature_names), classes=len(dataset.classes))
     result = train(config, dataset, hvd, metrics=metrics, log=log, device=device)
 
     error = None
@@ -98,7 +101,7 @@ def run(config: Any) -> int:
                 horovod_version=horovod.__version__,
             )
             model_bytes = export_torchscript(result.normaliser, result.model)
-            held_out = split_indices(dataset.rows, seed=config.seed)[1][:SAMPLE_ROWS]
+            held_out = dataset.owned(split_indices(dataset.dataset_rows, seed=config.seed)[1])[:SAMPLE_ROWS]
             sample_rows = dataset.features[held_out].tolist()
             metadata = write_artifact(config.output_uri, model_bytes, summary, result.history, sample_rows=sample_rows)
             log(

@@ -5,6 +5,7 @@ locals {
   partition = data.aws_partition.current.partition
 
   training_namespace = "ml-training"
+  training_pool      = "gpu-training" # the node group the MPIJob's workers select (control/manifests/config.py gpu_pool)
   serving_namespace  = "ml-serving"
 
   # The functions need the state machine ARNs and the state machines need the functions'
@@ -39,6 +40,8 @@ locals {
     CONTROL_PROMETHEUS_URL             = var.prometheus_url
     CONTROL_CODE_VERSION               = var.code_version
     CONTROL_VPC_CIDR                   = module.network.vpc_cidr
+    # Training right-sizing never recommends more than a node of the training pool can give.
+    CONTROL_TRAINING_NODE_CAPACITY = jsonencode(module.node_groups.smallest_node[local.training_pool])
   }
 }
 

@@ -21,3 +21,15 @@ output "launch_templates" {
   description = "Launch template ids by node group."
   value       = { for k, lt in aws_launch_template.node : k => lt.id }
 }
+
+output "smallest_node" {
+  description = "Per node group: the least vCPUs, memory (MiB), GPUs and max pods of any instance type it may launch (instance_types.json); a pod sized to fit it fits every node of the group. The functions get the training pool's as CONTROL_TRAINING_NODE_CAPACITY."
+  value = {
+    for name, g in var.node_groups : name => {
+      vcpus      = min([for t in g.instance_types : local.instance_specs[t].vcpus]...)
+      memory_mib = min([for t in g.instance_types : local.instance_specs[t].memory_mib]...)
+      gpus       = min([for t in g.instance_types : lookup(local.instance_specs[t], "gpus", 0)]...)
+      max_pods   = min([for t in g.instance_types : local.instance_specs[t].max_pods]...)
+    }
+  }
+}

@@ -57,7 +57,10 @@ def test_two_workers_from_s3_agree_and_write_a_complete_artifact(tmp_path, s3, m
     assert done[0]["digest"] == done[1]["digest"]  # broadcast + averaged gradients keep the ranks in sync
     assert {k: done[0]["metrics"][k] for k in ALLREDUCED} == {k: done[1]["metrics"][k] for k in ALLREDUCED}
     assert [event["epoch"] for rank, event in events if event["event"] == "epoch"] == [1, 2, 3]
-    assert all(rank == 0 for rank, event in events if event["event"] != "done")  # only rank 0 reports progress
+    # only rank 0 reports progress; every rank says which rows it read (its shard of the S3 object)
+    assert all(rank == 0 for rank, event in events if event["event"] not in ("done", "shard"))
+    shards = sorted((event["first_row"], event["rows"]) for _, event in events if event["event"] == "shard")
+    assert len(shards) == 2 and shards[0][0] == 0 and shards[1][0] == shards[0][1] and sum(r for _, r in shards) == 600
 
     prefix = "models/blobs/runs/r1/"
     listed = s3.list_objects_v2(Bucket="artifacts", Prefix=prefix)["Contents"]

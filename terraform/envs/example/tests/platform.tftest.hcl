@@ -155,7 +155,7 @@ run "platform" {
         "CONTROL_CLUSTER", "CONTROL_EKS_CLUSTER_NAME", "CONTROL_TRAINING_NAMESPACE", "CONTROL_SERVING_NAMESPACE",
         "CONTROL_TRAINING_IMAGE", "CONTROL_INFERENCE_IMAGE", "CONTROL_CHECKPOINT_CLAIM", "CONTROL_PROMETHEUS_URL",
         "CONTROL_API_AUTH", "CONTROL_INGRESS_SCHEME", "CONTROL_INGRESS_CERTIFICATE_ARN",
-        "CONTROL_ALERT_TOKEN_SECRET_ARN", "CONTROL_CODE_VERSION",
+        "CONTROL_ALERT_TOKEN_SECRET_ARN", "CONTROL_CODE_VERSION", "CONTROL_TRAINING_NODE_CAPACITY",
       ] : contains(keys(nonsensitive(output.control_settings)), k)
     ])
     error_message = "A CONTROL_* setting of docs/contracts.md is missing from the functions' environment."
@@ -171,6 +171,8 @@ run "platform" {
       && nonsensitive(output.control_settings["CONTROL_SERVING_NAMESPACE"]) == "ml-serving"
       && nonsensitive(output.control_settings["CONTROL_CHECKPOINT_CLAIM"]) == "training-checkpoints"
       && nonsensitive(output.control_settings["CONTROL_TRAINING_STATE_MACHINE_ARN"]) == "arn:aws:states:eu-west-1:123456789012:stateMachine:mlcp-test-training-pipeline"
+      # g5.2xlarge, the smaller type of the default gpu-training group (instance_types.json)
+      && jsondecode(nonsensitive(output.control_settings["CONTROL_TRAINING_NODE_CAPACITY"])) == { vcpus = 8, memory_mib = 32768, gpus = 1, max_pods = 58 }
     )
     error_message = "The functions' settings must come from the resources that hold them."
   }
