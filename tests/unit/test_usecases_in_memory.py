@@ -116,13 +116,13 @@ def test_a_deployment_is_described_with_its_active_versions_hpa_beside_its_vpa()
     platform = in_memory_platform(registry=registry, serving=serving)
     version = registered(registry, "churn", "run-1", VersionStatus.APPROVED)
     rollouts.start(platform, "churn-api", RolloutRequest("churn", version), "alice")
-    assert rollouts.describe(platform, "churn-api")["autoscaling"] is None  # nothing serves yet
+    assert rollouts.describe(platform, "churn-api").autoscaling is None  # nothing serves yet
     record = platform.deployments.get("churn-api")
     assert record is not None
     platform.deployments.put(
         replace(record, status=replace(record.status, active_version=version, revision=record.status.revision + 1)),
         expected_revision=record.status.revision,
     )
-    shown = rollouts.describe(platform, "churn-api")["autoscaling"]
+    shown = rollouts.describe(platform, "churn-api").autoscaling
     assert shown == {"version": version, **serving.autoscaling(f"churn-api-v{version}")}
     assert serving.asked[0] == f"churn-api-v{version}"
