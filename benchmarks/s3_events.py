@@ -6,7 +6,7 @@ The embedded AWS (moto's server, Step Functions executing) is started with the p
 notification is then removed: the benchmark delivers the events itself, and no real training runs.
 Three trivial state machines (one Pass state) are created, one per path measured:
 
-  use case  `control.usecases.training.handle_dataset_event(platform, event)`, with a Platform built
+  use case  `handle_dataset_event(platform, parse_s3_event(event))` (control.usecases.training), with a Platform built
             from Settings whose training_state_machine_arn is the first trivial machine;
   chalice   the Lambda handler `on_dataset_uploaded(event, context)` as Lambda calls it (the use case
             + Powertools metrics flushed and a log line per outcome, written to /dev/null);
@@ -53,7 +53,7 @@ import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 from control.composition import build_platform  # noqa: E402
-from control.domain.datasets import DatasetObject, run_id_for  # noqa: E402
+from control.domain.datasets import DatasetObject, parse_s3_event, run_id_for  # noqa: E402
 from control.domain.training import TrainingRequest  # noqa: E402
 from control.domain.training_runs import StartedRun  # noqa: E402
 from control.local.moto_server import start_embedded_aws  # noqa: E402
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             seen_run_ids: set[str] = set()
 
             def run_use_case(index: int) -> None:
-                outcome = handle_dataset_event(platform, events[index])[0]
+                outcome = handle_dataset_event(platform, parse_s3_event(events[index]))[0]
                 assert isinstance(outcome, StartedRun), outcome
                 results["use case"].count(outcome.outcome)
                 seen_run_ids.add(outcome.run_id)

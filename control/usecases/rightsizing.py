@@ -9,10 +9,10 @@ latest measured run recommends, unless the caller pinned `resources`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from control.domain.pipeline_steps import LaunchedJob, PipelineRun
 from control.domain.registry import iso
 from control.domain.rightsizing import Allocatable, NodeCapacity, Recommendation, recommend
 from control.domain.training import WorkerResources
@@ -33,14 +33,14 @@ def training_node_bound(settings: Settings) -> Allocatable:
     return NodeCapacity.parse(settings.training_node_capacity).allocatable()
 
 
-def record_usage(platform: Platform, state: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any] | None:
+def record_usage(platform: Platform, run: PipelineRun, job: LaunchedJob) -> dict[str, Any] | None:
     """Measure the finished job's workers and keep the recommendation on the run; None when
     nothing was measured. Never fails the run: right-sizing is advice."""
     try:
         usage = platform.usage.worker_usage(
-            job["job_name"],
-            workers=int(state.get("workers", 2)),
-            since=datetime.fromisoformat(str(job["launched_at"]).replace("Z", "+00:00")),
+            job.job_name,
+            workers=run.workers,
+            since=datetime.fromisoformat(job.launched_at.replace("Z", "+00:00")),
             now=platform.clock(),
         )
     except (ControlError, OSError, ValueError, KeyError):
@@ -49,12 +49,12 @@ def record_usage(platform: Platform, state: Mapping[str, Any], job: Mapping[str,
         return None
     recommendation = recommend(usage, training_node_bound(platform.settings))
     fields = {
-        "model_name": str(state["model_name"]),  # what the model's next run looks its runs up by
+        "model_name": run.model_name,  # what the model's next run looks its runs up by
         "usage": [worker.to_dict() for worker in usage],
         "recommendation": recommendation.to_dict(),
         "measured_at": iso(platform.clock()),
     }
-    platform.registry.put_run(str(state["run_id"]), fields)
+    platform.registry.put_run(run.run_id, fields)
     return fields
 
 
@@ -73,13 +73,13 @@ def latest_recommendation(
     return str(latest["run_id"]), Recommendation.from_dict(latest["recommendation"])
 
 
-def resources_for(platform: Platform, state: Mapping[str, Any]) -> tuple[WorkerResources, dict[str, str]]:
+def resources_for(platform: Platform, run: PipelineRun) -> tuple[WorkerResources, dict[str, str]]:
     """The run's worker resources and where they come from: pinned by the caller, recommended by
     the model's latest measured run (scratch stays the default), or the defaults."""
-    if state.get("resources"):
-        return WorkerResources.from_dict(state["resources"]), {"source": SOURCE_PINNED}
+    if run.resources:
+        return run.resources, {"source": SOURCE_PINNED}
     try:
-        latest = latest_recommendation(platform, str(state["model_name"]), before_run=str(state.get("run_id", "")))
+        latest = latest_recommendation(platform, run.model_name, before_run=run.run_id)
     except ControlError:
         latest = None
     if latest is None:

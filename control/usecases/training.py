@@ -1,31 +1,42 @@
 """Training use cases: from a dataset (S3 event or API call) to a registered model version.
 
-Each step of the training pipeline state machine calls one function here; each takes the
-execution's state (a dict) and returns what the state machine stores under its ResultPath.
+Each step of the training pipeline state machine calls one function here; each takes the run
+(control.domain.pipeline_steps.PipelineRun) and what earlier steps gave, and returns its own result
+as a value. The task Lambdas parse the execution's state and shape the results into it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from control.domain.datasets import (
     MANIFEST_FILE,
     DatasetObject,
+    ObjectCreated,
     check_dataset_size,
     parse_dataset_key,
-    parse_s3_event,
     run_id_for,
+)
+from control.domain.pipeline_steps import (
+    DatasetValidation,
+    Evaluation,
+    FailureRecorded,
+    JobCheck,
+    LaunchedJob,
+    PipelineRun,
+    Registration,
+    RunFailure,
+    StagedDataset,
 )
 from control.domain.registry import Lineage, iso
 from control.domain.staging import SourceObject, staged_folder
 from control.domain.timeline import readable_cause, steps_from_history
 from control.domain.training import (
-    EvaluationGate,
-    Hyperparameters,
     JobState,
     TrainingJobSpec,
     TrainingProgress,
@@ -57,17 +68,13 @@ LABEL_COLUMN = "label"
 # -- starting a run ----------------------------------------------------------------------------
 
 
-def handle_dataset_event(platform: Platform, event: Any) -> list[DatasetEventOutcome]:
-    """An S3 notification: start one pipeline per completed dataset; dead-letter what is wrong.
+def handle_dataset_event(platform: Platform, created: Sequence[ObjectCreated]) -> list[DatasetEventOutcome]:
+    """An S3 notification's created objects: start one pipeline per completed dataset; dead-letter
+    what is wrong.
 
-    Returns one outcome per record. Nothing raised for bad input: it is recorded instead.
+    Returns one outcome per object. Nothing raised for bad input: it is recorded instead.
     """
     now = platform.clock()
-    try:
-        created = parse_s3_event(event)
-    except InvalidInput as error:
-        _dead_letter(platform, "s3", error, event, now)
-        return [NotStarted(Skip.REJECTED, error.message)]
     outcomes: list[DatasetEventOutcome] = []
     for obj in created:
         try:
@@ -93,6 +100,12 @@ def handle_dataset_event(platform: Platform, event: Any) -> list[DatasetEventOut
             _dead_letter(platform, "s3", error, {"bucket": obj.bucket, "key": obj.key}, now)
             outcomes.append(NotStarted(Skip.REJECTED, error.message, obj.key))
     return outcomes
+
+
+def reject_dataset_event(platform: Platform, error: InvalidInput, event: Any) -> NotStarted:
+    """An S3 notification that cannot be read: dead-lettered whole, with the reason."""
+    _dead_letter(platform, "s3", error, event, platform.clock())
+    return NotStarted(Skip.REJECTED, error.message)
 
 
 def start_training(platform: Platform, request: TrainingRunRequest, actor: str) -> StartedRun:
@@ -153,24 +166,24 @@ def _dead_letter(platform: Platform, source: str, error: ControlError, payload: 
 # -- pipeline steps ----------------------------------------------------------------------------
 
 
-def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def validate_dataset(platform: Platform, run: PipelineRun) -> DatasetValidation:
     """Check the dataset before paying for GPUs: files present, sizes, a `label` column."""
-    run_id, dataset = state["run_id"], state["dataset"]
+    dataset = run.dataset
     _record(
         platform,
-        run_id,
+        run.run_id,
         status="VALIDATING",
-        model_name=state["model_name"],
-        dataset_uri=dataset["uri"],
-        request=dict(state),
+        model_name=run.model_name,
+        dataset_uri=dataset.uri,
+        request=run.to_input(),
         created_at=iso(platform.clock()),
     )
-    bucket, key = dataset["bucket"], dataset["key"]
+    bucket, key = dataset.bucket, dataset.key
     # The object version the event named (an overwrite since then must not change this run);
     # a manifest's parts are read as they are now.
-    pinned = {key: dataset.get("version_id", "")}
+    pinned = {key: dataset.version_id}
     files = [key]
-    if key.endswith("/" + MANIFEST_FILE):
+    if dataset.is_manifest:
         files = _manifest_files(platform, bucket, key, pinned[key])
     total = 0
     columns: list[str] = []
@@ -188,7 +201,7 @@ def validate_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, 
         raise InvalidInput(f"the dataset has no {LABEL_COLUMN!r} column (columns: {columns})", field="dataset")
     if len(columns) < 2:
         raise InvalidInput("the dataset has no feature columns", field="dataset")
-    return {"files": [f"s3://{bucket}/{k}" for k in files], "bytes": total, "columns": columns}
+    return DatasetValidation([f"s3://{bucket}/{k}" for k in files], total, columns)
 
 
 def _manifest_files(platform: Platform, bucket: str, key: str, version_id: str) -> list[str]:
@@ -219,37 +232,35 @@ def _csv_header(head: bytes, key: str) -> list[str]:
     return [column.strip() for column in next(csv.reader(io.StringIO(first_line)))]
 
 
-def stage_dataset(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def stage_dataset(platform: Platform, run: PipelineRun) -> StagedDataset:
     """Copy the dataset's exact S3 object versions onto the checkpoint file system, verified.
 
     The ranks then read the staged copy (no S3 access, no whole-dataset broadcast). A second run
     of the same object versions reuses the copy; an overwrite since the event fails the step
     (StagingFailed names the object) rather than staging other bytes."""
-    run_id, dataset = state["run_id"], state["dataset"]
-    sources = dataset_sources(platform, dataset)
-    folder = staged_folder(state["model_name"], state["dataset_version"], sources)
-    _record(platform, run_id, status="STAGING")
+    sources = dataset_sources(platform, run.dataset)
+    folder = staged_folder(run.model_name, run.dataset_version, sources)
+    _record(platform, run.run_id, status="STAGING")
     result = platform.staging.stage(folder, sources, iso(platform.clock()))
-    summary = {
-        "folder": folder,
+    staged = StagedDataset(
+        folder=folder,
         # The file the training job opens, as the pods (and the local cluster's mapping) see it.
-        "uri": f"{CHECKPOINT_MOUNT}/{folder}/{sources[0].name}",
-        "files": len(result.files),
-        "bytes": result.bytes,
-        "reused": result.reused,
-        "seconds": round(result.seconds, 3),
-    }
-    _record(platform, run_id, staging=summary)
-    return {**summary, "retention": retain_after_staging(platform, state["model_name"])}
+        uri=f"{CHECKPOINT_MOUNT}/{folder}/{sources[0].name}",
+        files=len(result.files),
+        bytes=result.bytes,
+        reused=result.reused,
+        seconds=round(result.seconds, 3),
+    )
+    _record(platform, run.run_id, staging=staged.summary())
+    return replace(staged, retention=retain_after_staging(platform, run.model_name))
 
 
-def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[SourceObject]:
+def dataset_sources(platform: Platform, dataset: DatasetObject) -> list[SourceObject]:
     """The objects to stage, each pinned: the triggering object at the version (or ETag) the event
     named; a manifest's parts at the versions S3 holds now (as validation read them)."""
-    bucket, key = dataset["bucket"], dataset["key"]
-    size = int(dataset.get("size") or 0)
-    trigger = SourceObject(bucket, key, dataset.get("version_id", ""), dataset.get("etag", ""), size or -1)
-    if not key.endswith("/" + MANIFEST_FILE):
+    bucket, key = dataset.bucket, dataset.key
+    trigger = SourceObject(bucket, key, dataset.version_id, dataset.etag, dataset.size or -1)
+    if not dataset.is_manifest:
         return [trigger]
     parts = []
     for part_key in _manifest_files(platform, bucket, key, trigger.version_id):
@@ -258,18 +269,23 @@ def dataset_sources(platform: Platform, dataset: Mapping[str, Any]) -> list[Sour
     return [trigger, *parts]
 
 
-def job_spec(platform: Platform, state: Mapping[str, Any], resources: WorkerResources | None = None) -> TrainingJobSpec:
-    run_id = state["run_id"]
-    staged_uri = (state.get("staging") or {}).get("uri", "")
+def job_spec(
+    platform: Platform,
+    run: PipelineRun,
+    staged: StagedDataset | None = None,
+    resources: WorkerResources | None = None,
+) -> TrainingJobSpec:
+    """The job a run asks for: it reads the staged copy when there is one, else the S3 object at the
+    version the event named."""
     return TrainingJobSpec(
-        run_id=run_id,
-        model_name=state["model_name"],
-        dataset_uri=staged_uri or state["dataset"]["uri"],
-        dataset_version_id="" if staged_uri else state["dataset"].get("version_id", ""),
-        output_uri=artifact_prefix(platform, state["model_name"], run_id),
-        hyperparameters=Hyperparameters.parse(state.get("hyperparameters")),
-        workers=int(state.get("workers", 2)),
-        resources=resources or WorkerResources.from_dict(state.get("resources") or {}),
+        run_id=run.run_id,
+        model_name=run.model_name,
+        dataset_uri=staged.uri if staged else run.dataset.uri,
+        dataset_version_id="" if staged else run.dataset.version_id,
+        output_uri=artifact_prefix(platform, run.model_name, run.run_id),
+        hyperparameters=run.hyperparameters,
+        workers=run.workers,
+        resources=resources or run.resources or WorkerResources(),
     )
 
 
@@ -277,10 +293,10 @@ def artifact_prefix(platform: Platform, model_name: str, run_id: str) -> str:
     return f"s3://{platform.settings.artifacts_bucket}/models/{model_name}/runs/{run_id}/"
 
 
-def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def launch_training(platform: Platform, run: PipelineRun, staged: StagedDataset | None = None) -> LaunchedJob:
     """Create the MPIJob (idempotent: the same job again is success)."""
-    resources, resources_source = resources_for(platform, state)  # pinned, else right-sized
-    spec = job_spec(platform, state, resources)
+    resources, resources_source = resources_for(platform, run)  # pinned, else right-sized
+    spec = job_spec(platform, run, staged, resources)
     manifest = render_mpijob(spec, ManifestConfig.from_settings(platform.settings))
     platform.training.submit_training_job(manifest)
     launched_at = iso(platform.clock())
@@ -293,33 +309,27 @@ def launch_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, A
         resources=spec.resources.to_dict(),
         resources_source=resources_source,
     )
-    return {
-        "job_name": manifest["metadata"]["name"],
-        "launched_at": launched_at,
-        "deadline_seconds": spec.deadline_seconds,
-        "output_uri": spec.output_uri,
-    }
+    return LaunchedJob(manifest["metadata"]["name"], launched_at, spec.deadline_seconds, spec.output_uri)
 
 
-def check_training(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def check_training(platform: Platform, run: PipelineRun, job: LaunchedJob) -> JobCheck:
     """Poll the job. Failed or past its deadline: TrainingFailed with the job's own reason."""
-    job = state["job"]
-    status = platform.training.training_job_status(job["job_name"])
+    status = platform.training.training_job_status(job.job_name)
     if status.state == JobState.SUCCEEDED:
-        record_usage(platform, state, job)  # right-sizing of the model's next run
+        record_usage(platform, run, job)  # right-sizing of the model's next run
     if status.state == JobState.FAILED:
         raise TrainingFailed(f"training job {status.name} failed: {status.reason}: {status.message}".strip(": "))
     if not status.state.finished:
-        elapsed = (platform.clock() - datetime.fromisoformat(job["launched_at"].replace("Z", "+00:00"))).total_seconds()
-        if elapsed > float(job["deadline_seconds"]):
-            platform.training.delete_training_job(job["job_name"])
-            raise TrainingFailed(f"training job {status.name} ran past its {job['deadline_seconds']} s deadline")
-    return {**job, "state": status.state.value, "reason": status.reason, "message": status.message}
+        elapsed = (platform.clock() - datetime.fromisoformat(job.launched_at.replace("Z", "+00:00"))).total_seconds()
+        if elapsed > float(job.deadline_seconds):
+            platform.training.delete_training_job(job.job_name)
+            raise TrainingFailed(f"training job {status.name} ran past its {job.deadline_seconds} s deadline")
+    return JobCheck(job, status)
 
 
-def evaluate_model(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_model(platform: Platform, run: PipelineRun, job: LaunchedJob) -> Evaluation:
     """Read the run's metadata, verify the artifact's sha256, and apply the evaluation gate."""
-    bucket, prefix = _split(state["job"]["output_uri"])
+    bucket, prefix = _split(job.output_uri)
     try:
         metadata = platform.objects.read_json(bucket, prefix + "metadata.json")
     except NotFound as error:
@@ -329,71 +339,64 @@ def evaluate_model(platform: Platform, state: Mapping[str, Any]) -> dict[str, An
     if actual != metadata.get("sha256"):
         raise TrainingFailed(f"artifact sha256 {actual} does not match metadata's {metadata.get('sha256')}")
     metrics = {k: float(v) for k, v in (metadata.get("metrics") or {}).items() if isinstance(v, (int, float))}
-    gate = EvaluationGate.parse(state.get("gate"))
+    gate = run.gate
     passed = gate.passes(metrics)
-    _record(platform, state["run_id"], status="EVALUATED", metrics=metrics, gate_passed=passed)
+    _record(platform, run.run_id, status="EVALUATED", metrics=metrics, gate_passed=passed)
     # Older runs wrote no sample request: their versions deploy without preview traffic.
     sample = metadata.get("sample_request")
     sample_uri = f"s3://{bucket}/{prefix}{sample}" if isinstance(sample, str) and sample and "/" not in sample else ""
-    return {
-        "passed": passed,
-        "metric": gate.metric,
-        "value": metrics.get(gate.metric),
-        "threshold": gate.threshold,
-        "metrics": metrics,
-        "artifact_uri": f"s3://{bucket}/{artifact_key}",
-        "sha256": actual,
-        "framework": str(metadata.get("framework", "")),
-        "workers": int(metadata.get("workers", 0) or 0),
-        "trained_at": str(metadata.get("finished_at", "")),
-        "sample_request_uri": sample_uri,
-    }
+    return Evaluation(
+        passed=passed,
+        metric=gate.metric,
+        value=metrics.get(gate.metric),
+        threshold=gate.threshold,
+        metrics=metrics,
+        artifact_uri=f"s3://{bucket}/{artifact_key}",
+        sha256=actual,
+        framework=str(metadata.get("framework", "")),
+        workers=int(metadata.get("workers", 0) or 0),
+        trained_at=str(metadata.get("finished_at", "")),
+        sample_request_uri=sample_uri,
+    )
 
 
-def register_model(platform: Platform, state: Mapping[str, Any], execution_arn: str = "") -> dict[str, Any]:
-    evaluation, dataset = state["evaluation"], state["dataset"]
+def register_model(platform: Platform, run: PipelineRun, evaluation: Evaluation) -> Registration:
+    dataset = run.dataset
     lineage = Lineage(
-        dataset_uri=dataset["uri"],
-        dataset_etag=dataset.get("etag", ""),
-        dataset_version_id=dataset.get("version_id", ""),
-        training_run_id=state["run_id"],
-        execution_arn=execution_arn or str(state.get("execution_arn", "")),
-        hyperparameters=Hyperparameters.parse(state.get("hyperparameters")).to_dict(),
-        metrics=evaluation["metrics"],
-        artifact_uri=evaluation["artifact_uri"],
-        artifact_sha256=evaluation["sha256"],
+        dataset_uri=dataset.uri,
+        dataset_etag=dataset.etag,
+        dataset_version_id=dataset.version_id,
+        training_run_id=run.run_id,
+        execution_arn=run.execution_arn,
+        hyperparameters=run.hyperparameters.to_dict(),
+        metrics=evaluation.metrics,
+        artifact_uri=evaluation.artifact_uri,
+        artifact_sha256=evaluation.sha256,
         code_version=platform.settings.code_version,
-        framework=evaluation.get("framework", ""),
-        workers=int(evaluation.get("workers", 0)),
-        trained_at=evaluation.get("trained_at", ""),
-        sample_request_uri=evaluation.get("sample_request_uri", ""),
+        framework=evaluation.framework,
+        workers=evaluation.workers,
+        trained_at=evaluation.trained_at,
+        sample_request_uri=evaluation.sample_request_uri,
     )
     version, created = platform.registry.register_version(
-        state["model_name"], lineage, actor=f"pipeline:{state['run_id']}", now=platform.clock()
+        run.model_name, lineage, actor=f"pipeline:{run.run_id}", now=platform.clock()
     )
-    _record(platform, state["run_id"], status="REGISTERED", model_version=version.version)
-    return {"model_name": version.model_name, "version": version.version, "created": created}
+    _record(platform, run.run_id, status="REGISTERED", model_version=version.version)
+    return Registration(version.model_name, version.version, created)
 
 
-def record_run_failure(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def record_run_failure(platform: Platform, failure: RunFailure) -> FailureRecorded:
     """The Catch path: keep the cause on the run so the API and the CLI can show it."""
-    error = state.get("error") or {}
-    evaluation = state.get("evaluation") or {}
-    if evaluation and not evaluation.get("passed", True):
-        cause = (
-            f"evaluation gate not met: {evaluation.get('metric')} = {evaluation.get('value')}, "
-            f"threshold {evaluation.get('threshold')}"
-        )
-        error = {"Error": "EvaluationGateNotMet", "Cause": cause}
+    recorded = FailureRecorded(failure.error, readable_cause(failure.cause))
     _record(
         platform,
-        state["run_id"],
+        failure.run_id,
         status="FAILED",
-        error=str(error.get("Error", "")),
-        cause=readable_cause(error.get("Cause", "")),
+        error=recorded.error,
+        cause=recorded.cause,
         failed_at=iso(platform.clock()),
     )
-    return {"error": error.get("Error", ""), "cause": readable_cause(error.get("Cause", ""))}
+    return recorded
 
 
 def list_runs(platform: Platform) -> list[dict[str, Any]]:

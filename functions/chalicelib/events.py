@@ -10,7 +10,9 @@ from chalice import Blueprint
 from chalicelib.deployments_api import alerts_json
 from chalicelib.runtime import count_rollbacks, current_platform, logger, metrics
 from control.domain.alert_payload import parse_sns_event
-from control.errors import ControlError
+from control.domain.datasets import parse_s3_event
+from control.domain.training_runs import DatasetEventOutcome
+from control.errors import ControlError, InvalidInput
 from control.usecases import rollouts, training
 
 events = Blueprint(__name__)
@@ -23,7 +25,14 @@ def on_dataset_uploaded(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Registered in AWS as the bucket's notification target (terraform) and locally by the
     embedded runtime; a raw Lambda function so that malformed records reach our own checks.
     """
-    outcomes = [outcome.to_dict() for outcome in training.handle_dataset_event(current_platform(), event)]
+    platform = current_platform()
+    try:
+        created = parse_s3_event(event)
+    except InvalidInput as error:  # dead-lettered whole: nothing lost
+        handled: list[DatasetEventOutcome] = [training.reject_dataset_event(platform, error, event)]
+    else:
+        handled = training.handle_dataset_event(platform, created)
+    outcomes = [outcome.to_dict() for outcome in handled]
     for outcome in outcomes:
         metrics.add_metric(name=f"Datasets{outcome['outcome'].title()}", unit=MetricUnit.Count, value=1)
         logger.info("dataset event", extra=outcome)

@@ -130,6 +130,7 @@ def test_a_malformed_event_is_dead_lettered_with_its_payload(aws, endpoints):
 def test_validation_reads_the_version_the_event_named_not_a_later_overwrite(aws, endpoints):
     from chalicelib.runtime import current_platform
 
+    from control.domain.pipeline_steps import PipelineRun
     from control.errors import InvalidInput
     from control.usecases.training import validate_dataset
 
@@ -139,13 +140,13 @@ def test_validation_reads_the_version_the_event_named_not_a_later_overwrite(aws,
     first = s3.put_object(Bucket=endpoints["data_bucket"], Key=key, Body=b"x,label\n1,0\n2,1\n")["VersionId"]
     later = s3.put_object(Bucket=endpoints["data_bucket"], Key=key, Body=b"x,y\n1,0\n")["VersionId"]
 
-    def state(version_id: str) -> dict:
+    def state(version_id: str) -> PipelineRun:
         bucket = endpoints["data_bucket"]
         dataset = {"bucket": bucket, "key": key, "uri": f"s3://{bucket}/{key}", "version_id": version_id}
-        return {"run_id": f"{model}-{version_id[:6]}", "model_name": model, "dataset": dataset}
+        return PipelineRun.parse({"run_id": f"{model}-{version_id[:6]}", "model_name": model, "dataset": dataset})
 
     # The late event for the first upload still validates the first upload's bytes ...
-    assert validate_dataset(current_platform(), state(first))["columns"] == ["x", "label"]
+    assert validate_dataset(current_platform(), state(first)).columns == ["x", "label"]
     # ... and the overwrite's own event sees its own bytes (no label column).
     with pytest.raises(InvalidInput, match="no 'label' column"):
         validate_dataset(current_platform(), state(later))

@@ -378,17 +378,20 @@ def test_evaluate_model_refuses_a_run_without_metadata_json_so_nothing_half_writ
 ):
     from chalicelib.runtime import current_platform
 
+    from control.domain.pipeline_steps import LaunchedJob, PipelineRun
     from control.errors import TrainingFailed
     from control.usecases.training import evaluate_model
 
     run = f"half-{uuid.uuid4().hex[:6]}"
     prefix = f"models/half/runs/{run}/"
     aws("s3").put_object(Bucket=endpoints["artifacts_bucket"], Key=prefix + "model.pt", Body=b"half a model")
-    state = {"run_id": run, "job": {"output_uri": f"s3://{endpoints['artifacts_bucket']}/{prefix}"}, "gate": None}
+    dataset = {"bucket": endpoints["data_bucket"], "key": "datasets/half/v1/data.csv"}
+    state = PipelineRun.parse({"run_id": run, "model_name": "half", "dataset": dataset})
+    job = LaunchedJob.parse({"output_uri": f"s3://{endpoints['artifacts_bucket']}/{prefix}"})
     with pytest.raises(TrainingFailed, match="without writing metadata.json"):
-        evaluate_model(current_platform(), state)
+        evaluate_model(current_platform(), state, job)
     body = json.dumps({"artifact": "model.pt", "sha256": "0" * 64, "metrics": {"val_accuracy": 1.0}})
     aws("s3").put_object(Bucket=endpoints["artifacts_bucket"], Key=prefix + "metadata.json", Body=body.encode())
     with pytest.raises(TrainingFailed, match="does not match"):
-        evaluate_model(current_platform(), state)
+        evaluate_model(current_platform(), state, job)
     ledger.add("runtime: half-written artifact", faults_injected=2, lost=0)

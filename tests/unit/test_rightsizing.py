@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from control.cli.runs import resource_rows
+from control.domain.pipeline_steps import PipelineRun
 from control.domain.rightsizing import (
     MIB,
     Allocatable,
@@ -111,8 +112,9 @@ def worker_requests(cluster: RecordingCluster, job: str) -> dict[str, str]:
 
 
 def run_to_success(platform: Any, run_state: dict[str, Any]) -> dict[str, Any]:
-    job = training.launch_training(platform, run_state)
-    training.check_training(platform, {**run_state, "job": job})
+    run = PipelineRun.parse(run_state)
+    job = training.launch_training(platform, run)
+    training.check_training(platform, run, job)
     return platform.registry.get_run(run_state["run_id"])
 
 
@@ -149,7 +151,7 @@ def test_a_model_with_no_measured_run_starts_from_the_defaults_and_other_models_
     platform = in_memory_platform(training=cluster, usage=MeasuredUsage([usage(0, 3.0, 9000)]))
     run_to_success(platform, state("iris-r1"))
     other = state("wine-r1") | {"model_name": "wine"}
-    training.launch_training(platform, other)
+    training.launch_training(platform, PipelineRun.parse(other))
     assert platform.registry.get_run("wine-r1")["resources_source"] == {"source": "default"}
     assert worker_requests(cluster, "wine-r1")["memory"] == "8192Mi"
 

@@ -75,6 +75,7 @@ def test_training_args_carry_every_hyperparameter():
 
 def test_requested_worker_resources_reach_the_job_spec_and_its_scratch_volume():
     from control.composition import build_platform
+    from control.domain.pipeline_steps import PipelineRun
     from control.domain.training import TrainingRequest, WorkerResources
     from control.manifests.config import ManifestConfig
     from control.manifests.training import render_mpijob
@@ -82,10 +83,11 @@ def test_requested_worker_resources_reach_the_job_spec_and_its_scratch_volume():
     from control.usecases.training import job_spec
 
     resources = WorkerResources.parse({"scratch_gib": 200, "memory_mib": 4096})
-    request = TrainingRequest("iris", "v1", {"uri": "s3://d/datasets/iris/v1/data.csv"}, resources=resources)
-    state = request.to_execution_input("iris-v1-abc")
+    dataset = {"uri": "s3://d/datasets/iris/v1/data.csv", "bucket": "d", "key": "datasets/iris/v1/data.csv"}
+    request = TrainingRequest("iris", "v1", dataset, resources=resources)
+    run = PipelineRun.parse(request.to_execution_input("iris-v1-abc"))
     platform = build_platform(Settings(region="us-east-1", data_bucket="d", artifacts_bucket="a", registry_table="t"))
-    spec = job_spec(platform, state)
+    spec = job_spec(platform, run)
     assert spec.resources == WorkerResources(cpu_millicores=2000, memory_mib=4096, scratch_gib=200)
     pod = render_mpijob(spec, ManifestConfig())["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]
     scratch = next(v for v in pod["volumes"] if v["name"] == "scratch")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from control.domain.datasets import parse_s3_event
 from control.domain.registry import Alias, VersionStatus, iso
 from control.domain.registry_requests import Decision, HistoryQuery, VersionDecision, parse_version
 from control.domain.retention import RetentionRequest
@@ -167,7 +168,7 @@ def test_a_dataset_event_gives_one_outcome_per_object_and_dead_letters_the_wrong
             created("data", "elsewhere/x.csv"),
         ]
     }
-    started, ignored, rejected = training.handle_dataset_event(platform, event)
+    started, ignored, rejected = training.handle_dataset_event(platform, parse_s3_event(event))
 
     assert isinstance(started, StartedRun) and started.model_name == "churn"
     assert ignored == NotStarted(Skip.IGNORED, "not a dataset trigger", "datasets/churn/v2/part-1.csv")
@@ -177,7 +178,9 @@ def test_a_dataset_event_gives_one_outcome_per_object_and_dead_letters_the_wrong
         "key": "datasets/churn/v2/part-1.csv",
         "reason": "not a dataset trigger",
     }
-    [whole] = training.handle_dataset_event(platform, {"Records": "nope"})
+    with pytest.raises(InvalidInput) as unreadable:
+        parse_s3_event({"Records": "nope"})
+    whole = training.reject_dataset_event(platform, unreadable.value, {"Records": "nope"})
     assert whole.to_dict() == {"outcome": "rejected", "reason": "the S3 event has no Records"}
     assert [sent["payload"] for sent in platform.dead_letters.sent] == [  # type: ignore[attr-defined]
         {"bucket": "data", "key": "elsewhere/x.csv", "size": 9},
