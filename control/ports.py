@@ -15,12 +15,13 @@ from typing import Any, Protocol
 from control.domain.datasets import ObjectInfo
 from control.domain.deployments import DeploymentRecord
 from control.domain.pipelines import Started
-from control.domain.registry import Alias, HistoryEntry, Lineage, ModelVersion, VersionStatus
+from control.domain.registry import Alias, HistoryEntry, Lineage, ModelSummary, ModelVersion, VersionStatus
 from control.domain.retention import EfsEntry
 from control.domain.rightsizing import WorkerUsage
 from control.domain.serving import DeploymentReadiness
 from control.domain.staging import SourceObject, StagingResult
 from control.domain.training import JobStatus
+from control.domain.training_runs import RunRecord
 from control.settings import Settings
 
 
@@ -37,7 +38,7 @@ class ModelRegistry(Protocol):
 
     def list_versions(self, model_name: str) -> list[ModelVersion]: ...
 
-    def list_models(self) -> list[dict[str, Any]]: ...
+    def list_models(self) -> list[ModelSummary]: ...
 
     def set_status(
         self, model_name: str, version: int, target: VersionStatus, *, actor: str, reason: str, now: datetime
@@ -66,10 +67,10 @@ class ModelRegistry(Protocol):
     def put_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
         """Create or update a training run's record with `fields`."""
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunRecord:
         """Raise NotFound if there is no such run."""
 
-    def list_runs(self) -> list[dict[str, Any]]: ...
+    def list_runs(self) -> list[RunRecord]: ...
 
 
 class DeploymentStore(Protocol):

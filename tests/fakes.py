@@ -16,7 +16,17 @@ from typing import Any
 from control.domain.datasets import ObjectInfo
 from control.domain.deployments import DeploymentRecord
 from control.domain.pipelines import Started
-from control.domain.registry import Alias, HistoryEntry, Lineage, ModelVersion, VersionStatus, check_transition, iso
+from control.domain.registry import (
+    Alias,
+    HistoryEntry,
+    Lineage,
+    ModelSummary,
+    ModelVersion,
+    VersionStatus,
+    check_transition,
+    iso,
+)
+from control.domain.training_runs import RunRecord
 from control.errors import NotFound, PreconditionFailed
 from control.ports import Platform
 from control.settings import Settings
@@ -66,9 +76,9 @@ class InMemoryRegistry:
     def _versions_of(self, model_name: str) -> list[ModelVersion]:
         return [v for (name, _), v in sorted(self.versions.items()) if name == model_name]
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self) -> list[ModelSummary]:
         return [
-            {"model_name": name, "latest_version": len(self._versions_of(name)), "aliases": dict(aliases)}
+            ModelSummary(name, len(self._versions_of(name)), dict(aliases))
             for name, aliases in sorted(self.alias_table.items())
         ]
 
@@ -123,12 +133,12 @@ class InMemoryRegistry:
     def put_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
         self.runs.setdefault(run_id, {}).update(fields)
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunRecord:
         if run_id not in self.runs:
             raise NotFound(f"no training run {run_id!r}", field="run_id")
-        return {"run_id": run_id, **self.runs[run_id]}
+        return RunRecord(run_id, dict(self.runs[run_id]))
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunRecord]:
         return [self.get_run(run_id) for run_id in sorted(self.runs)]
 
 

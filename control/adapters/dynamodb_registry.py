@@ -23,11 +23,13 @@ from control.domain.registry import (
     Alias,
     HistoryEntry,
     Lineage,
+    ModelSummary,
     ModelVersion,
     VersionStatus,
     check_transition,
     iso,
 )
+from control.domain.training_runs import RunRecord
 from control.errors import NotFound, PreconditionFailed, TransientError
 
 MAX_REGISTER_ATTEMPTS = 60
@@ -156,15 +158,15 @@ class DynamoDbRegistry:
         return [self._version_from(item, meta.get("aliases", {})) for item in items]
 
     @aws_call("list models")
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self) -> list[ModelSummary]:
         return [
-            {
-                "model_name": item["model_name"],
-                "latest_version": item["latest_version"],
-                "aliases": item.get("aliases", {}),
-                "created_at": item.get("created_at"),
-                "updated_at": item.get("updated_at"),
-            }
+            ModelSummary(
+                model_name=item["model_name"],
+                latest_version=int(item["latest_version"]),
+                aliases={str(alias): int(version) for alias, version in (item.get("aliases") or {}).items()},
+                created_at=item.get("created_at"),
+                updated_at=item.get("updated_at"),
+            )
             for item in of_kind(self._db, self._table, "MODELS")
         ]
 
@@ -338,16 +340,16 @@ class DynamoDbRegistry:
         )
 
     @aws_call("read training run")
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunRecord:
         item = self._get(f"RUN#{run_id}", "RUN")
         if item is None:
             raise NotFound(f"no training run {run_id!r}", field="run_id")
-        return {"run_id": run_id} | {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES}
+        return RunRecord(run_id, {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES})
 
     @aws_call("list training runs")
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunRecord]:
         return [
-            {"run_id": item["gsi1sk"]} | {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES}
+            RunRecord(str(item["gsi1sk"]), {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES})
             for item in of_kind(self._db, self._table, "RUNS")
         ]
 

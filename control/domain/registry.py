@@ -97,6 +97,17 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class ModelSummary:
+    """One registered model as the model list shows it: its latest version number and its aliases."""
+
+    model_name: str
+    latest_version: int
+    aliases: Mapping[str, int] = field(default_factory=dict)
+    created_at: str | None = None  # ISO UTC; None where the store keeps no time
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One append-only change: who did what to which version, why, and when."""
 

@@ -105,6 +105,39 @@ DatasetEventOutcome = StartedRun | NotStarted
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """A training run as the registry keeps it: its id and the fields the pipeline's steps wrote
+    (status, request, staging, job, metrics, usage, recommendation, failure...)."""
+
+    run_id: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return str(self.fields.get("model_name", ""))
+
+    @property
+    def status(self) -> str:
+        return str(self.fields.get("status", ""))
+
+    @property
+    def staging_folder(self) -> str:
+        """The staged dataset's folder on the checkpoint file system; "" before staging."""
+        staging = self.fields.get("staging")
+        return str(staging.get("folder") or "") if isinstance(staging, Mapping) else ""
+
+    @property
+    def recommendation(self) -> Mapping[str, Any] | None:
+        """Right-sizing's recommendation from the run's measured use; None when never measured."""
+        recommendation = self.fields.get("recommendation")
+        return recommendation if isinstance(recommendation, Mapping) and recommendation else None
+
+    @property
+    def measured_at(self) -> str:
+        return str(self.fields.get("measured_at", ""))
+
+
+@dataclass(frozen=True)
 class TrainingRun:
     """A run as the registry records it (`record`, without its id) and its pipeline execution
     (None when Step Functions has none)."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from control.domain.registry import ModelVersion, iso, serving_at
+from control.domain.registry import ModelSummary, ModelVersion, iso, serving_at
 from control.domain.registry_requests import HistoryQuery, ModelHistory, ProductionAt, VersionDecision
 from control.ports import Platform
 
 
-def list_models(platform: Platform) -> list[dict[str, Any]]:
+def list_models(platform: Platform) -> list[ModelSummary]:
     return platform.registry.list_models()
 
 

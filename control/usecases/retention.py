@@ -7,6 +7,7 @@ from typing import Any
 
 from control.domain.datasets import parse_dataset_key
 from control.domain.retention import Protected, RetentionApplied, RetentionPolicy, RetentionRequest, plan_retention
+from control.domain.training_runs import RunRecord
 from control.errors import ControlError, InvalidInput, NotFound
 from control.ports import Platform
 
@@ -17,7 +18,7 @@ def apply_retention(platform: Platform, request: RetentionRequest) -> RetentionA
     """Decide what goes (and remove it unless a dry run); every decision comes with its reason."""
     policy, model = request.policy, request.model
     runs = platform.registry.list_runs()
-    run_models = {str(r["run_id"]): str(r.get("model_name", "")) for r in runs}
+    run_models = {run.run_id: run.model_name for run in runs}
     protected = _protected(platform, runs)
     entries = platform.efs.entries(run_models)
     if model is not None:
@@ -39,19 +40,18 @@ def retain_after_staging(platform: Platform, model: str) -> dict[str, Any]:
     return {"removed": [d.entry.path for d in result.removed]}
 
 
-def _protected(platform: Platform, runs: list[dict[str, Any]]) -> Protected:
+def _protected(platform: Platform, runs: list[RunRecord]) -> Protected:
     dataset_versions: set[tuple[str, str]] = set()
     protected_runs: set[str] = set()
     folders: set[str] = set()
     for run in runs:
-        if run.get("status") not in FINISHED_RUN_STATES:
-            protected_runs.add(str(run["run_id"]))
-            folder = (run.get("staging") or {}).get("folder")
-            if folder:
-                folders.add(str(folder))
+        if run.status not in FINISHED_RUN_STATES:
+            protected_runs.add(run.run_id)
+            if run.staging_folder:
+                folders.add(run.staging_folder)
     for listed in platform.registry.list_models():
         try:
-            versions = platform.registry.list_versions(listed["model_name"])
+            versions = platform.registry.list_versions(listed.model_name)
         except NotFound:
             continue
         for version in versions:

@@ -63,14 +63,14 @@ def latest_recommendation(
 ) -> tuple[str, Recommendation] | None:
     """(run id, recommendation) of the model's most recently measured run other than `before_run`."""
     measured = [
-        run
+        (run.run_id, run.measured_at, recommendation)
         for run in platform.registry.list_runs()
-        if run.get("model_name") == model_name and run.get("recommendation") and run.get("run_id") != before_run
+        if run.model_name == model_name and run.run_id != before_run and (recommendation := run.recommendation)
     ]
     if not measured:
         return None
-    latest = max(measured, key=lambda run: str(run.get("measured_at", "")))
-    return str(latest["run_id"]), Recommendation.from_dict(latest["recommendation"])
+    run_id, _, recommendation = max(measured, key=lambda found: found[1])
+    return run_id, Recommendation.from_dict(recommendation)
 
 
 def resources_for(platform: Platform, run: PipelineRun) -> tuple[WorkerResources, dict[str, str]]:

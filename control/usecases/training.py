@@ -47,6 +47,7 @@ from control.domain.training import (
 from control.domain.training_runs import (
     DatasetEventOutcome,
     NotStarted,
+    RunRecord,
     RunTimeline,
     Skip,
     StartedRun,
@@ -399,7 +400,7 @@ def record_run_failure(platform: Platform, failure: RunFailure) -> FailureRecord
     return recorded
 
 
-def list_runs(platform: Platform) -> list[dict[str, Any]]:
+def list_runs(platform: Platform) -> list[RunRecord]:
     return platform.registry.list_runs()
 
 
@@ -415,8 +416,8 @@ def get_training_run(platform: Platform, run_id: str) -> TrainingRun:
     except NotFound:
         if execution is None:
             raise
-        record = {}
-    return TrainingRun(run_id, {k: v for k, v in record.items() if k != "run_id"}, execution)
+        record = RunRecord(run_id)
+    return TrainingRun(run_id, record.fields, execution)
 
 
 def run_timeline(platform: Platform, run_id: str) -> RunTimeline:

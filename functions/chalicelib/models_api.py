@@ -10,6 +10,7 @@ from chalice import Blueprint
 
 from chalicelib.runtime import authorize, current_platform, json_route, request_json
 from control.domain.names import check_name
+from control.domain.registry import ModelSummary
 from control.domain.registry_requests import HistoryQuery, ModelHistory, VersionDecision, parse_version
 from control.usecases import models
 
@@ -24,7 +25,7 @@ def _authorize() -> str:
 @json_route
 def list_models() -> tuple[int, Any]:
     _authorize()
-    return 200, {"models": models.list_models(current_platform())}
+    return 200, {"models": [_model_json(model) for model in models.list_models(current_platform())]}
 
 
 @models_api.route("/models/{name}/versions", methods=["GET"])
@@ -64,3 +65,13 @@ def _history_json(history: ModelHistory) -> dict[str, Any]:
     if history.production_at is not None:
         shaped["production_at"] = {"at": history.production_at.at, "version": history.production_at.version}
     return shaped
+
+
+def _model_json(model: ModelSummary) -> dict[str, Any]:
+    return {
+        "model_name": model.model_name,
+        "latest_version": model.latest_version,
+        "aliases": dict(model.aliases),
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+    }

@@ -11,7 +11,7 @@ from chalicelib.runtime import authorize, current_platform, json_route, request_
 from control.domain.names import check_name
 from control.domain.retention import RetentionRequest
 from control.domain.training import TrainingProgress
-from control.domain.training_runs import TrainingRun, TrainingRunRequest
+from control.domain.training_runs import RunRecord, TrainingRun, TrainingRunRequest
 from control.usecases import retention, training
 
 training_api = Blueprint(__name__)
@@ -34,7 +34,7 @@ def start_training_run() -> tuple[int, Any]:
 @json_route
 def list_training_runs() -> tuple[int, Any]:
     _authorize()
-    return 200, {"runs": training.list_runs(current_platform())}
+    return 200, {"runs": [_record_json(run) for run in training.list_runs(current_platform())]}
 
 
 @training_api.route("/training-runs/{run_id}", methods=["GET"])
@@ -78,6 +78,10 @@ def apply_retention() -> tuple[int, Any]:
     _authorize()
     request = RetentionRequest.parse(request_json(training_api.current_request))
     return 200, retention.apply_retention(current_platform(), request).to_dict()
+
+
+def _record_json(run: RunRecord) -> dict[str, Any]:
+    return {"run_id": run.run_id, **run.fields}
 
 
 def _run_json(run: TrainingRun) -> dict[str, Any]:

@@ -8,7 +8,8 @@ import pytest
 
 from control.adapters.aws import client
 from control.adapters.dynamodb_registry import DynamoDbRegistry
-from control.domain.registry import Alias, VersionStatus, serving_at
+from control.domain.registry import Alias, ModelSummary, VersionStatus, serving_at
+from control.domain.training_runs import RunRecord
 from control.errors import Conflict, NotFound
 from tests.support.lineage import lineage
 
@@ -86,3 +87,34 @@ def test_unknown_models_and_versions_are_not_found(registry):
         registry.get_version("no-such-model", 1)
     with pytest.raises(NotFound):
         registry.list_versions("no-such-model")
+
+
+def test_runs_and_the_model_list_come_back_as_domain_values_and_the_api_shows_them_as_before(registry, api):
+    model = f"listed-{uuid.uuid4().hex[:6]}"
+    registry.register_version(model, lineage(model, f"{model}-r1"), actor="test", now=now())
+    run_id = f"{model}-r2"
+    fields = {"status": "STAGING", "model_name": model, "staging": {"folder": f"datasets/{model}/v1/abc", "files": 1}}
+    registry.put_run(run_id, fields)
+    registry.put_run(run_id, {"recommendation": {"cpu_millicores": 500}, "measured_at": "2026-12-07T00:00:00Z"})
+
+    record = registry.get_run(run_id)
+    assert isinstance(record, RunRecord) and record.run_id == run_id
+    assert (record.model_name, record.status, record.staging_folder) == (model, "STAGING", f"datasets/{model}/v1/abc")
+    assert record.recommendation == {"cpu_millicores": 500}
+    assert record in registry.list_runs()
+    [summary] = [m for m in registry.list_models() if m.model_name == model]
+    assert isinstance(summary, ModelSummary) and (summary.latest_version, dict(summary.aliases)) == (1, {})
+    assert summary.created_at and summary.updated_at
+
+    # The handlers shape them into the same JSON as ever.
+    runs = api.get("/training-runs").json()["runs"]
+    shown = {"run_id": run_id, **fields, "recommendation": {"cpu_millicores": 500}, "measured_at": record.measured_at}
+    assert shown in runs
+    listed = next(m for m in api.get("/models").json()["models"] if m["model_name"] == model)
+    assert listed == {
+        "model_name": model,
+        "latest_version": 1,
+        "aliases": {},
+        "created_at": summary.created_at,
+        "updated_at": summary.updated_at,
+    }

@@ -110,7 +110,7 @@ def test_the_steps_keep_the_same_json_in_the_state_from_validation_to_registrati
 
     state["validation"] = call(tasks.validate_dataset, state)
     assert state["validation"] == {"files": [f"s3://data/{KEY}"], "bytes": len(CSV), "columns": ["x", "y", "label"]}
-    assert platform.registry.get_run("iris-v1-abc")["request"] == execution_input()
+    assert platform.registry.get_run("iris-v1-abc").fields["request"] == execution_input()
 
     state["job"] = call(tasks.launch_training, state)
     assert set(state["job"]) == {"job_name", "launched_at", "deadline_seconds", "output_uri"}
@@ -154,7 +154,7 @@ def test_the_catch_path_keeps_the_cause_or_the_gate_not_met_on_the_run(tasks: An
         "error": "FatalTaskError",
         "cause": "TrainingFailed: the job died",
     }
-    assert platform.registry.get_run("iris-v1-abc")["cause"] == "TrainingFailed: the job died"
+    assert platform.registry.get_run("iris-v1-abc").fields["cause"] == "TrainingFailed: the job died"
 
     gate = {"passed": False, "metric": "val_accuracy", "value": 0.4, "threshold": 0.5}
     assert RunFailure.parse(execution_input() | {"evaluation": gate}).error == "EvaluationGateNotMet"

@@ -115,7 +115,8 @@ def run_to_success(platform: Any, run_state: dict[str, Any]) -> dict[str, Any]:
     run = PipelineRun.parse(run_state)
     job = training.launch_training(platform, run)
     training.check_training(platform, run, job)
-    return platform.registry.get_run(run_state["run_id"])
+    record = platform.registry.get_run(run_state["run_id"])
+    return {"run_id": record.run_id, **record.fields}  # as GET /training-runs/{id} shows it
 
 
 def test_a_measured_run_sizes_the_models_next_run_unless_the_caller_pins_resources():
@@ -152,7 +153,7 @@ def test_a_model_with_no_measured_run_starts_from_the_defaults_and_other_models_
     run_to_success(platform, state("iris-r1"))
     other = state("wine-r1") | {"model_name": "wine"}
     training.launch_training(platform, PipelineRun.parse(other))
-    assert platform.registry.get_run("wine-r1")["resources_source"] == {"source": "default"}
+    assert platform.registry.get_run("wine-r1").fields["resources_source"] == {"source": "default"}
     assert worker_requests(cluster, "wine-r1")["memory"] == "8192Mi"
 
 

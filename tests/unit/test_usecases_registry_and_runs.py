@@ -207,7 +207,7 @@ def test_a_run_is_its_record_and_its_execution_and_one_with_neither_is_not_found
     }
     with pytest.raises(NotFound):
         training.get_training_run(platform, "run-3")
-    assert [r["run_id"] for r in training.list_runs(platform)] == ["run-1"]
+    assert [r.run_id for r in training.list_runs(platform)] == ["run-1"]
 
 
 def test_a_retention_request_is_a_dry_run_unless_it_says_otherwise() -> None:
