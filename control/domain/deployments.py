@@ -119,6 +119,46 @@ class StepRequest:
 
 
 @dataclass(frozen=True)
+class PipelineRollout:
+    """The training pipeline's StartRollout step, parsed: the run's gate passed and its request named a
+    deployment (`auto_deploy`) to roll the registered version out to."""
+
+    run_id: str
+    deployment: str
+    model: str
+    version: int
+
+    @classmethod
+    def parse(cls, state: Any) -> PipelineRollout:
+        if not isinstance(state, Mapping):
+            raise InvalidInput("the step's input must be an object", field="state")
+        run_id = state.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidInput("run_id is required", field="run_id")
+        registration = state.get("registration")
+        if not isinstance(registration, Mapping):
+            raise InvalidInput("registration must be an object", field="registration")
+        version = registration.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InvalidInput("registration.version must be a positive integer", field="registration.version")
+        return cls(
+            run_id,
+            check_deployment_name(state.get("auto_deploy"), "auto_deploy"),
+            check_name(registration.get("model_name"), "registration.model_name"),
+            version,
+        )
+
+
+@dataclass(frozen=True)
+class PipelineRolloutStarted:
+    """What StartRollout did: the rollout's loop started, or nothing (`skipped`, with why)."""
+
+    deployment: str
+    execution_arn: str = ""
+    skipped: str = ""  # the deployment already serves the version
+
+
+@dataclass(frozen=True)
 class StepOutcome:
     """What one reconcile step left: the phase, what serves, why, and when to step again."""
 

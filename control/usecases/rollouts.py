@@ -21,6 +21,8 @@ from control.domain.deployments import (
     AlertsHandled,
     DeploymentCommand,
     DeploymentRecord,
+    PipelineRollout,
+    PipelineRolloutStarted,
     RolloutRequest,
     StepOutcome,
     StepRequest,
@@ -608,20 +610,19 @@ def _get(platform: Platform, deployment: str) -> DeploymentRecord:
     return record
 
 
-def start_from_pipeline(platform: Platform, state: Mapping[str, Any]) -> dict[str, Any]:
+def start_from_pipeline(platform: Platform, request: PipelineRollout) -> PipelineRolloutStarted:
     """The training pipeline's StartRollout step: the gate passed and the request asked to deploy."""
-    registration = state["registration"]
-    model, version = registration["model_name"], int(registration["version"])
+    actor = f"pipeline:{request.run_id}"
     platform.registry.set_status(
-        model,
-        version,
+        request.model,
+        request.version,
         VersionStatus.APPROVED,
-        actor=f"pipeline:{state['run_id']}",
+        actor=actor,
         reason="passed the evaluation gate; auto-deploy requested",
         now=platform.clock(),
     )
     try:
-        started = start(platform, state["auto_deploy"], RolloutRequest(model, version), f"pipeline:{state['run_id']}")
+        started = start(platform, request.deployment, RolloutRequest(request.model, request.version), actor)
     except AlreadyServing as error:
-        return {"skipped": error.message}
-    return {"deployment": state["auto_deploy"], "execution_arn": started.execution_arn}
+        return PipelineRolloutStarted(request.deployment, skipped=error.message)
+    return PipelineRolloutStarted(request.deployment, execution_arn=started.execution_arn)

@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.runtime import count, task
-from control.domain.deployments import StepRequest
+from control.domain.deployments import PipelineRollout, StepRequest
 from control.domain.pipeline_steps import Evaluation, LaunchedJob, PipelineRun, RunFailure, StagedDataset
 from control.ports import Platform
 from control.usecases import rollouts, training
@@ -68,7 +68,10 @@ def record_run_failure(platform: Platform, state: dict[str, Any], execution_arn:
 @tasks.lambda_function(name="start_rollout")
 @task
 def start_rollout(platform: Platform, state: dict[str, Any], execution_arn: str) -> Any:
-    return rollouts.start_from_pipeline(platform, state)
+    started = rollouts.start_from_pipeline(platform, PipelineRollout.parse(state))
+    if started.skipped:
+        return {"skipped": started.skipped}
+    return {"deployment": started.deployment, "execution_arn": started.execution_arn}
 
 
 @tasks.lambda_function(name="reconcile_rollout")

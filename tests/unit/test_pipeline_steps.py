@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from control.domain.deployments import PipelineRollout
 from control.domain.pipeline_steps import PipelineRun, RunFailure
 from control.domain.training import JobState, JobStatus, TrainingRequest, WorkerResources
 from control.errors import FatalTaskError, InvalidInput
@@ -137,10 +138,26 @@ def test_the_steps_keep_the_same_json_in_the_state_from_validation_to_registrati
     assert (state["evaluation"]["metric"], state["evaluation"]["value"]) == ("val_accuracy", 0.9)
     assert state["evaluation"]["sample_request_uri"] == ""
 
-    assert call(tasks.register_model, state) == {"model_name": "iris", "version": 1, "created": True}
+    state["registration"] = call(tasks.register_model, state)
+    assert state["registration"] == {"model_name": "iris", "version": 1, "created": True}
     assert call(tasks.register_model, state) == {"model_name": "iris", "version": 1, "created": False}
     lineage = platform.registry.get_version("iris", 1).lineage
     assert (lineage.execution_arn, lineage.dataset_version_id, lineage.workers) == (EXECUTION, "v1", 0)
+
+    # The request asked to deploy: the version is approved and the deployment's rollout loop starts.
+    started = call(tasks.start_rollout, state)
+    assert set(started) == {"deployment", "execution_arn"} and started["deployment"] == "web"
+    assert platform.registry.get_version("iris", 1).status == "approved"
+
+
+def test_a_rollout_step_without_a_deployment_to_roll_out_to_names_the_field() -> None:
+    registration = {"model_name": "iris", "version": 1}
+    with pytest.raises(InvalidInput) as raised:
+        PipelineRollout.parse({"run_id": "r", "registration": registration, "auto_deploy": ""})
+    assert raised.value.field == "auto_deploy"
+    with pytest.raises(InvalidInput) as raised:
+        PipelineRollout.parse({"run_id": "r", "registration": {**registration, "version": "1"}, "auto_deploy": "web"})
+    assert raised.value.field == "registration.version"
 
 
 def test_the_catch_path_keeps_the_cause_or_the_gate_not_met_on_the_run(tasks: Any) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from control.domain.deployments import RolloutRequest
+from control.domain.deployments import PipelineRollout, PipelineRolloutStarted, RolloutRequest
 from control.domain.registry import VersionStatus
 from control.domain.rollout import Phase
 from control.domain.training import TrainingProgress, progress_queries
@@ -54,7 +54,8 @@ def test_asking_for_the_version_already_served_is_an_already_serving_conflict_th
     assert isinstance(raised.value, Conflict) and raised.value.code == "Conflict"  # the API's answer is unchanged
 
     state = {"run_id": "run-1", "auto_deploy": "churn-api", "registration": {"model_name": "churn", "version": version}}
-    assert rollouts.start_from_pipeline(platform, state) == {"skipped": raised.value.message}
+    skipped = rollouts.start_from_pipeline(platform, PipelineRollout.parse(state))
+    assert skipped == PipelineRolloutStarted("churn-api", skipped=raised.value.message)
 
 
 def test_a_version_not_approved_is_not_rolled_out() -> None:
