@@ -18,18 +18,19 @@ pytest_plugins = ["tests.skip_policy"]
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One embedded platform per test session; tests use their own model names."""
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One embedded runtime (control.local.runtime.EmbeddedRuntime: moto's server, the functions,
+    the API, the local clusters) per test session; tests use their own model names."""
     from control.local.runtime import EmbeddedRuntime
 
-    embedded = EmbeddedRuntime(tmp_path_factory.mktemp("platform")).start()
-    yield embedded
-    embedded.stop()
+    runtime = EmbeddedRuntime(tmp_path_factory.mktemp("embedded")).start()
+    yield runtime
+    runtime.stop()
 
 
 @pytest.fixture(scope="session")
-def endpoints(platform: Any) -> dict[str, Any]:
-    return dict(platform.endpoints())
+def endpoints(embedded: Any) -> dict[str, Any]:
+    return dict(embedded.endpoints())
 
 
 @pytest.fixture(scope="session")

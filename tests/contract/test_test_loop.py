@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
 MAKEFILE = (REPO / "Makefile").read_text()
 # The session fixtures of tests/conftest.py that start the embedded platform (moto, the API, Prometheus).
-SERVICE_FIXTURES = {"platform", "endpoints", "aws", "api"}
+SERVICE_FIXTURES = {"embedded", "endpoints", "aws", "api"}
 
 
 def target(name: str) -> list[str]:
@@ -34,6 +34,16 @@ def unit_folders() -> list[Path]:
 def test_make_unit_runs_the_unit_and_contract_folders() -> None:
     assert target("unit") == ["$(PY) -m pytest -q $(UNIT)"]
     assert {folder.relative_to(REPO).as_posix() for folder in unit_folders()} == {"tests/unit", "tests/contract"}
+
+
+def test_the_service_fixtures_checked_here_are_the_ones_the_conftest_defines() -> None:
+    # A renamed fixture would otherwise slip past the check below unnoticed.
+    defined = {
+        node.name
+        for node in ast.parse((TESTS / "conftest.py").read_text()).body
+        if isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list)
+    }
+    assert SERVICE_FIXTURES - defined == set(), sorted(SERVICE_FIXTURES - defined)
 
 
 def test_no_unit_or_contract_test_asks_for_a_service() -> None:

@@ -22,7 +22,7 @@ FAULTY = {"type": "canary", "steps": [{"setWeight": 20}, {"pause": "30s"}, {"ana
 HEALTHY = {"type": "canary", "weights": "25,60,100", "step_pause": "6s"}
 
 
-def test_a_faulty_canary_is_aborted_at_its_first_step_and_a_healthy_one_reaches_full_traffic(platform, endpoints):
+def test_a_faulty_canary_is_aborted_at_its_first_step_and_a_healthy_one_reaches_full_traffic(embedded, endpoints):
     model = f"canary-{uuid.uuid4().hex[:6]}"
     deployment = f"{model}-api"
     seed(endpoints, models=[model], versions=3, model_pt=model_bytes(seed=5), feature_names=FEATURES,
@@ -31,9 +31,9 @@ def test_a_faulty_canary_is_aborted_at_its_first_step_and_a_healthy_one_reaches_
     start_rollout(api, deployment, model, 1)
     assert wait_until_done(api, deployment, 1, 180)["status"]["phase"] == "COMPLETED"
 
-    url = platform.deployment_endpoints()[deployment]
+    url = embedded.deployment_endpoints()[deployment]
     load = LoadGenerator.for_features(url, features=len(FEATURES), rate=20.0).start()
-    fault = FaultOnArrival(platform.serving(), deployment, 2, error_ratio=0.5).start()
+    fault = FaultOnArrival(embedded.serving(), deployment, 2, error_ratio=0.5).start()
     try:
         time.sleep(2)
         start_rollout(api, deployment, model, 2, FAULTY)

@@ -28,12 +28,12 @@ def wait_phase(api: ApiClient, deployment: str, phases: set[str], timeout: float
     return wait_for(reached, timeout, 0.5, f"{deployment} v{version} to reach {sorted(phases)}")
 
 
-def test_no_outside_traffic_rolls_out_on_its_own_and_a_paused_rollout_is_promoted_by_hand(platform, endpoints, aws):
+def test_no_outside_traffic_rolls_out_on_its_own_and_a_paused_rollout_is_promoted_by_hand(embedded, endpoints, aws):
     model = f"quiet-{uuid.uuid4().hex[:6]}"
     deployment = f"{model}-api"
     api = api_client(endpoints)
     for version, seed in ((1, 31), (2, 32)):
-        trained = run_training_demo(platform, model=model, rows=1500, seed=seed, dataset_version=f"v{version}")
+        trained = run_training_demo(embedded, model=model, rows=1500, seed=seed, dataset_version=f"v{version}")
         assert trained.ok, trained.reason
         api.decide(model, version, "approve", "test")
 
@@ -50,7 +50,7 @@ def test_no_outside_traffic_rolls_out_on_its_own_and_a_paused_rollout_is_promote
     described = api.get_deployment(deployment)
     started = [h for h in described["history"] if h["action"] == "preview-traffic-started"]
     assert len(started) == 1 and lineage["sample_request_uri"] in started[0]["reason"]
-    serving = platform.serving()
+    serving = embedded.serving()
     job = preview_traffic_job_name(deployment, 1)
     assert not serving.job_exists(job)  # deleted once the analysis ended
 

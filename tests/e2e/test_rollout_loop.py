@@ -16,13 +16,13 @@ from workloads.training.synthetic import synthetic_csv
 pytestmark = pytest.mark.e2e
 
 
-def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints, aws):
+def test_alert_after_promotion_rolls_back_to_last_known_good(embedded, endpoints, aws):
     model = f"serve-{uuid.uuid4().hex[:6]}"
     deployment = f"{model}-api"
     api = api_client(endpoints)
-    traffic = Traffic(platform, deployment)
+    traffic = Traffic(embedded, deployment)
     try:
-        trained = run_training_demo(platform, model=model, rows=1500, seed=11, dataset_version="v1")
+        trained = run_training_demo(embedded, model=model, rows=1500, seed=11, dataset_version="v1")
         assert trained.ok, trained.reason
         first = deploy(api, traffic, deployment, model, 1)
         assert first["phase"] == "COMPLETED" and first["active_version"] == 1
@@ -55,7 +55,7 @@ def test_alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints
         switched_at = time.time()
         time.sleep(3)
 
-        outcome = alert_rollback(platform, api, traffic, deployment, bad_version=v2)
+        outcome = alert_rollback(embedded, api, traffic, deployment, bad_version=v2)
         time.sleep(3)
     finally:
         samples = traffic.stop()

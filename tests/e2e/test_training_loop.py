@@ -34,7 +34,7 @@ def run_pipeline(aws, endpoints, model, body: bytes, timeout=300):
     return execution, described, entered
 
 
-def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoints, api, platform):
+def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoints, api, embedded):
     model = f"e2e-{uuid.uuid4().hex[:6]}"
     body = synthetic_csv(1200, seed=3).encode()
     execution, described, entered = run_pipeline(aws, endpoints, model, body)
@@ -46,9 +46,9 @@ def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoin
     # The ranks read the staged copy on the (local) EFS, not S3.
     staging = api.get(f"/training-runs/{execution['name']}").json()["staging"]
     assert staging["folder"].startswith(f"datasets/{model}/v1/") and staging["bytes"] == len(body)
-    efs = platform.state_dir / "cluster" / "checkpoints"
+    efs = embedded.state_dir / "cluster" / "checkpoints"
     assert (efs / staging["folder"] / "data.csv").read_bytes() == body
-    job = json.loads((platform.state_dir / "cluster" / "training-jobs" / execution["name"] / "job.json").read_text())
+    job = json.loads((embedded.state_dir / "cluster" / "training-jobs" / execution["name"] / "job.json").read_text())
     assert str(efs / staging["folder"] / "data.csv") in job["command"]
     assert not any(part.startswith("s3://") and "datasets/" in part for part in job["command"])
 
@@ -73,7 +73,7 @@ def test_a_dataset_dropped_in_s3_becomes_a_registered_model_version(aws, endpoin
     assert run["execution"]["status"] == "SUCCEEDED"
 
     # Each rank read only its shard of the staged copy; together, every row exactly once.
-    stdout = (platform.state_dir / "cluster" / "training-jobs" / execution["name"] / "stdout.log").read_text()
+    stdout = (embedded.state_dir / "cluster" / "training-jobs" / execution["name"] / "stdout.log").read_text()
     events = [json.loads(line[line.index("{") :]) for line in stdout.splitlines() if '"event": "shard"' in line]
     shards = sorted((event["first_row"], event["rows"]) for event in events)
     assert len(shards) == 2 and shards[0][0] == 0 and shards[1][0] == shards[0][1]

@@ -101,7 +101,7 @@ def _ready(url: str) -> bool:
 
 
 @pytest.mark.parametrize("rendering", ["deployed (terraform/addons)", "the local runtime's"])
-def test_a_firing_alert_given_to_alertmanager_becomes_a_rollback_intent(rendering, platform, endpoints, tmp_path):
+def test_a_firing_alert_given_to_alertmanager_becomes_a_rollback_intent(rendering, embedded, endpoints, tmp_path):
     deployment = f"am-{uuid.uuid4().hex[:6]}"
     store = completed_deployment(endpoints, deployment)
     alert = {
@@ -148,7 +148,7 @@ def test_a_plain_text_sns_message_is_dead_lettered(aws, endpoints):
     assert letter["source"] == "alertmanager-sns" and letter["error"] == "InvalidInput"
 
 
-def test_the_webhook_needs_the_alert_token_not_the_api_token(platform, endpoints):
+def test_the_webhook_needs_the_alert_token_not_the_api_token(embedded, endpoints):
     deployment = f"hook-{uuid.uuid4().hex[:6]}"
     completed_deployment(endpoints, deployment)
     url = endpoints["api_url"] + "/alerts/alertmanager"
@@ -158,18 +158,18 @@ def test_the_webhook_needs_the_alert_token_not_the_api_token(platform, endpoints
         url, json=body, headers={"Authorization": f"Bearer {endpoints['api_token']}"}, timeout=30
     )
     assert with_api_token.status_code == 401
-    right = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
+    right = requests.post(url, json=body, headers={"Authorization": f"Bearer {embedded.alert_token}"}, timeout=30)
     assert right.status_code == 200, right.text
     assert right.json()["rollbacks"][0]["deployment"] == deployment
-    again = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
+    again = requests.post(url, json=body, headers={"Authorization": f"Bearer {embedded.alert_token}"}, timeout=30)
     assert again.json()["rollbacks"] == []  # the same firing delivered twice acts once
 
 
-def test_a_malformed_webhook_payload_is_400_and_dead_lettered(platform, endpoints, aws):
+def test_a_malformed_webhook_payload_is_400_and_dead_lettered(embedded, endpoints, aws):
     marker = uuid.uuid4().hex
     url = endpoints["api_url"] + "/alerts/alertmanager"
     body = json.dumps({"version": "3", "marker": marker}).encode()
-    response = requests.post(url, data=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
+    response = requests.post(url, data=body, headers={"Authorization": f"Bearer {embedded.alert_token}"}, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"] == "InvalidInput"
     # Alertmanager does not resend a 4xx: the payload must be in the dead-letter queue, with the reason.

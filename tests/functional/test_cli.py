@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def endpoints_file(platform, tmp_path_factory) -> Path:
+def endpoints_file(embedded, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "endpoints.json"
-    platform.write_endpoints(path)
+    embedded.write_endpoints(path)
     return path
 
 

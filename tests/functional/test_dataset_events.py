@@ -20,7 +20,7 @@ def letters_about(aws, endpoints, text):
     return [d for d in dead_letters(aws("sqs"), endpoints["dead_letter_queue_url"]) if text in d["payload"].lower()]
 
 
-def test_duplicate_deliveries_start_one_execution(aws, endpoints, platform):
+def test_duplicate_deliveries_start_one_execution(aws, endpoints, embedded):
     from chalicelib.events import on_dataset_uploaded
 
     model = f"dup-{uuid.uuid4().hex[:6]}"

@@ -26,9 +26,9 @@ def registry(endpoints) -> DynamoDbRegistry:
 
 
 @pytest.fixture
-def cli(platform, tmp_path):
+def cli(embedded, tmp_path):
     endpoints_file = tmp_path / "endpoints.json"
-    platform.write_endpoints(endpoints_file)
+    embedded.write_endpoints(endpoints_file)
     runner = CliRunner()
 
     def invoke(*args: str):
@@ -48,9 +48,9 @@ def folder(root: Path, relative: str, age_seconds: float) -> Path:
     return path
 
 
-def test_retention_lists_then_removes_by_policy_keeping_lineage_and_unfinished_runs(platform, registry, cli, api):
+def test_retention_lists_then_removes_by_policy_keeping_lineage_and_unfinished_runs(embedded, registry, cli, api):
     model = f"ret-{uuid.uuid4().hex[:6]}"
-    efs = platform.state_dir / "cluster" / "checkpoints"
+    efs = embedded.state_dir / "cluster" / "checkpoints"
     registered_dataset = folder(efs, f"datasets/{model}/v1/aaaa", 400)
     old_dataset = folder(efs, f"datasets/{model}/v2/bbbb", 300)
     newest_dataset = folder(efs, f"datasets/{model}/v3/cccc", 10)

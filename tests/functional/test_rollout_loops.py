@@ -14,7 +14,7 @@ from control.usecases import rollouts
 from tests.support import wait_for
 
 
-def test_a_superseded_loop_retires_and_the_owner_loop_runs_through_the_state_machine(platform, endpoints, aws) -> None:
+def test_a_superseded_loop_retires_and_the_owner_loop_runs_through_the_state_machine(embedded, endpoints, aws) -> None:
     from chalicelib.runtime import current_platform
 
     control = current_platform()

@@ -213,7 +213,7 @@ def test_the_model_server_refuses_a_body_over_its_limit(tmp_path, ledger):
     ledger.add("size limits", bad_inputs_tried=1, requests_sent=2)
 
 
-def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits_it_out(platform, endpoints, ledger):
+def test_the_api_throttles_like_its_stage_with_429_json_and_the_cli_client_waits_it_out(embedded, endpoints, ledger):
     import threading
     import time
 
@@ -365,7 +365,7 @@ def s3_events(draw: st.DrawFn, data_bucket: str) -> Any:
 
 
 def test_fuzzed_s3_events_are_rejected_dead_lettered_and_start_nothing(
-    endpoints, platform, ledger, dead_letters, executions
+    endpoints, embedded, ledger, dead_letters, executions
 ):
     from chalicelib.events import on_dataset_uploaded
 
@@ -446,10 +446,10 @@ def broken_alert_payloads(draw: st.DrawFn) -> bytes:
 
 
 def test_fuzzed_alert_payloads_are_rejected_with_json_errors_and_dead_lettered(
-    endpoints, platform, ledger, dead_letters, executions
+    endpoints, embedded, ledger, dead_letters, executions
 ):
     url = endpoints["api_url"] + "/alerts/alertmanager"
-    headers = {"Authorization": f"Bearer {platform.alert_token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {embedded.alert_token}", "Content-Type": "application/json"}
     session = requests.Session()
     before_letters = dead_letters()
     before = executions("rollout")

@@ -275,7 +275,7 @@ def test_many_concurrent_decisions_over_http_lose_no_update(endpoints, api, ledg
 # -- duplicate, reordered and late alerts ------------------------------------------------------------
 
 
-def _completed_deployment(platform: Any, name: str, model: str) -> None:
+def _completed_deployment(embedded: Any, name: str, model: str) -> None:
     """v2 promoted and completed, v1 its previous version: an alert on v2 rolls back to v1."""
     from chalicelib.runtime import current_platform
 
@@ -326,12 +326,12 @@ def _alert(name: str, status: str, fingerprint: str, starts_at: str) -> bytes:
     ).encode()
 
 
-def _deliver(endpoints: dict[str, Any], platform: Any, body: bytes) -> dict[str, Any]:
+def _deliver(endpoints: dict[str, Any], embedded: Any, body: bytes) -> dict[str, Any]:
     response = requests.post(
         endpoints["api_url"] + "/alerts/alertmanager",
         data=body,
         timeout=30,
-        headers={"Authorization": f"Bearer {platform.alert_token}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {embedded.alert_token}", "Content-Type": "application/json"},
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -348,23 +348,23 @@ def _rollback_requests(name: str, model: str) -> list[Any]:
 
 
 def test_an_ha_pair_delivering_the_same_firing_twice_and_a_late_duplicate_record_one_rollback(
-    endpoints, platform, ledger
+    endpoints, embedded, ledger
 ):
     from chalicelib.runtime import current_platform
 
     suffix = uuid.uuid4().hex[:6]
     name, model = f"ha-{suffix}", f"ham-{suffix}"
-    _completed_deployment(platform, name, model)
+    _completed_deployment(embedded, name, model)
     firing = _alert(name, "firing", f"fp{suffix}", "2026-01-01T00:00:00Z")
     answers: list[dict[str, Any]] = []
-    pair = [threading.Thread(target=lambda: answers.append(_deliver(endpoints, platform, firing))) for _ in range(2)]
+    pair = [threading.Thread(target=lambda: answers.append(_deliver(endpoints, embedded, firing))) for _ in range(2)]
     for thread in pair:
         thread.start()
     for thread in pair:
         thread.join(30)
     record = current_platform().deployments.get(name)
     assert record is not None and record.status.intent is not None
-    late = _deliver(endpoints, platform, firing)  # Alertmanager's repeat_interval, after the rollback began
+    late = _deliver(endpoints, embedded, firing)  # Alertmanager's repeat_interval, after the rollback began
     assert late["rollbacks"] == [] and "duplicate" in late["ignored"][0]["reason"] + "already", late
     # Both answers name the one intent (the loser of the conditional write finds it recorded).
     keys = {r["key"] for a in answers for r in a["rollbacks"]}
@@ -374,16 +374,16 @@ def test_an_ha_pair_delivering_the_same_firing_twice_and_a_late_duplicate_record
     ledger.add("alerts: duplicate/late", events_delivered=3, requests_sent=3, faults_injected=2)
 
 
-def test_a_resolved_before_its_firing_starts_nothing_then_the_firing_rolls_back_once(endpoints, platform, ledger):
+def test_a_resolved_before_its_firing_starts_nothing_then_the_firing_rolls_back_once(endpoints, embedded, ledger):
     suffix = uuid.uuid4().hex[:6]
     name, model = f"ro-{suffix}", f"rom-{suffix}"
-    _completed_deployment(platform, name, model)
-    resolved = _deliver(endpoints, platform, _alert(name, "resolved", f"fp{suffix}", "2026-01-01T00:00:00Z"))
+    _completed_deployment(embedded, name, model)
+    resolved = _deliver(endpoints, embedded, _alert(name, "resolved", f"fp{suffix}", "2026-01-01T00:00:00Z"))
     assert resolved["rollbacks"] == [] and resolved["ignored"][0]["reason"].startswith("resolved")
     assert _rollback_requests(name, model) == []
-    firing = _deliver(endpoints, platform, _alert(name, "firing", f"fp{suffix}", "2026-01-01T00:00:00Z"))
+    firing = _deliver(endpoints, embedded, _alert(name, "firing", f"fp{suffix}", "2026-01-01T00:00:00Z"))
     assert len(firing["rollbacks"]) == 1
-    again = _deliver(endpoints, platform, _alert(name, "resolved", f"fp{suffix}", "2026-01-01T00:00:00Z"))
+    again = _deliver(endpoints, embedded, _alert(name, "resolved", f"fp{suffix}", "2026-01-01T00:00:00Z"))
     assert again["rollbacks"] == []
     assert len(_rollback_requests(name, model)) == 1
     ledger.add("alerts: reordered", events_delivered=3, requests_sent=3, faults_injected=1)

@@ -173,7 +173,7 @@ def _new_rollout(deployment: str, model: str, version: int, previous: int | None
 
 
 @pytest.fixture(scope="module")
-def blue(platform, endpoints, aws, tmp_path_factory) -> dict[str, Any]:
+def blue(embedded, endpoints, aws, tmp_path_factory) -> dict[str, Any]:
     """A deployment serving v1 of a tiny model (rolled out by reconcile steps), and the versions
     registered next to it: a good v2, v3 whose registry sha256 is wrong, v4 whose model.pt is corrupt."""
     model = f"fault-{uuid.uuid4().hex[:6]}"
@@ -209,8 +209,8 @@ def _active_switches_ready(deployment: str, switches: list[tuple[str, int, int]]
     return all(ready >= 1 for service, _, ready in switches if service == deployment)
 
 
-def _load(platform: Any, deployment: str) -> LoadGenerator:
-    url = platform.serving().service_url(deployment)
+def _load(embedded: Any, deployment: str) -> LoadGenerator:
+    url = embedded.serving().service_url(deployment)
     return LoadGenerator.for_features(url, features=4, rate=10, workers=2).start()
 
 
@@ -221,18 +221,18 @@ def _active(deployment: str) -> int:
 
 
 @pytest.mark.slow
-def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_serving(platform, blue, ledger):
+def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_serving(embedded, blue, ledger):
     deployment, model, versions = blue["deployment"], blue["model"], blue["versions"]
-    load = _load(platform, deployment)
+    load = _load(embedded, deployment)
     switches: list[tuple[str, int, int]] = []
     try:
         for bad in ("wrong-sha", "corrupt"):
             _new_rollout(deployment, model, versions[bad], versions["blue"], ready_timeout_seconds=5)
             drive(deployment, switches, steps=2)  # PENDING, then DEPLOYING_PREVIEW starts green's server
             name = deployment_name(deployment, versions[bad])
-            logs = _wait_for_log(platform.serving().state.logs, name, "MODEL NOT LOADED")
+            logs = _wait_for_log(embedded.serving().state.logs, name, "MODEL NOT LOADED")
             assert "sha256" in logs, logs[-2000:]
-            assert platform.serving().deployment_readiness(name).ready == 0
+            assert embedded.serving().deployment_readiness(name).ready == 0
             step, _ = drive(deployment, switches, timeout=90)
             assert step.phase.value == "ROLLED_BACK" and step.active_version == versions["blue"], step
             assert "not ready after 5s" in step.reason, step.reason
@@ -249,13 +249,13 @@ def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_ser
 
 @pytest.mark.slow
 def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_only_meets_ready_versions(
-    platform, blue, ledger
+    embedded, blue, ledger
 ):
     from chalicelib.runtime import current_platform
 
     deployment, model, versions = blue["deployment"], blue["model"], blue["versions"]
     green, old = versions["green"], versions["blue"]
-    load = _load(platform, deployment)
+    load = _load(embedded, deployment)
     switches: list[tuple[str, int, int]] = []
     try:
         _new_rollout(deployment, model, green, _active(deployment))
@@ -374,7 +374,7 @@ def _epoch_lines(cluster: Any, name: str) -> list[str]:
 
 
 def test_evaluate_model_refuses_a_run_without_metadata_json_so_nothing_half_written_is_registered(
-    platform, endpoints, aws, ledger
+    embedded, endpoints, aws, ledger
 ):
     from chalicelib.runtime import current_platform
 

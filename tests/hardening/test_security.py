@@ -50,7 +50,7 @@ def test_only_health_and_the_document_are_public_in_the_openapi_document():
 
 
 @pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in every_operation()])
-def test_every_route_but_health_refuses_unauthenticated_calls(endpoints, platform, method, path, ledger):
+def test_every_route_but_health_refuses_unauthenticated_calls(endpoints, embedded, method, path, ledger):
     url = endpoints["api_url"] + concrete(path)
     attempts = {
         "no token": {},
@@ -58,7 +58,7 @@ def test_every_route_but_health_refuses_unauthenticated_calls(endpoints, platfor
         "not bearer": {"Authorization": f"Basic {endpoints['api_token']}"},
         "token alone": {"Authorization": endpoints["api_token"]},
         "other route's token": {
-            "Authorization": f"Bearer {platform.api_token if path == '/alerts/alertmanager' else platform.alert_token}"
+            "Authorization": f"Bearer {embedded.api_token if path == '/alerts/alertmanager' else embedded.alert_token}"
         },
     }
     for what, headers in attempts.items():
@@ -71,43 +71,43 @@ def test_every_route_but_health_refuses_unauthenticated_calls(endpoints, platfor
     ledger.add("authentication", bad_inputs_tried=len(attempts), requests_sent=len(attempts))
 
 
-def test_the_alert_route_takes_only_the_alert_token(endpoints, platform):
+def test_the_alert_route_takes_only_the_alert_token(endpoints, embedded):
     url = endpoints["api_url"] + "/alerts/alertmanager"
     body = {"version": "4", "groupKey": "{}", "status": "firing", "receiver": "r", "alerts": []}
     with_api_token = requests.post(
-        url, json=body, headers={"Authorization": f"Bearer {platform.api_token}"}, timeout=30
+        url, json=body, headers={"Authorization": f"Bearer {embedded.api_token}"}, timeout=30
     )
     assert with_api_token.status_code == 401
-    right = requests.post(url, json=body, headers={"Authorization": f"Bearer {platform.alert_token}"}, timeout=30)
+    right = requests.post(url, json=body, headers={"Authorization": f"Bearer {embedded.alert_token}"}, timeout=30)
     assert right.status_code == 200 and right.json()["received"] == 0
 
 
 # -- secrets ---------------------------------------------------------------------------------------
 
 
-def test_no_token_appears_in_logs_or_error_messages(endpoints, platform, caplog, capfd, ledger):
-    secrets = {"api token": platform.api_token, "alert token": platform.alert_token}
+def test_no_token_appears_in_logs_or_error_messages(endpoints, embedded, caplog, capfd, ledger):
+    secrets = {"api token": embedded.api_token, "alert token": embedded.alert_token}
     url = endpoints["api_url"]
     bodies = []
     caplog.set_level(logging.DEBUG)
     calls = [
-        ("GET", "/models", {"Authorization": f"Bearer {platform.alert_token}"}, None),
-        ("GET", "/models", {"Authorization": f"Bearer {platform.api_token}x"}, None),
-        ("POST", "/alerts/alertmanager", {"Authorization": f"Bearer {platform.api_token}"}, b"{}"),
-        ("POST", "/alerts/alertmanager", {"Authorization": f"Bearer {platform.alert_token}"}, b"{not json"),
-        ("POST", "/alerts/alertmanager", {"Authorization": f"Bearer {platform.alert_token}"}, b'{"version": "3"}'),
-        ("POST", "/training-runs", {"Authorization": f"Bearer {platform.api_token}"}, b'{"dataset_uri": 1}'),
-        ("POST", "/training-runs", {"Authorization": f"Bearer {platform.api_token}"}, b"[" * 5000),
-        ("GET", "/models/BAD/versions", {"Authorization": f"Bearer {platform.api_token}"}, None),
-        ("GET", "/deployments/nope", {"Authorization": f"Bearer {platform.api_token}"}, None),
-        ("POST", "/deployments/nope/rollback", {"Authorization": f"Bearer {platform.api_token}"}, b'{"reason":"r"}'),
+        ("GET", "/models", {"Authorization": f"Bearer {embedded.alert_token}"}, None),
+        ("GET", "/models", {"Authorization": f"Bearer {embedded.api_token}x"}, None),
+        ("POST", "/alerts/alertmanager", {"Authorization": f"Bearer {embedded.api_token}"}, b"{}"),
+        ("POST", "/alerts/alertmanager", {"Authorization": f"Bearer {embedded.alert_token}"}, b"{not json"),
+        ("POST", "/alerts/alertmanager", {"Authorization": f"Bearer {embedded.alert_token}"}, b'{"version": "3"}'),
+        ("POST", "/training-runs", {"Authorization": f"Bearer {embedded.api_token}"}, b'{"dataset_uri": 1}'),
+        ("POST", "/training-runs", {"Authorization": f"Bearer {embedded.api_token}"}, b"[" * 5000),
+        ("GET", "/models/BAD/versions", {"Authorization": f"Bearer {embedded.api_token}"}, None),
+        ("GET", "/deployments/nope", {"Authorization": f"Bearer {embedded.api_token}"}, None),
+        ("POST", "/deployments/nope/rollback", {"Authorization": f"Bearer {embedded.api_token}"}, b'{"reason":"r"}'),
     ]
     for method, path, headers, data in calls:
         response = requests.request(method, url + path, headers=headers, data=data, timeout=30)
         bodies.append(response.text + json.dumps(dict(response.headers)))
     from chalicelib.events import on_alert_notification
 
-    on_alert_notification({"Records": [{"Sns": {"Message": f"token={platform.api_token[:4]}"}}]}, None)
+    on_alert_notification({"Records": [{"Sns": {"Message": f"token={embedded.api_token[:4]}"}}]}, None)
     captured = capfd.readouterr()
     text = "\n".join([caplog.text, captured.out, captured.err, *bodies])
     for what, secret in secrets.items():
