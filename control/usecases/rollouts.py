@@ -239,16 +239,21 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
 
 def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     config = ManifestConfig.from_settings(platform.settings)
-    # The switch first, other cluster actions next, registry writes last: a rollback's switch waits
-    # neither for the scale-up of its warm target (a process start) nor for its history entry, and a
-    # version is never scaled away before traffic has left it. The domain only switches to a version
-    # with a ready replica. Safe in any order: the status is written last, so a step that crashes in
-    # between is repeated whole, and history entries are de-duplicated by key.
+    # Cluster actions first, registry writes after: a rollback's switch does not wait for its
+    # history entry. A rollback's switch goes before everything: it does not wait for the scale-up
+    # of its warm target (a process start); the domain only switches a rollback to a version with a
+    # ready replica (a first rollout's Services, by contrast, must follow their Deployments).
+    # Safe in any order: the status is written last, so a step that crashes in between is repeated
+    # whole, and history entries are de-duplicated by key.
     records = (RecordEvent, MarkLastKnownGood)
-    ordered = sorted(  # stable
-        decision.actions,
-        key=lambda action: 0 if isinstance(action, SwitchSelector) else 2 if isinstance(action, records) else 1,
-    )
+    rolling_back = decision.status.phase is Phase.ROLLING_BACK
+
+    def rank(action: object) -> int:
+        if isinstance(action, records):
+            return 2
+        return 0 if rolling_back and isinstance(action, SwitchSelector) else 1
+
+    ordered = sorted(decision.actions, key=rank)  # stable
     for action in ordered:
         if isinstance(action, EnsureDeployment):
             _ensure(platform, spec, action.version, action.replicas, config)
