@@ -352,6 +352,26 @@ def inference_dashboard() -> dict[str, Any]:
                     "short",
                     width=8,
                 ),
+                graph(
+                    "Micro-batch size: invocations per forward pass",
+                    [
+                        Query(
+                            f"sum by ({BY_VERSION}) (rate(mlcp_inference_batch_size_sum{{{SERVING}}}[$__rate_interval]))\n"  # noqa: E501
+                            f"  / sum by ({BY_VERSION}) (rate(mlcp_inference_batch_size_count{{{SERVING}}}[$__rate_interval]))",  # noqa: E501
+                            "mean {{deployment}} v{{version}}",
+                        ),
+                        Query(
+                            f"histogram_quantile(0.95, sum by ({BY_VERSION}, le) "
+                            f"(rate(mlcp_inference_batch_size_bucket{{{SERVING}}}[$__rate_interval])))",
+                            "p95 {{deployment}} v{{version}}",
+                        ),
+                    ],
+                    "short",
+                    "Concurrent invocations that shared one forward pass of the model (1: a request ran alone). "
+                    "It grows with concurrency; the model's cost per request falls with it.",
+                    min_value=0,
+                    width=24,
+                ),
             ],
         ),
         Row(

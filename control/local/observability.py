@@ -31,7 +31,7 @@ from control.errors import DependencyError
 from control.local.processes import kill_tree, process_alive, read_json, write_json_atomic
 from control.local.serving_state import port_free, server_port, spawn_detached
 from dashboards.alertmanager import local_parameters, render_config
-from dashboards.rules import render_rules
+from dashboards.rules import LOCAL_INTERVAL, render_rules
 from dashboards.scrape import pod_monitors, scrape_config
 
 PROCESSES_FILE = "processes.json"
@@ -121,18 +121,23 @@ class LocalObservability:
 
     def prometheus_config(self, alertmanager_port: int) -> dict[str, Any]:
         """Scrape jobs as prometheus-operator generates them from the PodMonitors (dashboards/scrape.py),
-        over the file_sd targets the local runtime writes, every 1 s."""
+        over the file_sd targets the local runtime writes, every LOCAL_INTERVAL (rules evaluated as often)."""
         monitors = pod_monitors()
         targets = {
             "podmonitor-inference.yaml": self.serving_targets_file,
             "podmonitor-training.yaml": self.training_targets_file,
         }
         return {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "global": {
+                "scrape_interval": LOCAL_INTERVAL,
+                "scrape_timeout": LOCAL_INTERVAL,
+                "evaluation_interval": LOCAL_INTERVAL,
+            },
             "rule_files": [str(self.state_dir / "rules.yml")],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]},
             "scrape_configs": [
-                scrape_config(monitors[name], str(path), interval="1s", timeout="1s") for name, path in targets.items()
+                scrape_config(monitors[name], str(path), interval=LOCAL_INTERVAL, timeout=LOCAL_INTERVAL)
+                for name, path in targets.items()
             ],
         }
 

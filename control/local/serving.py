@@ -221,6 +221,10 @@ class LocalServing:
         for pod in self.pods(deployment_name):
             if not pod.alive:
                 continue
+            if not pod.admin_port:
+                raise DependencyError(
+                    f"{pod.pod} runs several model-server processes (MLCP_WORKERS > 1): fault injection needs one"
+                )
             request = urllib.request.Request(
                 f"http://127.0.0.1:{pod.admin_port}/admin/fault",
                 data=body,
@@ -300,17 +304,13 @@ class LocalServing:
             admin_port = server_port()
         pod_name = f"{name}-{state['template_sha256'][:8]}-{uuid.uuid4().hex[:5]}"
         env = {key: value for key, value in os.environ.items() if not key.startswith(_SERVER_ENV_PREFIXES)}
-        env.update(container_env(state["manifest"]))
+        env.update(container_env(state["manifest"]))  # MLCP_WORKERS included: as many processes as on EKS
         env.update(self.env)
-        env.update(
-            {
-                "SAGEMAKER_BIND_TO_PORT": str(port),
-                "MLCP_BIND_HOST": "127.0.0.1",
-                "MLCP_ENABLE_FAULT_INJECTION": "1",
-                "MLCP_ADMIN_PORT": str(admin_port),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env.update({"SAGEMAKER_BIND_TO_PORT": str(port), "MLCP_BIND_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+        if env.get("MLCP_WORKERS", "1") == "1":  # the admin endpoint changes one process's faults
+            env.update({"MLCP_ENABLE_FAULT_INJECTION": "1", "MLCP_ADMIN_PORT": str(admin_port)})
+        else:
+            admin_port = 0
         env["PYTHONPATH"] = python_path(self.repo_root, env)
         log_path = self.state.logs / f"{pod_name}.log"
         pid, start = spawn_detached(

@@ -115,6 +115,28 @@ def _on_the_inference_pool(config: ManifestConfig) -> dict[str, Any]:
     }
 
 
+MAX_SERVER_WORKERS = 64  # the model server's own cap on MLCP_WORKERS (workloads/inference/settings.py)
+
+
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity in cores: "500m" -> 0.5, "2" -> 2.0, "1.5" -> 1.5."""
+    text = quantity.strip()
+    try:
+        cores = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        raise ValueError(f"not a Kubernetes CPU quantity: {quantity!r}") from None
+    if not cores > 0:
+        raise ValueError(f"a CPU quantity must be positive, not {quantity!r}")
+    return cores
+
+
+def server_workers(cpu_request: str) -> int:
+    """MLCP_WORKERS for a pod: one model-server process per whole core it requests, at least one.
+    One process answers from one core (its event loop), so the request is what it is sized on: the
+    scheduler guarantees the request, while the limit above it is only there when the node is idle."""
+    return max(1, min(MAX_SERVER_WORKERS, int(cpu_cores(cpu_request))))
+
+
 def _container(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
     env = {
         "MODEL_URI": v.model_uri,
@@ -122,6 +144,7 @@ def _container(v: ServingVersion, config: ManifestConfig) -> dict[str, Any]:
         "MODEL_NAME": v.model_name,
         "MODEL_VERSION": str(v.version),
         "SAGEMAKER_BIND_TO_PORT": str(HTTP_PORT),
+        "MLCP_WORKERS": str(server_workers(v.cpu_request)),
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
         "TMPDIR": "/tmp",

@@ -281,10 +281,21 @@ def _measure(platform: Platform, spec: RolloutSpec, status: Any) -> AnalysisSamp
 def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
     config = ManifestConfig.from_settings(platform.settings)
     # Cluster actions first, registry writes after: a rollback's switch does not wait for its
-    # history entry. Safe in any order: the status is written last, so a step that crashes in
-    # between is repeated whole, and history entries are de-duplicated by key.
+    # history entry. A rollback's switch goes before everything: it does not wait for the scale-up
+    # of its warm target (a process start); the domain only switches a rollback to a version with a
+    # ready replica (a first rollout's Services, by contrast, must follow their Deployments).
+    # Safe in any order: the status is written last, so a step that crashes in between is repeated
+    # whole, and history entries are de-duplicated by key.
     records = (RecordEvent, MarkLastKnownGood)
-    ordered = sorted(decision.actions, key=lambda action: isinstance(action, records))  # stable
+    rolling_back = decision.status.phase is Phase.ROLLING_BACK
+
+    def rank(action: object) -> int:
+        if isinstance(action, records):
+            return 2
+        traffic = isinstance(action, (SwitchSelector, SetTrafficWeight))  # a rollback moves traffic first
+        return 0 if rolling_back and traffic else 1
+
+    ordered = sorted(decision.actions, key=rank)  # stable
     seen_kinds: dict[str, int] = {}
     for action in ordered:
         if isinstance(action, EnsureDeployment):

@@ -28,11 +28,13 @@ from control.manifests.examples import EXAMPLES_DIR, examples, to_yaml
 from control.manifests.serving import (
     PreviewTraffic,
     ServingVersion,
+    cpu_cores,
     render_preview_traffic_job,
     render_serving_stack,
 )
 from control.manifests.training import operator_validation_errors, render_mpijob
 from tests.support.crd_schema import strict, vpa_validator
+from workloads.inference.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "workloads" / "k8s" / "crds" / "mpijobs.kubeflow.org-v0.8.0.yaml"
@@ -122,6 +124,24 @@ def test_rendered_serving_objects_validate_as_builtin_kinds_and_the_vpa_against_
         vpa_schema.validate(broken)
     traffic = PreviewTraffic("churn", "churn", 2, 5.0, 1800.0, "s3://a/models/churn/runs/r2/sample.json")
     validate_builtin(render_preview_traffic_job(traffic, config))
+
+
+@pytest.mark.parametrize(("cpu_request", "workers"), [("500m", 1), ("1", 1), ("1500m", 1), ("2", 2), ("3.5", 3)])
+def test_the_model_server_runs_one_process_per_whole_core_the_pod_requests(cpu_request: str, workers: int) -> None:
+    version = ServingVersion("churn", "churn", 1, "s3://a/", "a" * 64, cpu_request=cpu_request, cpu_limit="4")
+    container = render_serving_stack([version], ManifestConfig(), active_version=1)[0]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert container["resources"]["requests"]["cpu"] == cpu_request
+    assert env["MLCP_WORKERS"] == str(workers)
+    assert ServerSettings.from_env(env).workers == workers  # the server accepts what the manifest says
+
+
+@pytest.mark.parametrize("quantity", ["", "two", "-1", "0m"])
+def test_a_cpu_request_that_is_not_a_quantity_is_refused(quantity: str) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        cpu_cores(quantity)
 
 
 def test_a_builtin_with_an_unknown_field_is_rejected() -> None:

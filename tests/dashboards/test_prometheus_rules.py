@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboards.rules import LOCAL_FOR, load_rules, render_rules, rule_files
+from dashboards.rules import LOCAL_FOR, LOCAL_WINDOW, load_rules, render_rules, rule_files
 from tests.support.tools import DASHBOARDS, require_binary, run_tool
 
 DEPLOYMENT_LABELS = {"deployment", "model", "version"}
@@ -82,7 +82,7 @@ def test_local_rules_shorten_for_and_windows_and_still_parse(tmp_path: Path) -> 
         for rule in group["rules"]:
             assert rule.get("for", LOCAL_FOR) in (LOCAL_FOR, "0s")
             assert "[1m]" not in rule["expr"]
-    assert "[10s]" in render_rules(local=True)
+    assert f"[{LOCAL_WINDOW}]" in render_rules(local=True)
     promtool = require_binary("promtool")
     path = tmp_path / "local.yml"
     path.write_text(render_rules(local=True))

@@ -66,7 +66,7 @@ def test_configs_and_processes(tmp_path: Path) -> None:
             groups = json.loads(reply.read())["data"]["groups"]
         rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
         assert rules["MlcpInferenceHighErrorRatio"]["duration"] == 5
-        assert groups[0]["interval"] == 1
+        assert groups[0]["interval"] == 0.5  # LOCAL_INTERVAL
         with urllib.request.urlopen(started.alertmanager_url + "/api/v2/status", timeout=5) as reply:
             loaded = json.loads(reply.read())["config"]["original"]
         assert "control-plane-sns" in loaded and arn in loaded and "webhook_configs" not in loaded

@@ -7,6 +7,7 @@ scale, die and restart, counting every failed request.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from control.errors import NotFound
+from control.errors import DependencyError, NotFound
 from control.local.processes import process_alive
 from control.local.serving import LocalServing
 from control.local.serving_state import recorded_pods
@@ -233,6 +234,25 @@ def test_dead_and_draining_processes_lose_no_request_and_are_restarted(serving: 
     serving.stop_all()
     assert not any(process_alive(pid, start) for pid, start in started)
     assert serving.deployment_readiness("iris-v1").ready == 0
+
+
+@pytest.mark.slow
+def test_a_pod_runs_the_model_server_workers_its_cpu_request_pays_for(serving: LocalServing, tmp_path: Path) -> None:
+    """The manifest's env is the process's env: MLCP_WORKERS from the CPU request, as on EKS."""
+    v1 = dataclasses.replace(serving_version(tmp_path, 1), cpu_request="2", cpu_limit="2")
+    serving.apply(render_deployment(v1, CONFIG))
+    serving.apply(render_service("iris", 1, CONFIG))
+    wait_ready(serving, "iris-v1")
+    pod = serving.pods("iris-v1")[0]
+    environ = dict(
+        item.split("=", 1) for item in Path(f"/proc/{pod.pid}/environ").read_text().split("\0") if "=" in item
+    )
+    assert environ["MLCP_WORKERS"] == "2" and "MLCP_ENABLE_FAULT_INJECTION" not in environ
+    children = Path(f"/proc/{pod.pid}/task/{pod.pid}/children").read_text().split()
+    assert len(children) == 2, "a supervisor and its two workers"
+    assert invoke(router_port(serving, "iris"))[0] == 200
+    with pytest.raises(DependencyError, match="MLCP_WORKERS"):
+        serving.fault("iris-v1", 1.0)
 
 
 @pytest.mark.slow

@@ -83,6 +83,24 @@ async def asgi_request(
     )
 
 
+def samples(server: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an in-process server's /metrics page, by (name, sorted labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    page = asgi_call(server.data_app, "GET", "/metrics")
+    assert page.status == 200 and page.headers["content-type"].startswith("text/plain")
+    found = {}
+    for family in text_string_to_metric_families(page.body.decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def labels(**extra: str) -> tuple[tuple[str, str], ...]:
+    """The labels of a test server's series (model iris, version 7) plus `extra`, as `samples` keys them."""
+    return tuple(sorted({"model": "iris", "version": "7", **extra}.items()))
+
+
 def http_call(
     port: int,
     method: str,

@@ -28,6 +28,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from workloads.inference.batching import MicroBatcher
 from workloads.inference.dataplane import DataPlane
 from workloads.inference.errors import (
     BadRequestBody,
@@ -90,12 +91,13 @@ def create_app(
     else:
         faults = None
     plane = DataPlane(ModelHandler(), metrics)
+    batcher = MicroBatcher(plane.predict, settings.batch_max_rows, settings.batch_max_wait_s)
     exposition = registry
     if settings.metrics_dir is not None:  # several workers: /metrics reports all of them
         exposition = CollectorRegistry()
         MultiProcessCollector(exposition, path=settings.metrics_dir)
     peers_ready = None if worker is None else worker.board.all_ready
-    data_app = DataApp(settings, slot, plane, metrics, faults, exposition, peers_ready)
+    data_app = DataApp(settings, slot, plane, metrics, faults, exposition, peers_ready, batcher)
     admin_app = AdminApp(faults) if faults is not None else None
     return InferenceServer(settings, registry, metrics, slot, faults, data_app, admin_app)
 
@@ -164,8 +166,13 @@ class DataApp:
         faults: FaultInjector | None,
         exposition: CollectorRegistry | None = None,
         peers_ready: Callable[[], bool] | None = None,
+        batcher: MicroBatcher | None = None,
     ) -> None:
         self._settings = settings
+        self._batcher = batcher
+        # Requests being handled, for the batcher; serve.py points it at uvicorn's request tasks,
+        # which also counts those whose task has not started yet.
+        self.requests_in_progress: Callable[[], int] = lambda: self._in_flight
         self._exposition = exposition or metrics.registry
         self._peers_ready = peers_ready or (lambda: True)
         self._slot = slot
@@ -248,7 +255,12 @@ class DataApp:
                         raise InjectedFault("injected fault (fault injection is on)")
                 content_type = _header(scope, b"content-type")
                 accept = _header(scope, b"accept")
-                if self._executor is None:
+                if self._batcher is not None and self._executor is None:
+                    plane = self._plane
+                    rows = plane.decode(model, body, content_type)
+                    prediction = await self._batcher.predict(model, rows, self.requests_in_progress())
+                    result = plane.encode(prediction, accept)
+                elif self._executor is None:
                     result = self._plane.invoke(model, body, content_type, accept)
                 else:
                     loop = asyncio.get_running_loop()

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # Sub-millisecond to seconds: small models answer in well under 5 ms, the default buckets start there.
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-STAGES = ("decode", "predict", "encode")
+STAGES = ("decode", "predict", "encode")  # predict: one observation per forward pass (a batch)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 PRE_CREATED_CODES = (200, 500, 503)
 
 
@@ -65,6 +66,13 @@ class ServerMetrics:
             registry=registry,
         )
         self._stage = [stage.labels(stage=name, **self._labels) for name in STAGES]
+        self._batch_size = Histogram(
+            "mlcp_inference_batch_size",
+            "Invocations answered by one forward pass of the model (micro-batching; 1: the request ran alone).",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        ).labels(**self._labels)
         # The codes an alert or an analysis divides by exist from the start, at 0: a series born
         # with the first failure has no earlier sample, so rate() would only see the failures from
         # the second scrape on, and the error-ratio alert would go pending one scrape later.
@@ -88,10 +96,16 @@ class ServerMetrics:
         child.inc()
         self._duration.observe(seconds)
 
-    def stages(self, decode_s: float, predict_s: float, encode_s: float) -> None:
-        self._stage[0].observe(decode_s)
-        self._stage[1].observe(predict_s)
-        self._stage[2].observe(encode_s)
+    def stage_decode(self, seconds: float) -> None:
+        self._stage[0].observe(seconds)
+
+    def forward_pass(self, requests: int, seconds: float) -> None:
+        """One forward pass for `requests` invocations: the predict stage is timed per pass."""
+        self._stage[1].observe(seconds)
+        self._batch_size.observe(requests)
+
+    def stage_encode(self, seconds: float) -> None:
+        self._stage[2].observe(seconds)
 
     def predictions(self, class_indices: np.ndarray) -> None:
         if not self._by_class:

@@ -52,6 +52,8 @@ def configure_runtime(settings: ServerSettings) -> None:
 
 def run(settings: ServerSettings, worker: WorkerRole | None = None) -> int:
     """One server process: the only one, or one of several workers (then `worker` says which)."""
+    import torch  # here, not at the top: a supervisor of several workers never loads torch
+
     if worker is not None:  # the 429 limit is the server's: each worker takes its share
         share = worker_share(settings.max_concurrent_invocations, settings.workers)
         settings = dataclasses.replace(settings, max_concurrent_invocations=share)
@@ -87,10 +89,13 @@ def run(settings: ServerSettings, worker: WorkerRole | None = None) -> int:
         timeout_keep_alive=30,
     )
     server = DrainingServer(config, inference)
+    tasks = server.server_state.tasks  # one asyncio task per request, created when its headers arrive
+    inference.data_app.requests_in_progress = tasks.__len__
     # uvicorn re-raises the signal it caught once it has drained; this handler makes that a clean exit.
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.run(sockets=sockets)
+        with torch.inference_mode():  # the event loop's thread runs every forward pass: enter it once
+            server.run(sockets=sockets)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

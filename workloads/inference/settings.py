@@ -41,6 +41,10 @@ class ServerSettings:
     torch_threads: int = 1
     # 0: predict on the event loop (fastest for small models); N: a pool of N threads.
     inference_threads: int = 0
+    # Micro-batching (batching.py): rows one forward pass may hold (1: off), and how long a request
+    # may wait for others in progress to join (0: to the end of the event loop's turn; at most 2 ms).
+    batch_max_rows: int = 64
+    batch_max_wait_s: float = 0.0
     # Server processes on the port (SO_REUSEPORT); the 429 limit is split across them. 1: no supervisor.
     workers: int = 1
     # Set (by the supervisor) when several workers share their metrics: prometheus_client's multiprocess mode.
@@ -71,6 +75,8 @@ class ServerSettings:
             max_concurrent_invocations=_int(env, "MLCP_MAX_CONCURRENT_INVOCATIONS", 100, low=0, high=100_000),
             torch_threads=_int(env, "MLCP_TORCH_THREADS", 1, low=1, high=256),
             inference_threads=_int(env, "MLCP_INFERENCE_THREADS", 0, low=0, high=256),
+            batch_max_rows=_int(env, "MLCP_BATCH_MAX_ROWS", 64, low=1, high=100_000),
+            batch_max_wait_s=_float(env, "MLCP_BATCH_MAX_WAIT_MS", 0.0, low=0.0, high=2.0) / 1000,
             workers=_int(env, "MLCP_WORKERS", 1, low=1, high=64),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
             model_load_attempts=_int(env, "MLCP_MODEL_LOAD_ATTEMPTS", 5, low=1, high=1000),

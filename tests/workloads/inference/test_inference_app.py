@@ -9,10 +9,9 @@ import random
 
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.inference_artifact import Artifact, model_bytes, write_artifact
-from tests.support.inference_http import asgi_call
+from tests.support.inference_http import asgi_call, labels, samples
 from workloads.inference.app import ListenerRouter, create_app
 from workloads.inference.faults import FaultInjector
 from workloads.inference.settings import ServerSettings
@@ -23,20 +22,6 @@ JSON = {"Content-Type": "application/json"}
 
 def invoke(app, body: bytes, content_type: str = "application/json", **headers: str):
     return asgi_call(app, "POST", "/invocations", body, {"Content-Type": content_type, **headers})
-
-
-def samples(server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    page = asgi_call(server.data_app, "GET", "/metrics")
-    assert page.status == 200 and page.headers["content-type"].startswith("text/plain")
-    found = {}
-    for family in text_string_to_metric_families(page.body.decode()):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def labels(**extra: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted({"model": "iris", "version": "7", **extra}.items()))
 
 
 def test_ping_is_503_until_the_model_is_loaded_then_200(make_server) -> None:

@@ -51,6 +51,8 @@ def test_reads_the_registry_and_sagemaker_variables() -> None:
         {"MLCP_WORKERS": "0"},
         {"MLCP_WORKERS": "two"},
         {"MLCP_ENABLE_FAULT_INJECTION": "1", "MLCP_WORKERS": "2"},
+        {"MLCP_BATCH_MAX_WAIT_MS": "5"},
+        {"MLCP_BATCH_MAX_ROWS": "0"},
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(env: dict[str, str]) -> None:
