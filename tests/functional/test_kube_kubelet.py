@@ -8,6 +8,7 @@ exits gives its pod a phase and exit code, and a pod deleted through the API los
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,77 @@ def test_a_container_that_exits_gives_its_pod_a_phase_and_exit_code(
     assert container["state"]["terminated"]["exitCode"] == 3 and container["name"] == "main"
     finished = api_server.api.store.get(("batch", "jobs", "ml-serving", "exits"))
     assert finished is not None and finished["status"]["conditions"][0]["type"] == "Failed"
+
+
+# -- an MPIJob on horovodrun: a node lost under a worker -------------------------------------------
+
+# Two horovod ranks; rank 0 writes one checkpoint file per epoch and a rerun starts after the last one.
+RESUMING_TRAIN = """\
+import argparse, pathlib, time
+import horovod.torch as hvd
+import torch
+p = argparse.ArgumentParser()
+for name in ("dataset-uri", "output-uri", "checkpoint-dir", "model-name", "run-id", "epochs",
+             "batch-size", "learning-rate", "hidden-units", "seed", "metrics-port", "scratch-dir"):
+    p.add_argument("--" + name)
+a = p.parse_args()
+hvd.init()
+ckpt = pathlib.Path(a.checkpoint_dir); ckpt.mkdir(parents=True, exist_ok=True)
+start = len(list(ckpt.glob("epoch-*")))
+print(f"rank {hvd.rank()} of {hvd.size()} resuming at epoch {start}", flush=True)
+for epoch in range(start, int(a.epochs)):
+    hvd.allreduce(torch.ones(1), name=f"epoch-{epoch}")
+    if hvd.rank() == 0:
+        (ckpt / f"epoch-{epoch}").write_text("x")
+    time.sleep(0.5)
+"""
+
+
+def mpijob(run_id: str, epochs: int) -> dict[str, Any]:
+    from control.domain.training import Hyperparameters, TrainingJobSpec
+    from control.manifests.training import render_mpijob
+
+    spec = TrainingJobSpec(run_id, "resuming", "/data/train.csv", "/out/", Hyperparameters(epochs=epochs), workers=2)
+    return render_mpijob(spec, CONFIG)
+
+
+@pytest.mark.slow
+def test_a_node_lost_under_a_worker_fails_the_mpijob_and_a_resubmit_resumes_from_its_checkpoint(
+    server: tuple[KubeApiServer, KubernetesCluster], tmp_path: Path
+) -> None:
+    from control.domain.training import JobState
+
+    horovodrun = Path(sys.executable).parent / "horovodrun"
+    assert horovodrun.exists(), "horovodrun is not installed (scripts/setup.sh builds it)"
+    api_server, cluster = server
+    repo = tmp_path / "repo"
+    (repo / "workloads" / "training").mkdir(parents=True)
+    (repo / "workloads" / "training" / "train.py").write_text(RESUMING_TRAIN)
+    kubelet = ProcessKubelet(tmp_path / "kubelet", repo_root=repo, horovodrun=str(horovodrun), grace_seconds=5)
+    controllers = Controllers(api_server.api, kubelet).start()
+    run = "resuming-v1-0123456789ab"
+    checkpoints = kubelet.checkpoints_dir / run
+    try:
+        cluster.submit_training_job(mpijob(run, epochs=60))
+        wait_for(lambda: len(list(checkpoints.glob("epoch-*"))) >= 2, 120, 0.1, "two epochs checkpointed")
+        assert cluster.training_job_status(run).state == JobState.RUNNING
+        api_server.api.store.delete(("", "pods", "ml-training", f"{run}-worker-1"))  # its node is lost
+        status = wait_for(
+            lambda: (s := cluster.training_job_status(run)).state.finished and s, 60, 0.2, "the MPIJob failed"
+        )
+        assert status.state == JobState.FAILED
+        done = len(list(checkpoints.glob("epoch-*")))
+        assert 2 <= done < 60
+
+        cluster.delete_training_job(run)
+        wait_for(lambda: not api_server.api.store.list("", "pods", "ml-training"), 30, 0.1, "the old pods gone")
+        cluster.submit_training_job(mpijob(run, epochs=done + 1))
+        status = wait_for(
+            lambda: (s := cluster.training_job_status(run)).state.finished and s, 120, 0.2, "the resubmitted run"
+        )
+        assert status.state == JobState.SUCCEEDED, status
+        logs = "".join(p.log.read_text() for p in kubelet.pods.values() if p.rank is None and p.job == run)
+        assert f"rank 0 of 2 resuming at epoch {done}" in logs
+    finally:
+        controllers.stop()
+        kubelet.stop_all()
