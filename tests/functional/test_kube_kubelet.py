@@ -205,3 +205,132 @@ def test_a_node_lost_under_a_worker_fails_the_mpijob_and_a_resubmit_resumes_from
     finally:
         controllers.stop()
         kubelet.stop_all()
+
+
+# -- a blue-green rollout on model-server processes, traffic through the Service's proxy -------------
+
+
+class AllGood:
+    def value(self, query: str) -> float | None:
+        return 0.0
+
+
+REAL_TIME = {"bake_seconds": 2, "scale_down_delay_seconds": 2, "rollback_window_seconds": 0,
+             "analysis_interval_seconds": 1, "poll_interval_seconds": 1, "ready_timeout_seconds": 120}  # fmt: skip
+
+
+def register_artifact(registry: Any, s3: Any, folder: Path, seed: int) -> int:
+    """A model trained elsewhere: its artifact in (embedded) S3, registered and approved."""
+    from control.domain.registry import Lineage, VersionStatus
+    from tests.fakes import NOW
+
+    artifact = write_artifact(folder, seed=seed)
+    for name in ("model.pt", "metadata.json"):
+        s3.put_object(Bucket="artifacts", Key=f"models/iris/run-{seed}/{name}", Body=(folder / name).read_bytes())
+    lineage = Lineage(
+        dataset_uri="s3://data/datasets/iris/v1/data.csv",
+        dataset_etag="e",
+        dataset_version_id="v",
+        training_run_id=f"run-{seed}",
+        execution_arn="arn",
+        hyperparameters={},
+        metrics={"val_accuracy": 0.9},
+        artifact_uri=f"s3://artifacts/models/iris/run-{seed}/model.pt",
+        artifact_sha256=artifact.sha256,
+        code_version="dev",
+    )
+    version, _ = registry.register_version("iris", lineage, actor="test", now=NOW)
+    registry.set_status("iris", version.version, VersionStatus.APPROVED, actor="test", reason="", now=NOW)
+    return int(version.version)
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    from control.local.processes import free_port
+
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    moto.start()
+    yield f"http://127.0.0.1:{port}"
+    moto.stop()
+
+
+def test_a_blue_green_rollout_switches_live_traffic_between_model_server_pods(
+    server: tuple[KubeApiServer, KubernetesCluster], kubelet: ProcessKubelet, controllers: Controllers, tmp_path: Path,
+    s3_endpoint: str,
+) -> None:  # fmt: skip
+    import http.client
+    import threading
+    import time
+
+    import boto3
+
+    from control.composition import utc_now
+    from control.domain.deployments import RolloutRequest
+    from control.usecases import rollouts
+    from tests.fakes import InMemoryRegistry, in_memory_platform
+    from tests.support.kube_apiserver.network import ClusterNetwork, PodDiscovery, ServiceProxies
+
+    api_server, cluster = server
+    aws = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    kubelet.env.update(aws)  # the model servers read their artifact from the same S3
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket="artifacts")
+    registry = InMemoryRegistry()
+    platform = in_memory_platform(registry=registry, serving=cluster, metrics=AllGood(), clock=utc_now)
+    targets = tmp_path / "serving-targets.json"
+    network = ClusterNetwork(
+        ServiceProxies(api_server.api, "ml-serving"), [PodDiscovery(api_server.api, kubelet, "ml-serving", targets)]
+    ).start()
+    served: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def roll_out(version: int) -> str:
+        rollouts.start(platform, "iris", RolloutRequest("iris", version, REAL_TIME), "test")
+        deadline, result = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            result = rollouts.reconcile_step(platform, "iris")
+            if result["done"]:
+                return str(result["phase"])
+            time.sleep(min(float(result["requeue_after"]), 0.5))
+        pods = {p["metadata"]["name"]: p.get("status") for p in api_server.api.store.list("", "pods", None)}
+        raise AssertionError(f"the rollout of v{version} did not finish: {result}\n{pods}")
+
+    def load() -> None:
+        while not stop.is_set():
+            connection = http.client.HTTPConnection("127.0.0.1", int(network.proxies.url("iris").rsplit(":", 1)[1]))
+            try:
+                connection.request("POST", "/invocations", body=ROW, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                served.append((response.status, response.getheader("X-Model-Version") or ""))
+            finally:
+                connection.close()
+            time.sleep(0.05)
+
+    loader = threading.Thread(target=load, daemon=True)
+    try:
+        assert roll_out(register_artifact(registry, s3, tmp_path / "v1", 1)) == "COMPLETED"
+        wait_for(lambda: "iris" in network.proxies.proxies, 10, 0.1, "the Service's proxy")
+        loader.start()
+        wait_for(lambda: len(served) >= 5, 30, 0.1, "traffic on v1")
+        assert roll_out(register_artifact(registry, s3, tmp_path / "v2", 2)) == "COMPLETED"
+        wait_for(lambda: served[-1][1] == "2", 30, 0.1, "traffic on v2")
+    finally:
+        stop.set()
+        if loader.is_alive():
+            loader.join(timeout=10)
+        network.stop()
+    assert [s for s in served if s[0] != 200] == [], "a request failed during the switch"
+    versions = [v for _, v in served]
+    assert versions[0] == "1" and versions[-1] == "2" and versions == sorted(versions)
+    groups = json.loads(targets.read_text())
+    v2 = [p for p in api_server.api.store.list("", "pods", "ml-serving") if p["metadata"]["name"].startswith("iris-v2")]
+    assert len(v2) == 2  # the rollout's default replicas
+    pod = v2[0]
+    group = next(g for g in groups if g["labels"]["__meta_kubernetes_pod_name"] == pod["metadata"]["name"])
+    assert group["labels"]["__meta_kubernetes_pod_container_port_number"] == "8080"
+    assert group["targets"] == [f"127.0.0.1:{kubelet.host_port(pod, 8080)}"]

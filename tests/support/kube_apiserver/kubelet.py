@@ -21,13 +21,15 @@ is killed (SIGTERM, then SIGKILL after `grace_seconds`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import threading
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,8 @@ class LocalPod:
     log: Path
     job: str = ""  # the MPIJob this pod belongs to
     rank: int | None = None  # a worker: the horovod rank it stands for
-    exit_code: int | None = field(default=None)
+    admin_port: int = 0  # a model server's loopback fault-injection endpoint
+    name: str = ""
 
 
 class ProcessKubelet:
@@ -165,6 +168,25 @@ class ProcessKubelet:
     def pod_ip(self, pod: dict[str, Any]) -> str | None:
         return "127.0.0.1" if pod_id(pod) in self.pods else None
 
+    def fault(self, pod_prefix: str, error_ratio: float, latency_ms: float = 0.0) -> int:
+        """Make every running model server whose pod name starts with `pod_prefix` fail `error_ratio`
+        of its invocations (its loopback admin endpoint, as LocalServing.fault); returns how many."""
+        body = json.dumps({"error_ratio": error_ratio, "latency_ms": latency_ms}).encode()
+        done = 0
+        for local in list(self.pods.values()):
+            if not local.admin_port or not local.name.startswith(pod_prefix) or local.process.poll() is not None:
+                continue
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{local.admin_port}/admin/fault",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                response.read()
+            done += 1
+        return done
+
     def stop_all(self) -> None:
         for local in list(self.pods.values()):
             if local.process.poll() is None:
@@ -192,12 +214,15 @@ class ProcessKubelet:
 
     def _model_server(self, pod: dict[str, Any], log: Path) -> LocalPod:
         ports = {int(p["containerPort"]): server_port() for p in _container(pod).get("ports") or []}
+        admin_port = server_port()
         env = _literal_env(_container(pod))
-        env.update({"MLCP_BIND_HOST": "127.0.0.1"})
+        env.update(
+            {"MLCP_BIND_HOST": "127.0.0.1", "MLCP_ENABLE_FAULT_INJECTION": "1", "MLCP_ADMIN_PORT": str(admin_port)}
+        )
         if ports:
             env["SAGEMAKER_BIND_TO_PORT"] = str(next(iter(ports.values())))
         process = self._spawn([self.python, "-m", "workloads.inference.serve"], env, log)
-        return LocalPod(process, ports, log)
+        return LocalPod(process, ports, log, admin_port=admin_port, name=pod["metadata"]["name"])
 
     def _metrics_port(self, job: str) -> int:
         if job not in self._metrics_ports:
