@@ -8,7 +8,9 @@
 - `tools` (repository paths, Prometheus binaries), `promql` (what rules and dashboards read),
   `alertmanager` and `addons_values` (what terraform/addons renders)
 - `kube_apiserver`: a Kubernetes API server that checks what EKS checks (schemas, patches, the EKS
-  token, access entries, the chart's RBAC), with controllers, for the EKS adapters
+  token, access entries, the chart's RBAC), with controllers, for the EKS adapters; its `kubelet` runs
+  pods as local processes, its `network` gives Services a proxy and Prometheus the pods, and its
+  `embedded` runs the embedded platform on the EKS adapters (EmbeddedRuntime(clusters=eks_clusters))
 """
 
 from __future__ import annotations
