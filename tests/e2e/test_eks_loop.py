@@ -4,8 +4,8 @@ S3 drop → Horovod (an MPIJob whose launcher runs horovodrun) → registry → 
 a Service switched by selector, the preview Job) → alert after promotion (the real Prometheus
 scraping the pods through the PodMonitors' relabelings) → rollback to last-known-good.
 
-It is tests/e2e/test_rollout_loop.py's test, run here on this module's platform. That platform is
-a second embedded runtime in the session: it gets its own stage, and the process-wide state the
+It is tests/e2e/test_rollout_loop.py's loop (tests/support/rollout_loop.py) on this module's
+platform, a second embedded runtime in the session: it gets its own stage, and the process-wide state the
 runtime sets (the environment, the handlers' platform) is put back when the module is done.
 """
 
@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from control.adapters.kubernetes_cluster import KubernetesCluster
-from tests.e2e.test_rollout_loop import test_alert_after_promotion_rolls_back_to_last_known_good as _loop
+from tests.support.rollout_loop import alert_after_promotion_rolls_back_to_last_known_good
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def aws(endpoints: dict[str, Any]) -> Callable[[str], Any]:
 def test_the_loop_runs_through_the_eks_adapters(platform: Any, endpoints: dict[str, Any], aws: Any) -> None:
     assert isinstance(platform.platform.training, KubernetesCluster)
     assert isinstance(platform.platform.serving, KubernetesCluster)
-    _loop(platform, endpoints, aws)
+    alert_after_promotion_rolls_back_to_last_known_good(platform, endpoints, aws)
     server = platform.clusters.server
     refused = [request for request, allowed in server.api.authorizations if not allowed]
     assert refused == [], f"the chart's RBAC refused: {refused[:5]}"

@@ -3,6 +3,7 @@
 - `wait_for` (here): poll until a condition holds, or fail naming it
 - `lineage`: a model version's lineage; `dead_letters`: the dead-letter queue, read in full
 - `rollout_harness`: an in-memory cluster that drives the pure reconcile step
+- `rollout_loop`: the serving loop end to end (S3 drop to rollback), on whichever clusters the platform runs
 - `inference_artifact`, `inference_http`: a model artifact on the contract; the model server in and out of process
 - `serving`, `observability`: the local serving runtime under load; Prometheus, Alertmanager and an SNS stand-in
 - `tools` (repository paths, Prometheus binaries), `promql` (what rules and dashboards read),
