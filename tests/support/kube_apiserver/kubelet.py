@@ -99,6 +99,7 @@ class ProcessKubelet:
         self.pods: dict[str, LocalPod] = {}
         self._metrics_ports: dict[str, int] = {}  # MPIJob → rank 0's metrics port
         self._lock = threading.Lock()
+        self._stopping: list[threading.Thread] = []
 
     def bind(self, resolve: Callable[[str, str], str | None]) -> None:
         self.resolve = resolve
@@ -150,10 +151,18 @@ class ProcessKubelet:
         return code if code >= 0 else 128 - code  # killed by a signal: 128 + the signal, as a container runtime says
 
     def stop(self, pod: dict[str, Any]) -> None:
+        """Stop the pod's process on a thread of its own: the controllers call this holding the
+        store's lock, and a model server drains for seconds after SIGTERM (a kubelet does not block
+        the API server either)."""
         with self._lock:
             local = self.pods.pop(pod_id(pod), None)
         if local is None:
             return
+        thread = threading.Thread(target=self._terminate, args=(local,), daemon=True, name="kubelet-stop")
+        thread.start()
+        self._stopping.append(thread)
+
+    def _terminate(self, local: LocalPod) -> None:
         if local.rank is not None:
             self._kill_rank(local.job, local.rank)
         if local.process.poll() is None:
@@ -188,6 +197,9 @@ class ProcessKubelet:
         return done
 
     def stop_all(self) -> None:
+        for thread in self._stopping:
+            thread.join(timeout=self.grace_seconds + 5)
+        self._stopping.clear()
         for local in list(self.pods.values()):
             if local.process.poll() is None:
                 kill_tree(local.process.pid, group=True, grace_seconds=self.grace_seconds)
@@ -270,7 +282,8 @@ class ProcessKubelet:
 
     def _kill_rank(self, job: str, rank: int) -> None:
         """The horovod rank `rank` of the job's launcher: the process whose env says HOROVOD_RANK=rank."""
-        launchers = [p for p in self.pods.values() if p.job == job and p.rank is None and p.process.poll() is None]
+        running = list(self.pods.values())
+        launchers = [p for p in running if p.job == job and p.rank is None and p.process.poll() is None]
         for launcher in launchers:
             for pid in descendants(launcher.process.pid):
                 if _environ(pid).get("HOROVOD_RANK") == str(rank):
