@@ -131,9 +131,8 @@ def alert_rollback(
     platform: EmbeddedRuntime, api: ApiClient, traffic: Traffic, deployment: str, bad_version: int, timeout: float = 120
 ) -> dict[str, Any]:
     """Inject a fault in the serving version; return when traffic is back on last-known-good."""
-    serving = platform.serving()
     fault_at = time.time()
-    serving.fault(deployment_name(deployment, bad_version), error_ratio=0.5)
+    platform.fault(deployment_name(deployment, bad_version), error_ratio=0.5)
     console.print(f"[bold red]→[/] injected a fault into v{bad_version}: half its requests now fail")
     status = wait_for_phase(api, traffic, deployment, {"ROLLED_BACK", "FAILED"}, timeout)
     back_at = time.time()
@@ -194,8 +193,8 @@ def report(
     active = samples.get(deployment, [])
     faults = {bad_version: fault_at, **(more_faults or {})}
 
-    def injected(sample: Sample) -> bool:
-        return any(sample.at >= at and sample.version in ("", str(v)) for v, at in faults.items())
+    def injected(sample: Sample) -> bool:  # a request still in flight at the fault can meet it (answered after)
+        return any(sample.at + sample.latency >= at and sample.version in ("", str(v)) for v, at in faults.items())
 
     outside = [s for s in active if s.status != 200 and not injected(s)]
     return {
@@ -208,8 +207,7 @@ def report(
 def _loss_curve(platform: EmbeddedRuntime, api: ApiClient, run_id: str) -> list[dict[str, float]]:
     """Epoch records rank 0 printed (the local job's log; on EKS, the same come from Prometheus)."""
     job_name = api.get_training_run(run_id).get("job_name", "")
-    assert platform.training_cluster is not None
-    stdout, _ = platform.training_cluster.log_paths(job_name)
+    stdout, _ = platform.training_log_paths(job_name)
     records = []
     for line in stdout.read_text().splitlines() if stdout.exists() else []:
         text = line.split(":", 1)[1] if line.startswith("[0]<stdout>:") else line

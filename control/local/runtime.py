@@ -21,6 +21,7 @@ from control.composition import build_platform
 from control.local import lambda_bridge
 from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
 from control.local.cluster import LocalCluster
+from control.local.external_clusters import ClusterContext, ClusterFactory, EmbeddedClusters
 from control.local.moto_server import EmbeddedAws, start_embedded_aws
 from control.local.node_capacity import TRAINING_INSTANCE_TYPES, smallest_node
 from control.local.observability import LocalObservability
@@ -66,7 +67,10 @@ class EmbeddedRuntime:
         poll_seconds: int = 1,
         api_port: int | None = None,
         observability: bool = True,
+        clusters: ClusterFactory | None = None,
     ) -> None:
+        """`clusters`, if given, builds the training and serving ports the platform runs on in place
+        of the local ones (control/local/external_clusters.py)."""
         self.state_dir = state_dir.resolve()
         self.stage = stage
         self.region = region
@@ -81,6 +85,8 @@ class EmbeddedRuntime:
         self.platform: Platform | None = None
         self.training_cluster: LocalCluster | None = None
         self.serving_cluster: LocalServing | None = None
+        self._clusters_factory = clusters
+        self.clusters: EmbeddedClusters | None = None
         self._api_server: Any = None
         self._api_thread: threading.Thread | None = None
 
@@ -116,15 +122,31 @@ class EmbeddedRuntime:
         self.resources, env = provision(self.aws.endpoint_url, self.region, self.stage, environment)
         os.environ.update(env)  # the handlers run in this process: boto3 and the settings read it
         job_env = _aws_env()  # jobs and model servers reach the same (embedded) AWS, with the same keys
-        self.training_cluster = LocalCluster(self.state_dir / "cluster", repo_root=REPO, env=job_env)
-        self.serving_cluster = LocalServing(self.state_dir / "serving", repo_root=REPO, env=job_env)
-        self.platform = build_platform(
-            Settings.from_env(),
-            training=self.training_cluster,
-            usage=LocalWorkerUsage(self.training_cluster.jobs_dir),
-            serving=self.serving_cluster,
-            efs_root=self.training_cluster.checkpoints_dir,  # the folder that plays EFS (/mnt/checkpoints)
-        )
+        if self._clusters_factory is not None:
+            self.clusters = self._clusters_factory(
+                ClusterContext(
+                    self.state_dir,
+                    job_env,
+                    serving_targets_file=self.state_dir / "serving" / SERVING_TARGETS,
+                    training_targets_file=self.state_dir / "cluster" / TRAINING_TARGETS,
+                )
+            )
+            self.platform = build_platform(
+                Settings.from_env(),
+                training=self.clusters.training,
+                serving=self.clusters.serving,
+                efs_root=self.clusters.checkpoints_dir,
+            )
+        else:
+            self.training_cluster = LocalCluster(self.state_dir / "cluster", repo_root=REPO, env=job_env)
+            self.serving_cluster = LocalServing(self.state_dir / "serving", repo_root=REPO, env=job_env)
+            self.platform = build_platform(
+                Settings.from_env(),
+                training=self.training_cluster,
+                usage=LocalWorkerUsage(self.training_cluster.jobs_dir),
+                serving=self.serving_cluster,
+                efs_root=self.training_cluster.checkpoints_dir,  # the folder that plays EFS (/mnt/checkpoints)
+            )
         chalice_app.use_platform(self.platform)
         self._start_api(chalice_app.app)
         return self
@@ -166,12 +188,28 @@ class EmbeddedRuntime:
 
     def deployment_endpoints(self) -> dict[str, str]:
         """Each Service's local URL (the active Service is the deployment's endpoint)."""
+        if self.clusters is not None:
+            return self.clusters.service_urls()
         serving = self.serving()
         return {name: serving.service_url(name) for name in serving.state.all_services()}
 
     def serving(self) -> LocalServing:
         assert self.serving_cluster is not None, "start the runtime first"
         return self.serving_cluster
+
+    def fault(self, deployment_name: str, error_ratio: float, latency_ms: float = 0.0) -> None:
+        """Make every model server of a version fail `error_ratio` of its invocations."""
+        if self.clusters is not None:
+            self.clusters.fault(deployment_name, error_ratio, latency_ms)
+        else:
+            self.serving().fault(deployment_name, error_ratio, latency_ms)
+
+    def training_log_paths(self, job_name: str) -> tuple[Path, Path]:
+        """(stdout, stderr) of a training job."""
+        if self.clusters is not None:
+            return self.clusters.training_log_paths(job_name)
+        assert self.training_cluster is not None, "start the runtime first"
+        return self.training_cluster.log_paths(job_name)
 
     def write_endpoints(self, path: Path) -> None:
         path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
@@ -190,6 +228,8 @@ class EmbeddedRuntime:
             self.serving_cluster.stop_all()
         if self.training_cluster is not None:
             self.training_cluster.stop_all()
+        if self.clusters is not None:
+            self.clusters.stop()
         if self.observability is not None:
             self.observability.stop()
 

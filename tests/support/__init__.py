@@ -3,12 +3,15 @@
 - `wait_for` (here): poll until a condition holds, or fail naming it
 - `lineage`: a model version's lineage; `dead_letters`: the dead-letter queue, read in full
 - `rollout_harness`: an in-memory cluster that drives the pure reconcile step
+- `rollout_loop`: the serving loop end to end (S3 drop to rollback), on whichever clusters the platform runs
 - `inference_artifact`, `inference_http`: a model artifact on the contract; the model server in and out of process
 - `serving`, `observability`: the local serving runtime under load; Prometheus, Alertmanager and an SNS stand-in
 - `tools` (repository paths, Prometheus binaries), `promql` (what rules and dashboards read),
   `alertmanager` and `addons_values` (what terraform/addons renders)
 - `kube_apiserver`: a Kubernetes API server that checks what EKS checks (schemas, patches, the EKS
-  token, access entries, the chart's RBAC), with controllers, for the EKS adapters
+  token, access entries, the chart's RBAC), with controllers, for the EKS adapters; its `kubelet` runs
+  pods as local processes, its `network` gives Services a proxy and Prometheus the pods, and its
+  `embedded` runs the embedded platform on the EKS adapters (EmbeddedRuntime(clusters=eks_clusters))
 """
 
 from __future__ import annotations

@@ -5,6 +5,19 @@
 - `auth`: the EKS token (SigV4 recomputed), Terraform's access entries, the chart's RBAC
 - `api`: request handling with kube-apiserver's answers; `store`: objects, resourceVersions, a change log
 - `server`: HTTP, a request log, injected faults; `running()` starts one for a test
+- `controllers`: Deployment → ReplicaSet → Pods, Service → Endpoints, Job → Pod, MPIJob → launcher
+  and workers; `kubelet`: pods as local processes (the model server, horovodrun, the load tester);
+  `network`: a proxy per Service and Prometheus file_sd from the pods; `embedded`: the embedded
+  platform's clusters through the EKS adapters
+
+Not checked (a real kube-apiserver does): admission webhooks and Pod Security admission,
+ResourceQuota/LimitRange, scheduling (node selectors, tolerations, topology spread and resources
+are stored, never placed), server-side apply and managedFields, finalizers and foreground
+deletion, field selectors, list pagination (limit/continue), the HPA controller (stored only),
+PDBs during deletion (no evictions), probes other than an HTTP readiness probe on /ping, pod
+restarts (restartPolicy, a Job's backoffLimit and the MPIJob's runPolicy.backoffLimit: one try),
+rolling updates with surge (a new template's ReplicaSet replaces the old at once), NetworkPolicy
+and Ingress (stored; no traffic enforcement or ALB weights), and watch bookmarks.
 
 `eks_session` and `eks_client` give a test what a Lambda has: a role's AWS session and the
 adapter's own ApiClient (control/adapters/kubernetes_eks.py) pointed at the server.

@@ -5,9 +5,11 @@
   and the Deployment's status from its ReplicaSets;
 - ReplicaSet → Pods (`<replicaset>-<n>`), and its status from their readiness;
 - the kubelet's part through a `Kubelet`: it starts a pod, says whether it is ready, stops it.
-  `ReadyKubelet` makes every pod ready at once; phase 2 adds one that runs the container's command
-  as a local process (control/local/processes.py) and asks its readiness probe;
-- Service → Endpoints of the ready pods its selector matches;
+  `ReadyKubelet` makes every pod ready at once; `kubelet.ProcessKubelet` runs the container as a
+  local process and asks its readiness probe. A pod deleted through the API (its node lost) is
+  stopped at the next round; the pod's status carries the kubelet's phase, IP and exit code;
+- Service → Endpoints of the ready pods its selector matches, each at the port the kubelet maps
+  the targetPort to (a local process listens on a free port, not on its containerPort);
 - Job → one Pod, and the Job's Complete or Failed condition from it;
 - MPIJob → worker Pods and a launcher Job, and the MPIJob's conditions as mpi-operator v0.8.0
   writes them (Created, Running, Succeeded or Failed).
@@ -44,6 +46,18 @@ class Kubelet(Protocol):
 
     def stop(self, pod: dict[str, Any]) -> None: ...
 
+    def exit_code(self, pod: dict[str, Any]) -> int | None:
+        """The container's exit code once it has exited; None while it runs."""
+        ...
+
+    def host_port(self, pod: dict[str, Any], container_port: int) -> int:
+        """Where the pod's `container_port` is reached (the same port in a cluster)."""
+        ...
+
+    def pod_ip(self, pod: dict[str, Any]) -> str | None:
+        """The pod's address if the kubelet gives it one, else None (the controllers assign one)."""
+        ...
+
 
 class ReadyKubelet:
     """Every pod runs and is ready as soon as it is scheduled, unless `never_ready(pod)` says not;
@@ -69,6 +83,19 @@ class ReadyKubelet:
 
     def stop(self, pod: dict[str, Any]) -> None:
         self.running.discard(_pod_id(pod))
+
+    def exit_code(self, pod: dict[str, Any]) -> int | None:
+        return {"Succeeded": 0, "Failed": 1}.get(self.outcome(pod) or "")
+
+    def host_port(self, pod: dict[str, Any], container_port: int) -> int:
+        return container_port
+
+    def pod_ip(self, pod: dict[str, Any]) -> str | None:
+        return None
+
+
+def _uid(pod: dict[str, Any]) -> str:
+    return str(pod["metadata"]["uid"])
 
 
 def _pod_id(pod: dict[str, Any]) -> str:
@@ -102,6 +129,10 @@ class Controllers:
     def __init__(self, api: KubeApi, kubelet: Kubelet | None = None) -> None:
         self.api = api
         self.kubelet = kubelet or ReadyKubelet()
+        bind = getattr(self.kubelet, "bind", None)
+        if bind is not None:  # a kubelet that resolves Service names asks these controllers' Endpoints
+            bind(self.service_address)
+        self._started: dict[str, dict[str, Any]] = {}  # pods handed to the kubelet, by uid
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -163,6 +194,17 @@ class Controllers:
             self._thread.join(timeout=5)
         for pod in self._all("", "pods"):
             self.kubelet.stop(pod)
+        for pod in self._started.values():  # deleted, not yet noticed
+            self.kubelet.stop(pod)
+        self._started.clear()
+
+    def service_address(self, namespace: str, name: str) -> str | None:
+        """`ip:port` of the first ready endpoint of a Service (its first port), else None."""
+        endpoints = self.api.store.get(("", "endpoints", namespace, name))
+        for subset in (endpoints or {}).get("subsets") or []:
+            if subset.get("addresses") and subset.get("ports"):
+                return f"{subset['addresses'][0]['ip']}:{subset['ports'][0]['port']}"
+        return None
 
     # -- Deployment → ReplicaSets ----------------------------------------------------------------
 
@@ -226,6 +268,7 @@ class Controllers:
             wanted = rs["spec"].get("replicas", 1)
             for pod in owned[wanted:]:
                 self.kubelet.stop(pod)
+                self._started.pop(_uid(pod), None)
                 self._delete("", "pods", pod)
                 changed = True
             names = {p["metadata"]["name"] for p in owned}
@@ -263,21 +306,29 @@ class Controllers:
 
     def _pods(self) -> bool:
         changed = False
-        for index, pod in enumerate(self._all("", "pods")):
-            if not (pod.get("status") or {}).get("phase"):
+        pods = self._all("", "pods")
+        present = {_uid(pod) for pod in pods}
+        for gone in [key for key in self._started if key not in present]:  # deleted through the API
+            self.kubelet.stop(self._started.pop(gone))
+        for index, pod in enumerate(pods):
+            if _uid(pod) not in self._started and not (pod.get("status") or {}).get("phase"):
                 self.kubelet.start(pod)
+                self._started[_uid(pod)] = pod
             phase = (pod.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):
                 phase = self.kubelet.outcome(pod) or "Running"
             ready = phase == "Running" and self.kubelet.ready(pod)
-            status = {
+            previous = pod.get("status") or {}
+            status: dict[str, Any] = {
                 "phase": phase,
-                "podIP": f"10.0.{index // 250}.{index % 250 + 1}",
+                "podIP": self.kubelet.pod_ip(pod) or previous.get("podIP") or f"10.0.{index // 250}.{index % 250 + 1}",
                 "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             }
-            previous = pod.get("status") or {}
-            if previous.get("podIP"):
-                status["podIP"] = previous["podIP"]
+            exit_code = self.kubelet.exit_code(pod) if phase in ("Succeeded", "Failed") else None
+            if previous.get("containerStatuses") and phase == previous.get("phase"):
+                status["containerStatuses"] = previous["containerStatuses"]  # a finished pod keeps its record
+            elif exit_code is not None:
+                status["containerStatuses"] = [_terminated(pod, exit_code)]
             changed |= self._status("", "pods", pod, status)
         return changed
 
@@ -290,6 +341,7 @@ class Controllers:
                 if refs and not any(self._owner_exists(obj, ref) for ref in refs):
                     if plural == "pods":
                         self.kubelet.stop(obj)
+                        self._started.pop(_uid(obj), None)
                     self._delete(group, plural, obj)
                     changed = True
         return changed
@@ -323,34 +375,29 @@ class Controllers:
                 and _selects(selector, p["metadata"].get("labels") or {})
                 and _pod_ready(p)
             ]
-            ports = [
-                {
-                    "name": p.get("name", ""),
-                    "port": _container_port(ready[0], p.get("targetPort", p["port"])) if ready else p["port"],
-                    "protocol": p.get("protocol", "TCP"),
-                }
-                for p in service["spec"].get("ports") or []
-            ]
-            subsets = (
-                [
+            subsets: list[dict[str, Any]] = []
+            for pod in ready:  # one subset per port mapping: a local process listens on its own port
+                ports = [
                     {
-                        "addresses": [
-                            {
-                                "ip": p["status"]["podIP"],
-                                "targetRef": {
-                                    "kind": "Pod",
-                                    "name": p["metadata"]["name"],
-                                    "namespace": p["metadata"]["namespace"],
-                                },
-                            }
-                            for p in ready
-                        ],
-                        "ports": ports,
+                        "name": p.get("name", ""),
+                        "port": self.kubelet.host_port(pod, _container_port(pod, p.get("targetPort", p["port"]))),
+                        "protocol": p.get("protocol", "TCP"),
                     }
+                    for p in service["spec"].get("ports") or []
                 ]
-                if ready
-                else []
-            )
+                address = {
+                    "ip": pod["status"]["podIP"],
+                    "targetRef": {
+                        "kind": "Pod",
+                        "name": pod["metadata"]["name"],
+                        "namespace": pod["metadata"]["namespace"],
+                    },
+                }
+                same = next((subset for subset in subsets if subset["ports"] == ports), None)
+                if same is None:
+                    subsets.append({"addresses": [address], "ports": ports})
+                else:
+                    same["addresses"].append(address)
             key: Key = ("", "endpoints", service["metadata"]["namespace"], service["metadata"]["name"])
             existing = self.api.store.get(key)
             if existing is None:
@@ -505,6 +552,27 @@ def _condition(kind: str, reason: str, message: str, *, status: str = "True") ->
         "message": message,
         "lastTransitionTime": now,
         "lastUpdateTime": now,
+    }
+
+
+def _terminated(pod: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    """A ContainerStatus of the pod's first container, exited with `exit_code`."""
+    container = pod["spec"]["containers"][0]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "state": {
+            "terminated": {
+                "exitCode": exit_code,
+                "reason": "Completed" if exit_code == 0 else "Error",
+                "startedAt": now,
+                "finishedAt": now,
+            }
+        },
     }
 
 
