@@ -31,7 +31,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from control.adapters.kubernetes_cluster import KubernetesCluster  # noqa: E402
 from control.composition import utc_now  # noqa: E402
-from control.domain.deployments import RolloutRequest  # noqa: E402
+from control.domain.deployments import RolloutRequest, StepRequest  # noqa: E402
 from control.domain.registry import Lineage, VersionStatus  # noqa: E402
 from control.local.external_clusters import ClusterContext  # noqa: E402
 from control.local.processes import free_port  # noqa: E402
@@ -90,13 +90,13 @@ def rollouts_on(serving: Any, s3: Any, folder: Path, requests: list[Any] | None)
         steps: list[Counter[str]] = []
         while True:
             before = len(requests) if requests is not None else 0
-            result = rollouts.reconcile_step(platform, "iris")
+            result = rollouts.reconcile_step(platform, StepRequest("iris"))
             if requests is not None:
                 steps.append(Counter(r.method for r in requests[before:]))
-            if result["done"]:
+            if result.done:
                 break
-            time.sleep(min(float(result["requeue_after"]), 0.5))
-        results.append({"version": version, "phase": result["phase"], "seconds": time.perf_counter() - started,
+            time.sleep(min(float(result.requeue_after), 0.5))
+        results.append({"version": version, "phase": result.phase.value, "seconds": time.perf_counter() - started,
                         "steps": steps})  # fmt: skip
     return results
 

@@ -268,7 +268,7 @@ def test_a_blue_green_rollout_switches_live_traffic_between_model_server_pods(
     import boto3
 
     from control.composition import utc_now
-    from control.domain.deployments import RolloutRequest
+    from control.domain.deployments import RolloutRequest, StepRequest
     from control.usecases import rollouts
     from tests.fakes import InMemoryRegistry, in_memory_platform
     from tests.support.kube_apiserver.network import ClusterNetwork, PodDiscovery, ServiceProxies
@@ -290,12 +290,12 @@ def test_a_blue_green_rollout_switches_live_traffic_between_model_server_pods(
 
     def roll_out(version: int) -> str:
         rollouts.start(platform, "iris", RolloutRequest("iris", version, REAL_TIME), "test")
-        deadline, result = time.monotonic() + 120, {}
+        deadline, result = time.monotonic() + 120, None
         while time.monotonic() < deadline:
-            result = rollouts.reconcile_step(platform, "iris")
-            if result["done"]:
-                return str(result["phase"])
-            time.sleep(min(float(result["requeue_after"]), 0.5))
+            result = rollouts.reconcile_step(platform, StepRequest("iris"))
+            if result.done:
+                return result.phase.value
+            time.sleep(min(float(result.requeue_after), 0.5))
         pods = {p["metadata"]["name"]: p.get("status") for p in api_server.api.store.list("", "pods", None)}
         raise AssertionError(f"the rollout of v{version} did not finish: {result}\n{pods}")
 
