@@ -601,7 +601,12 @@ class AnalysisRequest:
 
 
 def analysis_request(spec: RolloutSpec, status: RolloutStatus) -> AnalysisRequest | None:
-    """What to measure before the next step, or None. Measure it and pass it as Observed.analysis."""
+    """What to measure before the next step, or None. Measure it and pass it as Observed.analysis.
+
+    None when a rollback is requested and will be acted on: the step rolls back whatever the
+    measurements say, and a rollback's switch should not wait for Prometheus."""
+    if status.intent is not None and status.phase.accepts_rollback:
+        return None
     phase = status.paused_from if status.phase is Phase.PAUSED else status.phase
     if phase is Phase.CANARY:
         from control.domain.canary_step import canary_analysis_request  # the canary's steps build on this module

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from control.domain.alert_payload import AlertPayload
@@ -424,10 +425,11 @@ def _history(
     *,
     dedupe_key: str = "",
     details: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> None:
     entry = HistoryEntry(
         model_name=spec.model,
-        at=iso(platform.clock()),
+        at=iso(at or platform.clock()),
         actor=actor,
         action=action,
         reason=reason,
@@ -539,31 +541,41 @@ def handle_alerts(platform: Platform, payloads: list[AlertPayload]) -> AlertsHan
     acted = []
     for intent in decisions.intents:
         try:
-            _record_intent(platform, intent)
+            _record_intent(platform, intent, records.get(intent.deployment))
             acted.append(AlertRollback(intent.deployment, intent.key, reason=intent.reason))
         except Conflict as error:  # e.g. already rolling back for another alert
             acted.append(AlertRollback(intent.deployment, intent.key, ignored=error.message))
     return AlertsHandled(len(alerts), tuple(acted), tuple(decisions.ignored))
 
 
-def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5) -> RolloutStatus:
+def _record_intent(
+    platform: Platform, intent: RollbackIntent, read: DeploymentRecord | None = None, attempts: int = 5
+) -> RolloutStatus:
+    """Record the intent (a conditional write), start the loop it names, then write its history entry.
+
+    `read` is the record the caller has just read (an alert's handler reads it to decide), used for
+    the first attempt; a conflicting write meanwhile re-reads it. The history entry follows the
+    loop's start, so nothing but the one write delays the rollback; it keeps the time the intent was
+    received. A crash after the write leaves the intent and its loop's name in the record (the
+    record is the state; a running loop hands over to the loop it names), after the start also the
+    loop running; the history entry is the audit of what the record already holds."""
+    received = platform.clock()
+    record = read
     for _ in range(attempts):
-        record = _get(platform, intent.deployment)
+        record = record if record is not None else _get(platform, intent.deployment)
         status = request_rollback(record.status, intent)
         if status is record.status:
             return status  # the same intent was recorded before
+        loop = loop_name(intent.deployment, status.revision)
         try:
             platform.deployments.put(
-                replace(
-                    record,
-                    status=status,
-                    handled_alerts=record.handled_alerts + (intent.key,),
-                    loop=loop_name(intent.deployment, status.revision),
-                ),
+                replace(record, status=status, handled_alerts=record.handled_alerts + (intent.key,), loop=loop),
                 expected_revision=record.status.revision,
             )
         except PreconditionFailed:
+            record = None
             continue
+        _run_loop(platform, intent.deployment, loop)
         _history(
             platform,
             record.spec,
@@ -571,8 +583,8 @@ def _record_intent(platform: Platform, intent: RollbackIntent, attempts: int = 5
             intent.reason,
             intent.source.value,
             details={"intent": intent.to_dict()},
+            at=received,
         )
-        _run_loop(platform, intent.deployment, loop_name(intent.deployment, status.revision))
         return status
     raise TransientError(f"{intent.deployment} kept changing; try the rollback again", retry_after=2)
 

@@ -477,6 +477,17 @@ def test_analysis_request_renders_queries_for_green_in_analysis_phases_only() ->
     assert analysis_request(make_spec(pre_promotion=()), status) is None
 
 
+@pytest.mark.parametrize("phase", [Phase.PRE_PROMOTION_ANALYSIS, Phase.BAKING, Phase.SCALING_DOWN_OLD, Phase.PAUSED])
+def test_a_requested_rollback_measures_nothing_and_the_step_rolls_back_without_it(phase: Phase) -> None:
+    spec, status, cluster = drive_to(phase)
+    assert analysis_request(spec, status) is not None or phase is Phase.PAUSED  # it measures until then
+    status = user_rollback(status, 700)
+    assert analysis_request(spec, status) is None
+    final, decisions = settle_rollback(spec, status, cluster, 700)
+    assert EventKind.ROLLBACK_STARTED in events(decisions[0])
+    assert final.phase is Phase.ROLLED_BACK and cluster.active == BLUE
+
+
 def test_default_checks_render_to_promql_with_the_contract_metric_names() -> None:
     spec = RolloutSpec("iris-classifier", "iris", 3, 2)
     status = replace(start_rollout(spec, at(0)), phase=Phase.BAKING)
