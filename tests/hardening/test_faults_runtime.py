@@ -1,8 +1,15 @@
 """Faults in the running processes: the control process dying between the actions of a rollout step,
 a corrupt model artifact, a Horovod rank killed mid-training, Alertmanager down.
 
-The rollout tests drive `rollouts.reconcile_step` themselves against the embedded platform and the
-real LocalServing (model servers and routers as processes), with a tiny artifact in the embedded S3.
+The rollout tests drive `rollouts.reconcile_step` themselves against the embedded platform, with a
+tiny artifact in the embedded S3, once on each serving cluster: the real LocalServing (model servers
+and routers as processes) and the EKS adapters (`KubernetesCluster`) against the checking API server
+(tests/support/kube_apiserver: controllers, the process kubelet running the model servers, a proxy
+per Service). Only what the ServingCluster port offers is used, plus the runtime's
+`deployment_endpoints()` and the model servers' logs (tests/support/rollout_runtimes.py). On EKS the
+corrupt artifact is a pod that never becomes ready in the full runtime (the rollout aborts, blue keeps
+serving live load); the crash test kills the control process inside every step there too (every crash
+point: the EKS variant, its runtime's start included, adds about 45 s on 2 cores).
 A crash is an exception raised by the ServingCluster right after the first action of a step went
 through (the rest of the step's actions and its status write never happen); the next call with the
 real ServingCluster is the restarted control process.
@@ -17,11 +24,13 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psutil
 import pytest
 
@@ -31,6 +40,7 @@ from control.manifests.config import LABEL_VERSION
 from control.manifests.serving import deployment_name, preview_service_name
 from tests.support.inference_artifact import write_artifact
 from tests.support.lineage import lineage
+from tests.support.rollout_runtimes import CLUSTERS, RolloutRuntime, eks_runtime
 
 FAST = {
     "bake_seconds": 0,
@@ -172,10 +182,34 @@ def _new_rollout(deployment: str, model: str, version: int, previous: int | None
     )
 
 
+@pytest.fixture(scope="module", params=CLUSTERS)
+def serving_runtime(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[RolloutRuntime]:
+    """The embedded platform on the local clusters (the session's runtime) or on the EKS adapters."""
+    if request.param == "local":
+        yield RolloutRuntime("local", request.getfixturevalue("embedded"))
+        return
+    with eks_runtime(tmp_path_factory.mktemp("eks-faults")) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def on_cluster(serving_runtime: RolloutRuntime, blue: dict[str, Any]) -> Iterator[RolloutRuntime]:
+    with serving_runtime.active():
+        yield serving_runtime
+
+
 @pytest.fixture(scope="module")
-def blue(embedded, endpoints, aws, tmp_path_factory) -> dict[str, Any]:
+def blue(serving_runtime: RolloutRuntime, tmp_path_factory) -> dict[str, Any]:
     """A deployment serving v1 of a tiny model (rolled out by reconcile steps), and the versions
     registered next to it: a good v2, v3 whose registry sha256 is wrong, v4 whose model.pt is corrupt."""
+    with serving_runtime.active():
+        return _blue(serving_runtime.runtime.endpoints(), tmp_path_factory)
+
+
+def _blue(endpoints: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    def aws(service: str) -> Any:
+        return boto3.client(service, endpoint_url=endpoints["aws_endpoint_url"], region_name=endpoints["region"])
+
     model = f"fault-{uuid.uuid4().hex[:6]}"
     deployment = f"{model}-api"
     artifact = write_artifact(tmp_path_factory.mktemp("artifact"))
@@ -193,11 +227,11 @@ def blue(embedded, endpoints, aws, tmp_path_factory) -> dict[str, Any]:
     return {"model": model, "deployment": deployment, "versions": versions}
 
 
-def _wait_for_log(logs_dir: Path, deployment_name: str, text: str, timeout: float = 60) -> str:
+def _wait_for_log(cluster: RolloutRuntime, deployment_name: str, text: str, timeout: float = 60) -> str:
     """The model servers' logs of a version, once one of them says `text`."""
     deadline = time.monotonic() + timeout
     while True:
-        logs = " ".join(path.read_text(errors="replace") for path in logs_dir.glob(f"{deployment_name}-*.log"))
+        logs = cluster.server_logs(deployment_name)
         if text in logs or time.monotonic() > deadline:
             return logs
         time.sleep(0.2)
@@ -209,8 +243,8 @@ def _active_switches_ready(deployment: str, switches: list[tuple[str, int, int]]
     return all(ready >= 1 for service, _, ready in switches if service == deployment)
 
 
-def _load(embedded: Any, deployment: str) -> LoadGenerator:
-    url = embedded.serving().service_url(deployment)
+def _load(cluster: RolloutRuntime, deployment: str) -> LoadGenerator:
+    url = cluster.endpoint(deployment)
     return LoadGenerator.for_features(url, features=4, rate=10, workers=2).start()
 
 
@@ -221,18 +255,19 @@ def _active(deployment: str) -> int:
 
 
 @pytest.mark.slow
-def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_serving(embedded, blue, ledger):
+def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_serving(on_cluster, blue, ledger):
     deployment, model, versions = blue["deployment"], blue["model"], blue["versions"]
-    load = _load(embedded, deployment)
+    serving = on_cluster.runtime.platform.serving
+    load = _load(on_cluster, deployment)
     switches: list[tuple[str, int, int]] = []
     try:
         for bad in ("wrong-sha", "corrupt"):
             _new_rollout(deployment, model, versions[bad], versions["blue"], ready_timeout_seconds=5)
             drive(deployment, switches, steps=2)  # PENDING, then DEPLOYING_PREVIEW starts green's server
             name = deployment_name(deployment, versions[bad])
-            logs = _wait_for_log(embedded.serving().state.logs, name, "MODEL NOT LOADED")
+            logs = _wait_for_log(on_cluster, name, "MODEL NOT LOADED")
             assert "sha256" in logs, logs[-2000:]
-            assert embedded.serving().deployment_readiness(name).ready == 0
+            assert serving.deployment_readiness(name).ready == 0
             step, _ = drive(deployment, switches, timeout=90)
             assert step.phase.value == "ROLLED_BACK" and step.active_version == versions["blue"], step
             assert "not ready after 5s" in step.reason, step.reason
@@ -244,18 +279,19 @@ def test_corrupt_artifact_or_wrong_sha256_never_becomes_ready_and_blue_keeps_ser
     failed = [s for s in samples if s.status != 200]
     assert len(samples) > 50 and failed == [], failed[:5]
     assert {s.version for s in samples} == {str(versions["blue"])}
-    ledger.add("runtime: corrupt artifact", faults_injected=2, requests_sent=len(samples), lost=len(failed))
+    fault = f"runtime ({on_cluster.cluster}): corrupt artifact"
+    ledger.add(fault, faults_injected=2, requests_sent=len(samples), lost=len(failed))
 
 
 @pytest.mark.slow
 def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_only_meets_ready_versions(
-    embedded, blue, ledger
+    on_cluster, blue, ledger
 ):
     from chalicelib.runtime import current_platform
 
     deployment, model, versions = blue["deployment"], blue["model"], blue["versions"]
     green, old = versions["green"], versions["blue"]
-    load = _load(embedded, deployment)
+    load = _load(on_cluster, deployment)
     switches: list[tuple[str, int, int]] = []
     try:
         _new_rollout(deployment, model, green, _active(deployment))
@@ -272,7 +308,7 @@ def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_on
     assert serving.deployment_readiness(deployment_name(deployment, old)).desired == 0
     # The Deployment's companions exist even though the step that created it died after the first manifest.
     for kind in ("PodDisruptionBudget", "HorizontalPodAutoscaler"):
-        assert serving.state.object_path(kind, deployment_name(deployment, green)).exists(), kind
+        assert on_cluster.object_exists(kind, deployment_name(deployment, green)), kind
     record = current_platform().deployments.get(deployment)
     assert record.status.stable_version == green
     events = [h for h in current_platform().registry.history(model) if h.details.get("deployment") == deployment]
@@ -282,7 +318,8 @@ def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_on
     failed = [s for s in samples if s.status != 200]
     assert len(samples) > 20 and failed == [], failed[:5]
     assert str(green) in {s.version for s in samples}
-    ledger.add("runtime: control process killed", faults_injected=crashes, requests_sent=len(samples), lost=len(failed))
+    fault = f"runtime ({on_cluster.cluster}): control process killed"
+    ledger.add(fault, faults_injected=crashes, requests_sent=len(samples), lost=len(failed))
 
 
 # -- a Horovod rank killed mid-training ------------------------------------------------------------

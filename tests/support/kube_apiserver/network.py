@@ -41,7 +41,8 @@ class EndpointsRouter(Router):
         self._lock = threading.Lock()
         self._seen: str | None = None
         self._refreshed_at = 0.0
-        self.route = Route({}, (), ())
+        self.split: tuple[tuple[str, int], ...] = ((service, 1),)  # the Ingress's weights are not proxied here
+        self.routes: dict[str, Route] = {service: Route({}, (), ())}
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self.refresh()
@@ -66,7 +67,7 @@ class EndpointsRouter(Router):
                     version = (pod["metadata"].get("labels") or {}).get(LABEL_VERSION, "")
                     upstreams.append(Upstream(pod_name, port, version))
             selector = dict(((service or {}).get("spec") or {}).get("selector") or {})
-            self.route = Route(selector, tuple(upstreams), tuple(upstreams))
+            self.routes = {self.service: Route(selector, tuple(upstreams), tuple(upstreams))}
             self._seen = stamp
             self._refreshed_at = time.monotonic()
 
