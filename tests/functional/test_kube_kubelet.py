@@ -360,6 +360,7 @@ def test_a_canary_walks_its_weights_through_the_ingress_and_a_faulty_one_returns
     server: tuple[KubeApiServer, KubernetesCluster], kubelet: ProcessKubelet, controllers: Controllers, tmp_path: Path,
     s3_endpoint: str,
 ) -> None:  # fmt: skip
+    import contextlib
     import http.client
     import threading
     import time
@@ -407,10 +408,8 @@ def test_a_canary_walks_its_weights_through_the_ingress_and_a_faulty_one_returns
         deadline, result = time.monotonic() + 90, None
         while time.monotonic() < deadline:
             if fault:
-                try:
+                with contextlib.suppress(OSError):  # an admin endpoint not up yet: the next round sets it
                     kubelet.fault(f"iris-v{version}-", fault)  # each new pod of the version, as it runs
-                except OSError:
-                    pass  # a model server whose admin endpoint is not up yet: the next round sets it
             share["now"] = None
             result = rollouts.reconcile_step(platform, StepRequest("iris"))
             share["now"] = share_of(version)
