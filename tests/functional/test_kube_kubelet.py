@@ -343,7 +343,7 @@ class ObservedErrors:
     """The analysis' queries answered from the requests the test saw, per version: error ratio as
     counted, latency well within bounds (Prometheus is not part of this test)."""
 
-    def __init__(self, samples: list[tuple[int | None, int, str]]) -> None:
+    def __init__(self, samples: list[tuple[tuple[int, int] | None, int, str]]) -> None:
         self.samples = samples
 
     def value(self, query: str) -> float | None:
@@ -384,10 +384,10 @@ def test_a_canary_walks_its_weights_through_the_ingress_and_a_faulty_one_returns
                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     s3.create_bucket(Bucket="artifacts")
     registry = InMemoryRegistry()
-    samples: list[tuple[int | None, int, str]] = []  # (share of the new version when sent, status, version)
+    samples: list[tuple[tuple[int, int] | None, int, str]] = []  # ((version rolling out, its share) when sent, …)
     platform = in_memory_platform(registry=registry, serving=cluster, metrics=ObservedErrors(samples), clock=utc_now)
     network = ClusterNetwork(ServiceProxies(api_server.api, "ml-serving"), []).start()
-    share: dict[str, int | None] = {"now": None}  # None while a step may be changing the split
+    share: dict[str, tuple[int, int] | None] = {"now": None}  # None while a step may be changing the split
     stop = threading.Event()
 
     def share_of(version: int) -> int:
@@ -412,7 +412,7 @@ def test_a_canary_walks_its_weights_through_the_ingress_and_a_faulty_one_returns
                     kubelet.fault(f"iris-v{version}-", fault)  # each new pod of the version, as it runs
             share["now"] = None
             result = rollouts.reconcile_step(platform, StepRequest("iris"))
-            share["now"] = share_of(version)
+            share["now"] = (version, share_of(version))
             if result.done:
                 return result.phase.value
             time.sleep(min(float(result.requeue_after), 0.2))
@@ -437,8 +437,8 @@ def test_a_canary_walks_its_weights_through_the_ingress_and_a_faulty_one_returns
         """Share of the new version → (requests sent at it, fraction the new version served)."""
         seen: dict[int, list[str]] = {}
         for tag, _, served_by in samples[since:]:
-            if tag is not None:
-                seen.setdefault(tag, []).append(served_by)
+            if tag is not None and tag[0] == version:
+                seen.setdefault(tag[1], []).append(served_by)
         return {tag: (len(vs), sum(v == str(version) for v in vs) / len(vs)) for tag, vs in seen.items()}
 
     loaders = [threading.Thread(target=load, daemon=True) for _ in range(2)]
