@@ -61,8 +61,9 @@ class Pause:
 @dataclass(frozen=True)
 class Analysis:
     """Compare the canary with the stable version on the same window; a failure aborts, a pass moves
-    on, no verdict waits (and pauses the rollout after its inconclusive timeout). `checks` None:
-    the rollout's post-promotion checks (the ones a version taking live traffic must pass)."""
+    on, no verdict waits (and pauses the rollout after its inconclusive timeout). The rollout's
+    post-promotion checks (the deployment's policy: the ones a version taking live traffic must pass)
+    always apply; `checks` add to them, or replace the policy's check of the same name."""
 
     checks: tuple[AnalysisCheck, ...] | None = None
 

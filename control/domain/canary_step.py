@@ -49,12 +49,14 @@ def _strategy(spec: RolloutSpec) -> CanaryStrategy:
 
 
 def canary_checks(spec: RolloutSpec, status: RolloutStatus) -> tuple[AnalysisCheck, ...]:
-    """The current step's own checks, else the rollout's post-promotion checks."""
+    """The current step's own checks, then the deployment's policy (the rollout's post-promotion checks:
+    error ratio, p99 latency and any model metric in it) for every name the step does not check itself,
+    so a step that tightens one check still compares the canary on the policy's model metrics."""
     steps = _strategy(spec).steps
     current = steps[status.canary_step] if status.canary_step < len(steps) else None
-    if isinstance(current, Analysis) and current.checks is not None:
-        return current.checks
-    return spec.post_promotion
+    own = current.checks if isinstance(current, Analysis) and current.checks is not None else ()
+    named = {check.name for check in own}
+    return own + tuple(check for check in spec.post_promotion if check.name not in named)
 
 
 def canary_analysis_request(spec: RolloutSpec, status: RolloutStatus) -> AnalysisRequest | None:

@@ -334,3 +334,147 @@ def test_a_blue_green_rollout_switches_live_traffic_between_model_server_pods(
     group = next(g for g in groups if g["labels"]["__meta_kubernetes_pod_name"] == pod["metadata"]["name"])
     assert group["labels"]["__meta_kubernetes_pod_container_port_number"] == "8080"
     assert group["targets"] == [f"127.0.0.1:{kubelet.host_port(pod, 8080)}"]
+
+
+# -- canaries on model-server processes: the test cluster's network plays the ALB's weighted split ---
+
+
+class ObservedErrors:
+    """The analysis' queries answered from the requests the test saw, per version: error ratio as
+    counted, latency well within bounds (Prometheus is not part of this test)."""
+
+    def __init__(self, samples: list[tuple[tuple[int, int] | None, int, str]]) -> None:
+        self.samples = samples
+
+    def value(self, query: str) -> float | None:
+        import re
+
+        if "histogram_quantile" in query:
+            return 0.01
+        match = re.search(r'version="(\d+)"', query)
+        served = [status for _, status, version in list(self.samples) if match and version == match.group(1)]
+        return sum(status >= 500 for status in served) / len(served) if served else 0.0
+
+
+def test_a_canary_walks_its_weights_through_the_ingress_and_a_faulty_one_returns_to_weight_zero(
+    server: tuple[KubeApiServer, KubernetesCluster], kubelet: ProcessKubelet, controllers: Controllers, tmp_path: Path,
+    s3_endpoint: str,
+) -> None:  # fmt: skip
+    import contextlib
+    import http.client
+    import threading
+    import time
+
+    import boto3
+
+    from control.composition import utc_now
+    from control.domain.canary import parse_strategy
+    from control.domain.deployments import RolloutRequest, StepRequest, StrategyChoice
+    from control.manifests.config import LABEL_VERSION
+    from control.usecases import rollouts
+    from tests.fakes import InMemoryRegistry, in_memory_platform
+    from tests.support.alb_actions import forward_weights
+    from tests.support.kube_apiserver.network import ClusterNetwork, ServiceProxies
+
+    api_server, cluster = server
+    store = api_server.api.store
+    aws = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    kubelet.env.update(aws)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket="artifacts")
+    registry = InMemoryRegistry()
+    samples: list[tuple[tuple[int, int] | None, int, str]] = []  # ((version rolling out, its share) when sent, …)
+    platform = in_memory_platform(registry=registry, serving=cluster, metrics=ObservedErrors(samples), clock=utc_now)
+    network = ClusterNetwork(ServiceProxies(api_server.api, "ml-serving"), []).start()
+    share: dict[str, tuple[int, int] | None] = {"now": None}  # None while a step may be changing the split
+    stop = threading.Event()
+
+    def share_of(version: int) -> int:
+        """The % of requests the Ingress's split sends to Services selecting `version`."""
+        ingress = store.get(("networking.k8s.io", "ingresses", "ml-serving", "iris"))
+        weights = forward_weights(ingress) if ingress else {}
+
+        def selects(service: str) -> bool:
+            found = store.get(("", "services", "ml-serving", service)) or {"spec": {}}
+            return (found["spec"].get("selector") or {}).get(LABEL_VERSION) == str(version)
+
+        total = sum(weights.values())
+        return round(100 * sum(w for s, w in weights.items() if selects(s)) / total) if total else 0
+
+    def roll_out(version: int, strategy: dict[str, Any] | None, fault: float = 0.0) -> str:
+        choice = StrategyChoice(parse_strategy(strategy)) if strategy else None
+        rollouts.start(platform, "iris", RolloutRequest("iris", version, REAL_TIME, strategy=choice), "test")
+        deadline, result = time.monotonic() + 90, None
+        while time.monotonic() < deadline:
+            if fault:
+                with contextlib.suppress(OSError):  # an admin endpoint not up yet: the next round sets it
+                    kubelet.fault(f"iris-v{version}-", fault)  # each new pod of the version, as it runs
+            share["now"] = None
+            result = rollouts.reconcile_step(platform, StepRequest("iris"))
+            share["now"] = (version, share_of(version))
+            if result.done:
+                return result.phase.value
+            time.sleep(min(float(result.requeue_after), 0.2))
+        raise AssertionError(f"the rollout of v{version} did not finish: {result}")
+
+    def load() -> None:
+        port = int(network.proxies.url("iris").rsplit(":", 1)[1])
+        while not stop.is_set():
+            sent_at = share["now"]
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                connection.request("POST", "/invocations", body=ROW, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                tag = sent_at if share["now"] == sent_at else None  # the split changed on the way
+                samples.append((tag, response.status, response.getheader("X-Model-Version") or ""))
+            finally:
+                connection.close()
+            time.sleep(0.01)
+
+    def split_seen(version: int, since: int) -> dict[int, tuple[int, float]]:
+        """Share of the new version → (requests sent at it, fraction the new version served)."""
+        seen: dict[int, list[str]] = {}
+        for tag, _, served_by in samples[since:]:
+            if tag is not None and tag[0] == version:
+                seen.setdefault(tag[1], []).append(served_by)
+        return {tag: (len(vs), sum(v == str(version) for v in vs) / len(vs)) for tag, vs in seen.items()}
+
+    loaders = [threading.Thread(target=load, daemon=True) for _ in range(2)]
+    try:
+        assert roll_out(register_artifact(registry, s3, tmp_path / "v1", 1), None) == "COMPLETED"
+        wait_for(lambda: "iris" in network.proxies.proxies, 10, 0.1, "the Service's proxy")
+        for loader in loaders:
+            loader.start()
+        wait_for(lambda: len(samples) >= 5, 30, 0.1, "traffic on v1")
+
+        healthy_from = len(samples)
+        strategy = {"type": "canary", "weights": "10,50,100", "step_pause": "2s"}
+        assert roll_out(register_artifact(registry, s3, tmp_path / "v2", 2), strategy) == "COMPLETED"
+        wait_for(lambda: len(samples) >= healthy_from + 20 and samples[-1][2] == "2", 30, 0.1, "traffic on v2")
+        healthy = split_seen(2, healthy_from)
+
+        faulty_from = len(samples)
+        strategy = {"type": "canary", "weights": "10,100", "step_pause": "3s"}
+        assert roll_out(register_artifact(registry, s3, tmp_path / "v3", 3), strategy, fault=0.5) == "ROLLED_BACK"
+        aborted_at = len(samples)
+        wait_for(lambda: len(samples) >= aborted_at + 20, 30, 0.1, "traffic after the abort")
+    finally:
+        stop.set()
+        for loader in loaders:
+            if loader.is_alive():
+                loader.join(timeout=10)
+        network.stop()
+
+    for weight in (10, 50, 100):
+        count, served = healthy.get(weight, (0, 0.0))
+        assert count >= 20 and abs(served - weight / 100) <= 0.10, (weight, healthy)
+    assert [s for s in samples[healthy_from:faulty_from] if s[1] != 200] == [], "a healthy canary's request failed"
+    faulty = split_seen(3, faulty_from)
+    count, served = faulty.get(10, (0, 0.0))
+    assert count >= 20 and abs(served - 0.10) <= 0.10, faulty
+    failed = [s for s in samples[faulty_from:] if s[1] != 200]
+    assert failed and {version for _, _, version in failed} == {"3"}, "a failed request outside the canary's share"
+    assert share_of(3) == 0 and {version for _, _, version in samples[aborted_at:]} == {"2"}
+    assert store.get(("networking.k8s.io", "ingresses", "ml-serving", "iris")) is not None

@@ -1,6 +1,7 @@
 """The AWS Load Balancer Controller's rules for an Ingress's `alb.ingress.kubernetes.io/actions.<name>`
 annotation (its pkg/ingress/config_types.go: Action, ForwardActionConfig, TargetGroupTuple and their
-validate()), to check what control/manifests renders without a controller (no tests here)."""
+validate()), to check what control/manifests renders without a controller (no tests here), and the
+weighted split the ALB makes of an accepted one (the test cluster's network plays the ALB with it)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,21 @@ def controller_errors(ingress: dict[str, Any]) -> list[str]:
         if set(sticky) - {"enabled", "durationSeconds"} or not isinstance(sticky.get("enabled", False), bool):
             errors.append(f"bad targetGroupStickinessConfig {sticky}")
     return errors
+
+
+def forward_weights(ingress: dict[str, Any]) -> dict[str, int]:
+    """Service name → weight of the weighted forward actions the Ingress's rules name, as the ALB
+    splits them (a group without a weight counts 1, the controller's default for a single group);
+    {} when no rule forwards through an annotation action."""
+    annotations = ingress["metadata"].get("annotations") or {}
+    weights: dict[str, int] = {}
+    for rule in (ingress.get("spec") or {}).get("rules") or []:
+        for path in (rule.get("http") or {}).get("paths") or []:
+            backend = path["backend"]["service"]
+            if backend["port"] != {"name": "use-annotation"} or ACTION_PREFIX + backend["name"] not in annotations:
+                continue
+            action = json.loads(annotations[ACTION_PREFIX + backend["name"]])
+            for group in (action.get("forwardConfig") or {}).get("targetGroups") or []:
+                if "serviceName" in group:
+                    weights[group["serviceName"]] = int(group.get("weight", 1))
+    return weights

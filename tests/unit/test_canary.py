@@ -39,8 +39,9 @@ from control.domain.rollout import (
     request_rollback,
     start_rollout,
 )
+from control.domain.rollout_analysis import AnalysisCheck, Comparison
 from control.errors import InvalidInput
-from tests.support.rollout_harness import BLUE, GREEN, Cluster, at, make_spec, step
+from tests.support.rollout_harness import BLUE, CHECKS, GREEN, Cluster, at, make_spec, step
 
 STEPS = CanaryStrategy((SetWeight(10), Pause(30), Analysis(), SetWeight(50), Pause(30), Analysis(), SetWeight(100)))
 R = 4
@@ -383,3 +384,51 @@ def test_an_aborted_canary_leaves_no_pod_even_when_the_abort_was_written_late() 
     again = reconcile(spec, status, world.observed(), at(spec.ready_timeout_seconds + 2))
     world.apply(again.actions)
     assert again.status.phase is Phase.ROLLED_BACK and world.deployments[GREEN].desired == 0
+
+
+# A model metric in the deployment's policy: the share of predictions of the majority class.
+MAJORITY_SHARE = AnalysisCheck(
+    "majority-class-share", 'majority_share{deployment="{deployment}",version="{version}"}', Comparison.LT, 0.8
+)
+TIGHT_ERRORS = AnalysisCheck(
+    "error-ratio", 'err_ratio{deployment="{deployment}",version="{version}"}', Comparison.LT, 0.01
+)
+
+
+def model_metric_spec(step_checks: tuple[AnalysisCheck, ...] | None) -> RolloutSpec:
+    strategy = CanaryStrategy((SetWeight(10), Pause(30), Analysis(step_checks), SetWeight(100)))
+    return make_spec(replicas=R, strategy=strategy, scale_down_delay_seconds=60.0,
+                     post_promotion=(*CHECKS, MAJORITY_SHARE))  # fmt: skip
+
+
+@pytest.mark.parametrize("step_checks", [None, (TIGHT_ERRORS,)], ids=["policy checks", "the step's own checks"])
+def test_each_step_compares_the_policys_model_metrics_and_a_worse_one_aborts(step_checks) -> None:
+    spec, world = model_metric_spec(step_checks), cluster()
+    status, now, _ = run(spec, start_rollout(spec, at(0)), world, at(0), 5, None, until=lambda s: s.canary_step == 2)
+    request = analysis_request(spec, status)
+    assert request is not None and request.stage is AnalysisStage.CANARY
+    assert set(request.queries) == {"error-ratio", "latency-p99", "majority-class-share"}
+    assert (
+        request.baseline_queries["majority-class-share"]
+        == f'majority_share{{deployment="iris-classifier",version="{BLUE}"}}'
+    )
+    ratio = 0.004 if step_checks else 0.02  # passes the step's tighter threshold only when it applies
+    values = {"error-ratio": ratio, "latency-p99": 0.1}
+    skewed = AnalysisSample(AnalysisStage.CANARY, GREEN, {**values, "majority-class-share": 0.97}, "",
+                            baseline={**values, "majority-class-share": 0.4})  # fmt: skip
+    decision = reconcile(spec, status, world.observed(skewed), now + timedelta(seconds=1))
+    assert decision.status.phase is Phase.ROLLING_BACK and world.weight == 10
+    assert cluster_actions(decision)[0] == SetTrafficWeight(GREEN, 0)
+    assert "majority-class-share=0.97" in decision.status.reason
+    [error_ratio] = [c for c in decision.status.last_analysis.checks if c.name == "error-ratio"]
+    assert error_ratio.threshold == (0.01 if step_checks else 0.05)  # the step's own check replaces the policy's
+
+
+def test_a_step_with_its_own_checks_passes_when_the_policys_model_metric_matches_stable() -> None:
+    spec, world = model_metric_spec((TIGHT_ERRORS,)), cluster()
+    status, now, _ = run(spec, start_rollout(spec, at(0)), world, at(0), 5, None, until=lambda s: s.canary_step == 2)
+    values = {"error-ratio": 0.004, "latency-p99": 0.1, "majority-class-share": 0.4}
+    sample = AnalysisSample(AnalysisStage.CANARY, GREEN, values, "", baseline=values)
+    decision = reconcile(spec, status, world.observed(sample), now + timedelta(seconds=1))
+    assert decision.status.phase is Phase.CANARY and decision.status.canary_step == 3
+    assert {c.name for c in decision.status.last_analysis.checks} == set(values)

@@ -17,7 +17,7 @@ deletion, field selectors, list pagination (limit/continue), the HPA controller 
 PDBs during deletion (no evictions), probes other than an HTTP readiness probe on /ping, pod
 restarts (restartPolicy, a Job's backoffLimit and the MPIJob's runPolicy.backoffLimit: one try),
 rolling updates with surge (a new template's ReplicaSet replaces the old at once), NetworkPolicy
-and Ingress (stored; no traffic enforcement or ALB weights), and watch bookmarks.
+and Ingress (stored; its ALB weights split the Service proxy of its name, nothing else), and watch bookmarks.
 
 `eks_session` and `eks_client` give a test what a Lambda has: a role's AWS session and the
 adapter's own ApiClient (control/adapters/kubernetes_eks.py) pointed at the server.

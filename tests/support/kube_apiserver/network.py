@@ -3,7 +3,9 @@ Prometheus' Kubernetes service discovery do on EKS.
 
 - `ServiceProxies`: each Service of a namespace gets a loopback proxy (control/local/router.py's
   proxy, its upstreams read from the Service's Endpoints rather than the local runtime's state),
-  so a client outside the cluster reaches the Service as the local runtime's router lets it;
+  so a client outside the cluster reaches the Service as the local runtime's router lets it; the
+  Ingress of a Service's name is played as the ALB: its weighted forward action splits that proxy's
+  requests across the weighted Services' Endpoints (a canary);
 - `PodDiscovery`: Prometheus file_sd target groups for the running pods, with the
   `__meta_kubernetes_*` labels the pod role of Kubernetes discovery gives (dashboards/scrape.py's
   `pod_target`), at the local port the kubelet maps each containerPort to: the PodMonitors the
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from control.local.processes import free_port, write_json_atomic
-from control.local.router import ProxyServer, Route, Router, Upstream
+from control.local.router import ProxyServer, Route, Router, Upstream, WeightedPick
 from control.manifests.config import LABEL_VERSION
 from dashboards.scrape import pod_target
+from tests.support.alb_actions import controller_errors, forward_weights
 from tests.support.kube_apiserver.api import KubeApi
 from tests.support.kube_apiserver.kubelet import ProcessKubelet
 
@@ -30,7 +33,13 @@ REFRESH_SECONDS = 0.25
 
 
 class EndpointsRouter(Router):
-    """The proxy's route from a Service's Endpoints: every ready address, round-robin."""
+    """The proxy's route from a Service's Endpoints: every ready address, round-robin.
+
+    It also plays the ALB for the Ingress of the Service's name: when that Ingress forwards to weighted
+    Services through an `alb.ingress.kubernetes.io/actions.<name>` annotation (the AWS Load Balancer
+    Controller's format, checked as the controller checks it), the requests are split across those
+    Services' Endpoints by weight with the local router's pick; an Ingress the controller would
+    reject changes nothing, as on EKS."""
 
     def __init__(
         self, api: KubeApi, namespace: str, service: str
@@ -41,35 +50,73 @@ class EndpointsRouter(Router):
         self._lock = threading.Lock()
         self._seen: str | None = None
         self._refreshed_at = 0.0
-        self.split: tuple[tuple[str, int], ...] = ((service, 1),)  # the Ingress's weights are not proxied here
+        self.split: tuple[tuple[str, int], ...] = ((service, 1),)
         self.routes: dict[str, Route] = {service: Route({}, (), ())}
+        self._pick = WeightedPick()
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self.refresh()
 
     def current(self) -> Route:
         self.refresh()
-        return self.route
+        split = self.split
+        chosen = split[0][0] if len(split) == 1 else self._pick.choose(split)
+        return self.routes.get(chosen) or Route({}, (), ())
+
+    def _ingress(self) -> dict[str, Any] | None:
+        return self.api.store.get(("networking.k8s.io", "ingresses", self.namespace, self.service))
+
+    def _read_split(self, ingress: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
+        """The Ingress's weighted Services with a weight above 0; just this Service without one."""
+        if ingress is not None and not controller_errors(ingress):
+            weights = tuple((name, weight) for name, weight in forward_weights(ingress).items() if weight > 0)
+            if weights:
+                return weights
+        return ((self.service, 1),)
+
+    def _objects(self, service: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        return (
+            self.api.store.get(("", "endpoints", self.namespace, service)),
+            self.api.store.get(("", "services", self.namespace, service)),
+        )
+
+    def _build_route(self, endpoints: dict[str, Any] | None, service: dict[str, Any] | None) -> Route:
+        upstreams = []
+        for subset in (endpoints or {}).get("subsets") or []:
+            port = int(subset["ports"][0]["port"])
+            for address in subset.get("addresses") or []:
+                pod_name = address["targetRef"]["name"]
+                pod = self.api.store.get(("", "pods", self.namespace, pod_name)) or {"metadata": {}}
+                version = (pod["metadata"].get("labels") or {}).get(LABEL_VERSION, "")
+                upstreams.append(Upstream(pod_name, port, version))
+        selector = dict(((service or {}).get("spec") or {}).get("selector") or {})
+        return Route(selector, tuple(upstreams), tuple(upstreams))
 
     def refresh(self, *, only_if_changed: bool = False, max_age: float = 0.0) -> None:
-        endpoints = self.api.store.get(("", "endpoints", self.namespace, self.service))
-        service = self.api.store.get(("", "services", self.namespace, self.service))
-        stamp = "/".join(str((obj or {}).get("metadata", {}).get("resourceVersion")) for obj in (endpoints, service))
+        ingress = self._ingress()
+        split = self._read_split(ingress)
+        names = sorted({name for name, _ in split} | {self.service})
+        objects = {name: self._objects(name) for name in names}
+        stamps = [_version(ingress)] + [_version(obj) for name in names for obj in objects[name]]
+        stamp = "/".join([*names, *stamps])
         with self._lock:
             if stamp == self._seen:
                 return
-            upstreams = []
-            for subset in (endpoints or {}).get("subsets") or []:
-                port = int(subset["ports"][0]["port"])
-                for address in subset.get("addresses") or []:
-                    pod_name = address["targetRef"]["name"]
-                    pod = self.api.store.get(("", "pods", self.namespace, pod_name)) or {"metadata": {}}
-                    version = (pod["metadata"].get("labels") or {}).get(LABEL_VERSION, "")
-                    upstreams.append(Upstream(pod_name, port, version))
-            selector = dict(((service or {}).get("spec") or {}).get("selector") or {})
-            self.routes = {self.service: Route(selector, tuple(upstreams), tuple(upstreams))}
+            previous = self.routes
+            routes = {}
+            for name in names:
+                route = self._build_route(*objects[name])
+                old = previous.get(name)
+                keep = old is not None and (old.selector, old.ready) == (route.selector, route.ready)
+                routes[name] = old if keep and old is not None else route  # keeps its round-robin turn
+            self.routes = routes  # the routes first: a request that sees the new split finds its route
+            self.split = split
             self._seen = stamp
             self._refreshed_at = time.monotonic()
+
+
+def _version(obj: dict[str, Any] | None) -> str:
+    return str((obj or {}).get("metadata", {}).get("resourceVersion"))
 
 
 class ServiceProxies:
