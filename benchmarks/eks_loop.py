@@ -32,14 +32,14 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from control.adapters.kubernetes_cluster import KubernetesCluster  # noqa: E402
 from control.composition import utc_now  # noqa: E402
 from control.domain.deployments import RolloutRequest, StepRequest  # noqa: E402
-from control.domain.registry import Lineage, VersionStatus  # noqa: E402
 from control.local.external_clusters import ClusterContext  # noqa: E402
 from control.local.processes import free_port  # noqa: E402
 from control.local.serving import LocalServing  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
-from tests.fakes import NOW, InMemoryRegistry, in_memory_platform  # noqa: E402
+from tests.fakes import InMemoryRegistry, in_memory_platform  # noqa: E402
 from tests.support.inference_artifact import write_artifact  # noqa: E402
 from tests.support.kube_apiserver.embedded import EksClusters  # noqa: E402
+from tests.support.lineage import register_approved  # noqa: E402
 
 TIMINGS = {"bake_seconds": 2, "scale_down_delay_seconds": 2, "rollback_window_seconds": 0,
            "analysis_interval_seconds": 1, "poll_interval_seconds": 1, "ready_timeout_seconds": 180}  # fmt: skip
@@ -68,15 +68,10 @@ def register(registry: InMemoryRegistry, s3: Any, folder: Path, seed: int) -> in
     artifact = write_artifact(folder, seed=seed)
     for name in ("model.pt", "metadata.json"):
         s3.put_object(Bucket="artifacts", Key=f"models/iris/run-{seed}/{name}", Body=(folder / name).read_bytes())
-    lineage = Lineage(
-        dataset_uri="s3://data/datasets/iris/v1/data.csv", dataset_etag="e", dataset_version_id="v",
-        training_run_id=f"run-{seed}", execution_arn="arn", hyperparameters={}, metrics={"val_accuracy": 0.9},
+    return register_approved(
+        registry, "iris", f"run-{seed}", actor="bench",
         artifact_uri=f"s3://artifacts/models/iris/run-{seed}/model.pt", artifact_sha256=artifact.sha256,
-        code_version="dev",
     )  # fmt: skip
-    version, _ = registry.register_version("iris", lineage, actor="bench", now=NOW)
-    registry.set_status("iris", version.version, VersionStatus.APPROVED, actor="bench", reason="", now=NOW)
-    return int(version.version)
 
 
 def rollouts_on(serving: Any, s3: Any, folder: Path, requests: list[Any] | None) -> list[dict[str, Any]]:

@@ -35,11 +35,11 @@ sys.path.insert(0, str(REPO))
 
 from control.adapters.kubernetes_cluster import KubernetesCluster  # noqa: E402
 from control.domain.deployments import RolloutRequest, StepRequest  # noqa: E402
-from control.domain.registry import Lineage, VersionStatus  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform  # noqa: E402
 from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running  # noqa: E402
 from tests.support.kube_apiserver.controllers import Controllers  # noqa: E402
+from tests.support.lineage import register_approved  # noqa: E402
 
 DEPLOYMENT, MODEL = "churn", "churn"
 FAST = {  # seconds: the rollout's timings shortened, the same steps
@@ -73,21 +73,7 @@ class Step:
 
 
 def register(registry: InMemoryRegistry, run_id: str) -> int:
-    lineage = Lineage(
-        dataset_uri="s3://data/datasets/churn/v1/data.csv",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id=run_id,
-        execution_arn="arn",
-        hyperparameters={},
-        metrics={"val_accuracy": 0.9},
-        artifact_uri=f"s3://artifacts/models/{MODEL}/{run_id}/model.pt",
-        artifact_sha256="0" * 64,
-        code_version="dev",
-    )
-    version, _ = registry.register_version(MODEL, lineage, actor="bench", now=NOW)
-    registry.set_status(MODEL, version.version, VersionStatus.APPROVED, actor="bench", reason="", now=NOW)
-    return version.version
+    return register_approved(registry, MODEL, run_id, actor="bench")
 
 
 def run_rollout(

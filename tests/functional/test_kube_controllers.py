@@ -16,7 +16,6 @@ import pytest
 
 from control.adapters.kubernetes_cluster import KubernetesCluster
 from control.domain.deployments import RolloutRequest, StepRequest
-from control.domain.registry import Lineage, VersionStatus
 from control.domain.rollout import Phase
 from control.domain.training import JobState, TrainingJobSpec
 from control.manifests.config import LABEL_VERSION, ManifestConfig
@@ -26,6 +25,7 @@ from control.usecases import rollouts
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform
 from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running
 from tests.support.kube_apiserver.controllers import Controllers, ReadyKubelet
+from tests.support.lineage import register_approved
 
 CONFIG = ManifestConfig()
 V1 = ServingVersion("churn", "churn", 1, "s3://a/models/churn/runs/r1/", "a" * 64, replicas=2)
@@ -145,21 +145,7 @@ class AllGood:
 
 
 def register(registry: InMemoryRegistry, run_id: str) -> int:
-    lineage = Lineage(
-        dataset_uri="s3://data/datasets/churn/v1/data.csv",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id=run_id,
-        execution_arn="arn",
-        hyperparameters={},
-        metrics={"val_accuracy": 0.9},
-        artifact_uri=f"s3://artifacts/models/churn/{run_id}/model.pt",
-        artifact_sha256="0" * 64,
-        code_version="dev",
-    )
-    version, _ = registry.register_version("churn", lineage, actor="test", now=NOW)
-    registry.set_status("churn", version.version, VersionStatus.APPROVED, actor="test", reason="", now=NOW)
-    return version.version
+    return register_approved(registry, "churn", run_id, actor="test")
 
 
 FAST = {"bake_seconds": 30, "scale_down_delay_seconds": 60, "rollback_window_seconds": 0,

@@ -25,6 +25,7 @@ from tests.support.inference_artifact import write_artifact
 from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running
 from tests.support.kube_apiserver.controllers import Controllers
 from tests.support.kube_apiserver.kubelet import ProcessKubelet
+from tests.support.lineage import register_approved
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ManifestConfig()
@@ -225,27 +226,17 @@ REAL_TIME = {"bake_seconds": 2, "scale_down_delay_seconds": 2, "rollback_window_
 
 def register_artifact(registry: Any, s3: Any, folder: Path, seed: int) -> int:
     """A model trained elsewhere: its artifact in (embedded) S3, registered and approved."""
-    from control.domain.registry import Lineage, VersionStatus
-    from tests.fakes import NOW
-
     artifact = write_artifact(folder, seed=seed)
     for name in ("model.pt", "metadata.json"):
         s3.put_object(Bucket="artifacts", Key=f"models/iris/run-{seed}/{name}", Body=(folder / name).read_bytes())
-    lineage = Lineage(
-        dataset_uri="s3://data/datasets/iris/v1/data.csv",
-        dataset_etag="e",
-        dataset_version_id="v",
-        training_run_id=f"run-{seed}",
-        execution_arn="arn",
-        hyperparameters={},
-        metrics={"val_accuracy": 0.9},
+    return register_approved(
+        registry,
+        "iris",
+        f"run-{seed}",
+        actor="test",
         artifact_uri=f"s3://artifacts/models/iris/run-{seed}/model.pt",
         artifact_sha256=artifact.sha256,
-        code_version="dev",
     )
-    version, _ = registry.register_version("iris", lineage, actor="test", now=NOW)
-    registry.set_status("iris", version.version, VersionStatus.APPROVED, actor="test", reason="", now=NOW)
-    return int(version.version)
 
 
 @pytest.fixture
