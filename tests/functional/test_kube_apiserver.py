@@ -11,7 +11,6 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,8 @@ from control.domain.training import TrainingJobSpec
 from control.manifests.config import ManifestConfig
 from control.manifests.serving import ServingVersion, render_deployment, render_service
 from control.manifests.training import render_mpijob
-from tests.support.kube_apiserver import REGION, Identities, KubeApiServer, eks_session, running
+from tests.support.kube_apiserver import REGION, Identities, KubeApiServer, eks_session
+from tests.support.kube_apiserver.fixtures import identities_fixture, server_fixture  # noqa: F401 (fixtures)
 from tests.support.kube_apiserver.platform import ADMIN_ROLE_ARN
 from tests.support.kube_apiserver.schemas import target_kubernetes_version
 
@@ -31,17 +31,6 @@ V1 = ServingVersion("churn", "churn", 1, "s3://a/models/churn/runs/r1/", "a" * 6
 DEPLOYMENTS = "/apis/apps/v1/namespaces/ml-serving/deployments"
 SERVICES = "/api/v1/namespaces/ml-serving/services"
 MPIJOBS = "/apis/kubeflow.org/v2beta1/namespaces/ml-training/mpijobs"
-
-
-@pytest.fixture
-def identities() -> Identities:
-    return Identities()
-
-
-@pytest.fixture
-def server(identities: Identities) -> Iterator[KubeApiServer]:
-    with running(identities) as api_server:
-        yield api_server
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ pods ready at once, or never, as a test says.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,23 +22,13 @@ from control.manifests.serving import ServingVersion, render_deployment, render_
 from control.manifests.training import render_mpijob
 from control.usecases import rollouts
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform
-from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running
+from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session
 from tests.support.kube_apiserver.controllers import Controllers, ReadyKubelet
+from tests.support.kube_apiserver.fixtures import identities_fixture, server_fixture  # noqa: F401 (fixtures)
 from tests.support.lineage import register_approved
 
 CONFIG = ManifestConfig()
 V1 = ServingVersion("churn", "churn", 1, "s3://a/models/churn/runs/r1/", "a" * 64, replicas=2)
-
-
-@pytest.fixture
-def identities() -> Identities:
-    return Identities()
-
-
-@pytest.fixture
-def server(identities: Identities) -> Iterator[KubeApiServer]:
-    with running(identities) as api_server:
-        yield api_server
 
 
 @pytest.fixture

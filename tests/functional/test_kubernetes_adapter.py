@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -39,8 +38,9 @@ from control.manifests.serving import (
     version_selector,
 )
 from control.manifests.training import render_mpijob
-from tests.support.kube_apiserver import Identities, KubeApiServer, VirtualClock, eks_client, eks_session, running
+from tests.support.kube_apiserver import Identities, KubeApiServer, VirtualClock, eks_client, eks_session
 from tests.support.kube_apiserver.auth import Request
+from tests.support.kube_apiserver.fixtures import identities_fixture, server_fixture  # noqa: F401 (fixtures)
 
 SPEC = TrainingJobSpec("churn-v1-0123456789ab", "churn", "s3://d/datasets/churn/v1/data.csv", "s3://a/m/")
 CONFIG = ManifestConfig()
@@ -54,17 +54,6 @@ TRAFFIC = PreviewTraffic("churn", "churn", 2, 5.0, 600.0, "s3://a/m/sample.json"
 class Sleeps(list[float]):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture
-def identities() -> Identities:
-    return Identities()
-
-
-@pytest.fixture
-def server(identities: Identities) -> Iterator[KubeApiServer]:
-    with running(identities) as api_server:
-        yield api_server
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@
 - `kube_apiserver`: a Kubernetes API server that checks what EKS checks (schemas, patches, the EKS
   token, access entries, the chart's RBAC), with controllers, for the EKS adapters; its `kubelet` runs
   pods as local processes, its `network` gives Services a proxy and Prometheus the pods, and its
-  `embedded` runs the embedded platform on the EKS adapters (EmbeddedRuntime(clusters=eks_clusters))
+  `embedded` runs the embedded platform on the EKS adapters (EmbeddedRuntime(clusters=eks_clusters));
+  its `fixtures` are the server and its identities as pytest fixtures, for the modules that import them
 """
 
 from __future__ import annotations
