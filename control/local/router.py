@@ -110,10 +110,14 @@ class WeightedPick:
 class Router:
     def __init__(self, state: ServingState, service: str) -> None:
         self.state = state
-        self.service = service
         self._ingress_path = state.object_path("Ingress", service)
-        self._lock = threading.Lock()
         self._stamp: tuple[tuple[int, int, int] | None, ...] | None = None
+        self._start_routing(service)
+
+    def _start_routing(self, service: str) -> None:
+        """What every router keeps (its Service, the split, the routes, the pick, the counts), then a first look."""
+        self.service = service
+        self._lock = threading.Lock()
         self._refreshed_at = 0.0
         self.split: tuple[tuple[str, int], ...] = ((service, 1),)
         self.routes: dict[str, Route] = {service: Route({}, (), ())}

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from control.local.processes import free_port, write_json_atomic
-from control.local.router import ProxyServer, Route, Router, Upstream, WeightedPick
+from control.local.router import ProxyServer, Route, Router, Upstream
 from control.manifests.config import LABEL_VERSION
 from dashboards.scrape import pod_target
 from tests.support.alb_actions import controller_errors, forward_weights
@@ -46,16 +45,8 @@ class EndpointsRouter(Router):
     ) -> None:  # no Router.__init__: no local serving state
         self.api = api
         self.namespace = namespace
-        self.service = service
-        self._lock = threading.Lock()
         self._seen: str | None = None
-        self._refreshed_at = 0.0
-        self.split: tuple[tuple[str, int], ...] = ((service, 1),)
-        self.routes: dict[str, Route] = {service: Route({}, (), ())}
-        self._pick = WeightedPick()
-        self.counts: Counter[str] = Counter()
-        self._counts_lock = threading.Lock()
-        self.refresh()
+        self._start_routing(service)
 
     def current(self) -> Route:
         self.refresh()
