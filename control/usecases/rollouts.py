@@ -444,14 +444,7 @@ def _history(
 
 def rollback(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
     """`POST /deployments/{name}/rollback`: back to last-known-good, with a reason."""
-    intent = RollbackIntent(
-        command.deployment,
-        IntentSource.USER,
-        f"user-{uuid.uuid4().hex}",
-        f"{command.actor}: {command.reason}",
-        platform.clock(),
-    )
-    return _record_intent(platform, intent)
+    return _record_user_intent(platform, command.deployment, f"{command.actor}: {command.reason}")
 
 
 def abort(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
@@ -467,13 +460,12 @@ def abort(platform: Platform, command: DeploymentCommand) -> RolloutStatus:
             + "); use rollback to return to last-known-good",
             field="deployment",
         )
-    intent = RollbackIntent(
-        command.deployment,
-        IntentSource.USER,
-        f"user-{uuid.uuid4().hex}",
-        f"canary aborted by {command.actor}: {command.reason}",
-        platform.clock(),
-    )
+    return _record_user_intent(platform, command.deployment, f"canary aborted by {command.actor}: {command.reason}")
+
+
+def _record_user_intent(platform: Platform, deployment: str, reason: str) -> RolloutStatus:
+    """A user's rollback intent (a rollback, an abort), recorded for the loop to act on."""
+    intent = RollbackIntent(deployment, IntentSource.USER, f"user-{uuid.uuid4().hex}", reason, platform.clock())
     return _record_intent(platform, intent)
 
 

@@ -33,6 +33,12 @@ def _authorize() -> str:
     return authorize(deployments_api.current_request, current_platform().settings)
 
 
+def _command(name: str) -> DeploymentCommand:
+    """The caller's rollback, promote or abort of `name`: authorized first, then its body's reason parsed."""
+    actor = _authorize()
+    return DeploymentCommand.parse(name, request_json(deployments_api.current_request), actor)
+
+
 @deployments_api.route("/deployments", methods=["GET"])
 @json_route
 def list_deployments() -> tuple[int, Any]:
@@ -86,8 +92,7 @@ def request_rollout(name: str) -> tuple[int, Any]:
 @deployments_api.route("/deployments/{name}/rollback", methods=["POST"])
 @json_route
 def rollback(name: str) -> tuple[int, Any]:
-    actor = _authorize()
-    command = DeploymentCommand.parse(name, request_json(deployments_api.current_request), actor)
+    command = _command(name)
     status = rollouts.rollback(current_platform(), command)
     count("Rollback", deployment=name)
     return 202, {"deployment": name, "status": status.to_dict()}
@@ -96,8 +101,7 @@ def rollback(name: str) -> tuple[int, Any]:
 @deployments_api.route("/deployments/{name}/promote", methods=["POST"])
 @json_route
 def promote(name: str) -> tuple[int, Any]:
-    actor = _authorize()
-    command = DeploymentCommand.parse(name, request_json(deployments_api.current_request), actor)
+    command = _command(name)
     return 202, {"deployment": name, "status": rollouts.promote(current_platform(), command).to_dict()}
 
 
@@ -105,8 +109,7 @@ def promote(name: str) -> tuple[int, Any]:
 @json_route
 def abort(name: str) -> tuple[int, Any]:
     """End a canary in progress: its weight returns to 0 at once, it scales down; 409 without one."""
-    actor = _authorize()
-    command = DeploymentCommand.parse(name, request_json(deployments_api.current_request), actor)
+    command = _command(name)
     status = rollouts.abort(current_platform(), command)
     count("Rollback", deployment=name)
     return 202, {"deployment": name, "status": status.to_dict()}
