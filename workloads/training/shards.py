@@ -30,6 +30,7 @@ from workloads.training.data import (
     Dataset,
     _brief,
     _check_header,
+    _size,
     parse_csv,
     resolve_files,
 )
@@ -271,11 +272,4 @@ def _read(storage: Storage, file: FileBody, owned: ByteRange) -> bytes:
     try:
         return read_lines(storage, file, owned)
     except ObjectNotFound as exc:  # deleted while the job read it: still the dataset's fault
-        raise DataError(str(exc)) from exc
-
-
-def _size(storage: Storage, uri: str) -> int:
-    try:
-        return storage.size(uri)
-    except ObjectNotFound as exc:
         raise DataError(str(exc)) from exc
