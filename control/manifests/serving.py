@@ -312,13 +312,19 @@ def render_service(
     }
 
 
-def render_network_policy(deployment: str, config: ManifestConfig) -> dict[str, Any]:
-    """What the model servers of one deployment need on top of the namespace's default deny."""
-    http = [{"protocol": "TCP", "port": HTTP_PORT}]
-    https_out = [
+def _s3_egress_blocks(config: ManifestConfig) -> list[dict[str, Any]]:
+    """Where S3 (and STS for IRSA) may be reached: the configured CIDRs, the open internet less the
+    private ranges."""
+    return [
         {"ipBlock": {"cidr": cidr, **({"except": list(config.private_cidrs)} if cidr == "0.0.0.0/0" else {})}}
         for cidr in config.s3_cidrs
     ]
+
+
+def render_network_policy(deployment: str, config: ManifestConfig) -> dict[str, Any]:
+    """What the model servers of one deployment need on top of the namespace's default deny."""
+    http = [{"protocol": "TCP", "port": HTTP_PORT}]
+    https_out = _s3_egress_blocks(config)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -603,10 +609,7 @@ def render_preview_traffic_job(t: PreviewTraffic, config: ManifestConfig) -> dic
 def render_preview_traffic_network_policy(deployment: str, config: ManifestConfig) -> dict[str, Any]:
     """The load tester may resolve names, reach this deployment's model servers, and read its payload
     from S3 (STS for IRSA in the VPC); nothing may connect to it."""
-    https_out = [
-        {"ipBlock": {"cidr": cidr, **({"except": list(config.private_cidrs)} if cidr == "0.0.0.0/0" else {})}}
-        for cidr in config.s3_cidrs
-    ]
+    https_out = _s3_egress_blocks(config)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
