@@ -10,6 +10,10 @@ by side, in one run:
 - weak scaling: the same batch per rank on 1 and 2 workers; efficiency = images/s(2) / (2 × images/s(1));
 - strong scaling: the same global batch split over 1 and 2 workers; efficiency =
   step time(1) / (2 × step time(2));
+- the host's ceiling: the same 2 ranks' work as 2 independent processes with no Horovod and no
+  allreduce. On a VM whose 2 vCPUs are shared, two compute-bound processes together do not run at
+  2× one alone; the weak-scaling figure is also shown as a fraction of that ceiling, which is the
+  part Horovod is answerable for;
 - for 2 workers, Tensor Fusion on/off (HOROVOD_FUSION_THRESHOLD 64 MiB / 0) × fp16 gradient
   compression on/off (hvd.Compression.fp16 / none);
 - launch → first step with 2 workers: from just before the launcher starts to the end of rank
@@ -25,6 +29,7 @@ shared: the load average before and after is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -46,14 +51,18 @@ WARMUP_STEPS = 3
 def worker(args: argparse.Namespace) -> None:
     launched = float(os.environ["BENCH_LAUNCHED_AT"])
     started_at = time.time()
-    import horovod.torch as hvd
     import torch
     import torch.nn.functional as F  # noqa: N812
     from torch import nn
 
+    hvd = None if args.solo else importlib.import_module("horovod.torch")
     imported_at = time.time()
     torch.set_num_threads(args.threads)
-    hvd.init()
+    if hvd is None:  # the host's ceiling: the same rank's work, alone, with no one to talk to
+        rank, size = int(os.environ["BENCH_RANK"]), 1
+    else:
+        hvd.init()
+        rank, size = hvd.rank(), hvd.size()
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(3, 32, 3, padding=1),
@@ -65,14 +74,15 @@ def worker(args: argparse.Namespace) -> None:
         nn.Flatten(),
         nn.Linear(64 * 8 * 8, 10),
     )
-    compression = hvd.Compression.fp16 if args.fp16 else hvd.Compression.none
-    optimizer = hvd.DistributedOptimizer(
-        torch.optim.SGD(model.parameters(), lr=0.01 * hvd.size(), momentum=0.9),
-        named_parameters=model.named_parameters(),
-        compression=compression,
-    )
-    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
-    generator = torch.Generator().manual_seed(hvd.rank())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01 * size, momentum=0.9)
+    if hvd is not None:
+        optimizer = hvd.DistributedOptimizer(
+            optimizer,
+            named_parameters=model.named_parameters(),
+            compression=hvd.Compression.fp16 if args.fp16 else hvd.Compression.none,
+        )
+        hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    generator = torch.Generator().manual_seed(rank)
     images = torch.randn(args.batch, 3, 32, 32, generator=generator)
     labels = torch.randint(0, 10, (args.batch,), generator=generator)
     times, waits, cpu, first_step_at = [], [], [], 0.0
@@ -90,8 +100,8 @@ def worker(args: argparse.Namespace) -> None:
             waits.append(time.perf_counter() - computed)
             cpu.append(time.process_time() - cpu_started)  # every thread of the rank, Horovod's too
     medians = (statistics.median(times), statistics.median(waits), statistics.median(cpu))
-    gathered = hvd.allgather_object(medians, name="step_times")
-    if hvd.rank() == 0:
+    gathered = [medians] if hvd is None else hvd.allgather_object(medians, name="step_times")
+    if rank == 0 or hvd is None:
         parameters = sum(p.numel() for p in model.parameters())
         print(
             json.dumps(
@@ -107,7 +117,8 @@ def worker(args: argparse.Namespace) -> None:
             ),
             flush=True,
         )
-    hvd.shutdown()
+    if hvd is not None:
+        hvd.shutdown()
 
 
 # -- the driver: every configuration, repeated, side by side -----------------------------------
@@ -120,9 +131,12 @@ class Config:
     fusion: bool = True
     fp16: bool = False
     stock_horovodrun: bool = False  # the baseline launcher; else the local cluster's (no build pre-check)
+    horovod: bool = True  # False: the host's ceiling, `workers` independent processes with no allreduce
 
     @property
     def label(self) -> str:
+        if not self.horovod:
+            return f"{self.workers} processes, batch {self.batch} each, no Horovod (host ceiling)"
         return (
             f"{self.workers} worker{'s' if self.workers > 1 else ''}, batch {self.batch}/rank, "
             f"fusion {'on' if self.fusion else 'off'}, fp16 {'on' if self.fp16 else 'off'}"
@@ -130,6 +144,8 @@ class Config:
 
 
 def run_once(config: Config, args: argparse.Namespace) -> dict[str, float]:
+    if not config.horovod:
+        return run_independent(config, args)
     horovodrun = [str(Path(sys.executable).parent / "horovodrun")]
     launcher = horovodrun if config.stock_horovodrun else [sys.executable, "-m", "control.local.horovod_launch"]
     command = [
@@ -150,6 +166,23 @@ def run_once(config: Config, args: argparse.Namespace) -> dict[str, float]:
     raise SystemExit(f"{config.label}: no result line\n{finished.stdout[-2000:]}")
 
 
+def run_independent(config: Config, args: argparse.Namespace) -> dict[str, float]:
+    """The same ranks' work as `workers` processes started together, with no communication at all: what
+    two compute-bound processes get from this host (shared cores, caches, memory bandwidth)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--solo",
+               "--steps", str(args.steps), "--batch", str(config.batch), "--threads", str(args.threads)]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT), BENCH_LAUNCHED_AT=repr(time.time()))
+    ranks = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=dict(env, BENCH_RANK=str(rank)))
+        for rank in range(config.workers)
+    ]
+    outputs = [rank.communicate(timeout=600)[0] for rank in ranks]
+    if any(rank.returncode for rank in ranks):
+        raise SystemExit(f"{config.label} failed: {[rank.returncode for rank in ranks]}")
+    results = [json.loads(line[line.index("{") :]) for out in outputs for line in out.splitlines() if "{" in line]
+    return {field: max(result[field] for result in results) for field in results[0]}  # the slowest sets the pace
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -158,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fp16", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--solo", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per run (after 3 warm-up steps)")
     parser.add_argument("--batch", type=int, default=32, help="images per rank per step (weak scaling)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per rank (torch, OpenMP)")
@@ -172,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     one_strong = Config(1, 2 * args.batch)
     two = [Config(2, args.batch, fusion, fp16) for fusion in (True, False) for fp16 in (False, True)]
     baseline_launch = Config(2, args.batch, stock_horovodrun=True)
-    configs = [one, one_strong, *two, baseline_launch]
+    ceiling = Config(2, args.batch, horovod=False)
+    configs = [one, ceiling, one_strong, *two, baseline_launch]
     load_before = load()
     results: dict[Config, list[dict[str, float]]] = {config: [] for config in configs}
     for _ in range(args.repeats):
@@ -212,14 +247,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     base = median(one, "step_s")
     figures: dict[str, dict[str, float]] = {}
-    print(f"\n{'2 workers vs 1':38}{'weak':>8}{'strong':>8}   (target: weak ≥ {WEAK_SCALING_TARGET:.2f})")
+    host = base / median(ceiling, "step_s")
+    figures["host ceiling"] = {"weak_efficiency": host}
+    print(
+        f"\nhost ceiling: 2 independent processes run at {host:.2f} of 1 alone (no Horovod; what sharing this "
+        "host's cores, caches and memory bandwidth costs); 'of ceiling' = weak / that"
+    )
+    target = f"(target: weak ≥ {WEAK_SCALING_TARGET:.2f})"
+    print(f"{'2 workers vs 1':38}{'weak':>8}{'strong':>8}{'of ceiling':>12}   {target}")
     for config in two:
         step = median(config, "step_s")
         weak = base / step  # images/s(2) / (2 × images/s(1)) with the same batch per rank
         strong = median(one_strong, "step_s") / (2 * step)  # the same 2×batch global step, split
         figures[config.label] = {"weak_efficiency": weak, "strong_efficiency": strong}
         print(f"{'fusion ' + ('on ' if config.fusion else 'off') + ', fp16 ' + ('on' if config.fp16 else 'off'):38}"
-              f"{weak:8.2f}{strong:8.2f}")  # fmt: skip
+              f"{weak:8.2f}{strong:8.2f}{weak / host:12.2f}")  # fmt: skip
     first_step = median(two[0], "first_step_s")
     verdict = "meets" if first_step <= FIRST_STEP_TARGET_S else "MISSES"
     print(
