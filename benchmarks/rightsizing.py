@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from control.domain.rightsizing import MIB, SAFETY_MARGIN, NodeCapacity, WorkerUsage, recommend  # noqa: E402
 from control.domain.training import Hyperparameters, TrainingJobSpec, WorkerResources  # noqa: E402
 from control.local.cluster import LocalCluster  # noqa: E402
-from control.local.node_capacity import TRAINING_INSTANCE_TYPES, smallest_node  # noqa: E402
+from control.local.node_capacity import training_node  # noqa: E402
 from control.local.usage import LocalWorkerUsage  # noqa: E402
 from control.manifests.config import ManifestConfig  # noqa: E402
 from control.manifests.training import render_mpijob, worker_resources  # noqa: E402
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    bound = NodeCapacity.parse(smallest_node(TRAINING_INSTANCE_TYPES)).allocatable()
+    bound = NodeCapacity.parse(training_node()).allocatable()
 
     with tempfile.TemporaryDirectory(prefix="rightsizing-bench-") as folder:
         work = Path(folder)

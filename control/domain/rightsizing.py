@@ -61,23 +61,34 @@ class NodeCapacity:
     memory_mib: int
     max_pods: int
     gpus: int = 0
+    daemonset_cpu_millicores: int = 0  # what the DaemonSets on the node request
+    daemonset_memory_mib: int = 0
+
+    OPTIONAL = ("gpus", "daemonset_cpu_millicores", "daemonset_memory_mib")
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> NodeCapacity:
         values = {}
-        for name in ("vcpus", "memory_mib", "max_pods", "gpus"):
-            value = raw.get(name, 0 if name == "gpus" else None)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "gpus" else 1):
-                raise InvalidInput(f"node capacity {name} must be a positive integer; got {value!r}", field=name)
+        for name in ("vcpus", "memory_mib", "max_pods", *cls.OPTIONAL):
+            optional = name in cls.OPTIONAL
+            value = raw.get(name, 0 if optional else None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if optional else 1):
+                kind = "a non-negative" if optional else "a positive"
+                raise InvalidInput(f"node capacity {name} must be {kind} integer; got {value!r}", field=name)
             values[name] = value
         return cls(**values)
 
     def allocatable(self) -> Allocatable:
+        """What a pod can be given on the node: its capacity less the kubelet's reservations (the EKS
+        AMI's formula) and less what the node's DaemonSets request."""
         reserved_cpu = 0.0
         for core in range(self.vcpus):
             reserved_cpu += 60 if core == 0 else 10 if core == 1 else 5 if core < 4 else 2.5
         reserved_memory = 255 + 11 * self.max_pods + EVICTION_HARD_MEMORY_MIB
-        return Allocatable(self.vcpus * 1000 - math.ceil(reserved_cpu), self.memory_mib - reserved_memory)
+        return Allocatable(
+            self.vcpus * 1000 - math.ceil(reserved_cpu) - self.daemonset_cpu_millicores,
+            self.memory_mib - reserved_memory - self.daemonset_memory_mib,
+        )
 
 
 @dataclass(frozen=True)

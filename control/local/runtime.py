@@ -23,7 +23,7 @@ from control.local.cluster import TARGETS_FILE as TRAINING_TARGETS
 from control.local.cluster import LocalCluster
 from control.local.external_clusters import ClusterContext, ClusterFactory, EmbeddedClusters
 from control.local.moto_server import EmbeddedAws, start_embedded_aws
-from control.local.node_capacity import TRAINING_INSTANCE_TYPES, smallest_node
+from control.local.node_capacity import training_node
 from control.local.observability import LocalObservability
 from control.local.processes import free_port
 from control.local.provision import REPO, Resources, alerts_topic_arn, provision
@@ -106,7 +106,7 @@ class EmbeddedRuntime:
             "CONTROL_API_TOKEN": self.api_token,
             "CONTROL_ALERT_TOKEN": self.alert_token,
             "CONTROL_ROLLOUT_DEFAULTS": json.dumps(LOCAL_ROLLOUT_DEFAULTS),
-            "CONTROL_TRAINING_NODE_CAPACITY": json.dumps(smallest_node(TRAINING_INSTANCE_TYPES)),
+            "CONTROL_TRAINING_NODE_CAPACITY": json.dumps(training_node()),
             "CONTROL_CODE_VERSION": _code_version(),
         }
         if self._with_observability:

@@ -10,6 +10,16 @@ data "terraform_remote_state" "platform" {
 locals {
   platform = data.terraform_remote_state.platform.outputs
 
+  # The DaemonSets these releases deploy request what the node groups' table says they do
+  # (terraform/modules/node_groups/instance_types.json): training right-sizing subtracts the same
+  # figures from a node's allocatable, so a recommendation at the cap still schedules.
+  daemonsets = jsondecode(file("${path.module}/../modules/node_groups/instance_types.json")).daemonsets
+  daemonset_resources = {
+    for name, d in local.daemonsets : name => {
+      requests = { cpu = "${d.cpu_millicores}m", memory = "${d.memory_mib}Mi" }
+    }
+  }
+
   # The platform's own pods that VPA recommends requests for (the controllers these releases
   # create, named as their charts name them for these release names).
   platform_vpa_targets = [
@@ -97,7 +107,8 @@ resource "helm_release" "kube_prometheus_stack" {
   create_namespace = true
 
   values = [yamlencode({
-    kube-state-metrics = { metricLabelsAllowlist = local.kube_state_metrics_label_allowlist }
+    kube-state-metrics       = { metricLabelsAllowlist = local.kube_state_metrics_label_allowlist }
+    prometheus-node-exporter = { resources = local.daemonset_resources["prometheus-node-exporter"] }
     grafana = {
       sidecar = {
         dashboards = {
@@ -212,8 +223,9 @@ resource "helm_release" "nvidia_device_plugin" {
   namespace  = "kube-system"
 
   values = [yamlencode({
-    nodeSelector = { "node.kubernetes.io/pool" = "gpu-training" }
+    nodeSelector = { "node.kubernetes.io/pool" = local.daemonsets["nvidia-device-plugin"].pool }
     tolerations  = [{ key = "nvidia.com/gpu", operator = "Equal", value = "true", effect = "NoSchedule" }]
+    resources    = local.daemonset_resources["nvidia-device-plugin"]
   })]
 }
 
@@ -225,8 +237,9 @@ resource "helm_release" "dcgm_exporter" {
   namespace  = "monitoring"
 
   values = [yamlencode({
-    nodeSelector = { "node.kubernetes.io/pool" = "gpu-training" }
+    nodeSelector = { "node.kubernetes.io/pool" = local.daemonsets["dcgm-exporter"].pool }
     tolerations  = [{ key = "nvidia.com/gpu", operator = "Equal", value = "true", effect = "NoSchedule" }]
+    resources    = local.daemonset_resources["dcgm-exporter"]
     serviceMonitor = {
       enabled = true
       # DCGM labels each GPU's series with the namespace, pod and container holding the GPU:

@@ -18,8 +18,15 @@ from typing import Any
 import hcl2
 import yaml
 
-from control.local.node_capacity import INSTANCE_TABLE, TRAINING_INSTANCE_TYPES, instance_specs, smallest_node
+from control.local.node_capacity import (
+    INSTANCE_TABLE,
+    TRAINING_INSTANCE_TYPES,
+    instance_specs,
+    smallest_node,
+    training_node,
+)
 from control.manifests.config import ManifestConfig
+from tests.support.addons_values import release_values
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_GROUPS = REPO / "terraform" / "modules" / "node_groups"
@@ -71,7 +78,36 @@ def test_the_embedded_platform_bounds_training_by_the_example_training_pool() ->
     assert f'training_pool      = "{training_pool}"' in main
     assert "CONTROL_TRAINING_NODE_CAPACITY = jsonencode(module.node_groups.smallest_node[local.training_pool])" in main
     # platform.tftest.hcl asserts the same figures for Terraform's output.
-    assert smallest_node(TRAINING_INSTANCE_TYPES) == {"vcpus": 8, "memory_mib": 32768, "gpus": 1, "max_pods": 58}
+    assert training_node() == smallest_node(TRAINING_INSTANCE_TYPES, training_pool)
+    assert training_node() == {
+        "vcpus": 8,
+        "memory_mib": 32768,
+        "gpus": 1,
+        "max_pods": 58,
+        # aws-node, kube-proxy, ebs-csi-node, node-exporter on every node; the device plugin and DCGM on GPUs
+        "daemonset_cpu_millicores": 25 + 100 + 30 + 10 + 10 + 100,
+        "daemonset_memory_mib": 120 + 32 + 64 + 256,
+    }
+
+
+def test_the_daemonsets_the_addons_deploy_request_what_right_sizing_subtracts() -> None:
+    """The Helm releases' DaemonSets take their requests and node selector from the table (their
+    values evaluated by the terraform binary): a recommendation at the cap still schedules."""
+    daemonsets = json.loads(INSTANCE_TABLE.read_text())["daemonsets"]
+    values = release_values()
+    deployed = {
+        "prometheus-node-exporter": values["kube_prometheus_stack"]["prometheus-node-exporter"],
+        "nvidia-device-plugin": values["nvidia_device_plugin"],
+        "dcgm-exporter": values["dcgm_exporter"],
+    }
+    for name, release in deployed.items():
+        table = daemonsets[name]
+        assert release["resources"] == {
+            "requests": {"cpu": f"{table['cpu_millicores']}m", "memory": f"{table['memory_mib']}Mi"}
+        }, name
+        assert release.get("nodeSelector", {}).get("node.kubernetes.io/pool") == table["pool"], name
+    assert {n for n, d in daemonsets.items() if d["set_by"].startswith("terraform/addons")} == set(deployed)
+    assert all(d["set_by"].startswith(("terraform/addons", "EKS add-on")) for d in daemonsets.values())
 
 
 def allowed() -> set[str]:

@@ -2,7 +2,7 @@
 
 The addons root needs the helm provider, which cannot be downloaded offline, so it cannot be
 planned here. Its `locals` and each release's `values` expressions are copied (python-hcl2) into a
-root with no provider, next to symlinks to the repository's `dashboards/` and `terraform/charts/`
+root with no provider, next to symlinks to the repository's `dashboards/`, `terraform/charts/` and `terraform/modules/`
 (so `path.module` resolves as in the real root), with the platform's remote state replaced by
 PLATFORM_OUTPUTS; `terraform apply` of that root outputs every release's values as JSON: what
 `helm_release.values` receives, with every `file()`, `templatefile()` and `yamlencode()` applied.
@@ -119,6 +119,7 @@ def release_values() -> dict[str, dict[str, Any]]:
         (work / "terraform").mkdir()
         os.symlink(REPO / "dashboards", work / "dashboards")
         os.symlink(REPO / "terraform" / "charts", work / "terraform" / "charts")
+        os.symlink(REPO / "terraform" / "modules", work / "terraform" / "modules")
         root = work / "terraform" / "addons"
         root.mkdir()
         shutil.copy(ADDONS / "variables.tf", root / "variables.tf")

@@ -40,6 +40,13 @@ def test_the_eks_ami_reservations_give_the_allocatable():
         NodeCapacity.parse({"memory_mib": 1, "max_pods": 1})
 
 
+def test_what_the_nodes_daemonsets_request_is_not_allocatable():
+    with_daemonsets = G5_2XLARGE | {"daemonset_cpu_millicores": 275, "daemonset_memory_mib": 472}
+    assert NodeCapacity.parse(with_daemonsets).allocatable() == Allocatable(7910 - 275, 32768 - 993 - 472)
+    with pytest.raises(InvalidInput, match="daemonset_memory_mib must be a non-negative integer"):
+        NodeCapacity.parse(G5_2XLARGE | {"daemonset_memory_mib": -1})
+
+
 def test_cpu_p90_and_peak_memory_of_the_largest_worker_plus_15_percent():
     recommendation = recommend([usage(0, 0.9, 1800), usage(1, 1.1, 2000)], ROOMY)
     assert (recommendation.cpu_millicores, recommendation.memory_mib) == (1265, 2300)

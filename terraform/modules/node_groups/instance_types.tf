@@ -11,4 +11,5 @@ locals {
   cpu_instance_types     = keys(local.instance_table.cpu)
   instance_specs         = merge(local.instance_table.gpu, local.instance_table.cpu)
   allowed_instance_types = concat(keys(local.gpu_instance_types), local.cpu_instance_types)
+  daemonsets             = local.instance_table.daemonsets
 }

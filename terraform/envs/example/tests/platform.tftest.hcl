@@ -171,8 +171,9 @@ run "platform" {
       && nonsensitive(output.control_settings["CONTROL_SERVING_NAMESPACE"]) == "ml-serving"
       && nonsensitive(output.control_settings["CONTROL_CHECKPOINT_CLAIM"]) == "training-checkpoints"
       && nonsensitive(output.control_settings["CONTROL_TRAINING_STATE_MACHINE_ARN"]) == "arn:aws:states:eu-west-1:123456789012:stateMachine:mlcp-test-training-pipeline"
-      # g5.2xlarge, the smaller type of the default gpu-training group (instance_types.json)
-      && jsondecode(nonsensitive(output.control_settings["CONTROL_TRAINING_NODE_CAPACITY"])) == { vcpus = 8, memory_mib = 32768, gpus = 1, max_pods = 58 }
+      # g5.2xlarge, the smaller type of the default gpu-training group, and what the DaemonSets on
+      # every node and on the gpu-training pool request (instance_types.json)
+      && jsondecode(nonsensitive(output.control_settings["CONTROL_TRAINING_NODE_CAPACITY"])) == { vcpus = 8, memory_mib = 32768, gpus = 1, max_pods = 58, daemonset_cpu_millicores = 275, daemonset_memory_mib = 472 }
     )
     error_message = "The functions' settings must come from the resources that hold them."
   }
