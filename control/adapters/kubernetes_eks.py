@@ -9,10 +9,13 @@ refreshes it before each request once it is older than TOKEN_REFRESH_SECONDS.
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient, Configuration
@@ -46,6 +49,17 @@ def eks_token(session: Any, cluster_name: str, region: str) -> str:
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
+def ca_file_for(ca: bytes) -> Path:
+    """The cluster CA as a file (urllib3 reads a path, on every new connection): one file per CA,
+    named by its digest, so clients for the same cluster (every Lambda invocation's) share it."""
+    path = Path(tempfile.gettempdir()) / f"eks-ca-{hashlib.sha256(ca).hexdigest()[:32]}.crt"
+    if not path.exists() or path.read_bytes() != ca:
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+        partial.write_bytes(ca)
+        partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
+    return path
+
+
 def api_client_for(
     endpoint: str,
     ca_data_b64: str,
@@ -55,11 +69,8 @@ def api_client_for(
     clock: Callable[[], float] = time.monotonic,
 ) -> ApiClient:
     """An ApiClient that trusts the cluster CA and sends a bearer token refreshed in time."""
-    ca_file = tempfile.NamedTemporaryFile(prefix="eks-ca-", suffix=".crt", delete=False)  # noqa: SIM115
-    with ca_file:
-        ca_file.write(base64.b64decode(ca_data_b64))
     configuration = Configuration(host=endpoint)
-    configuration.ssl_ca_cert = ca_file.name
+    configuration.ssl_ca_cert = str(ca_file_for(base64.b64decode(ca_data_b64)))
     configuration.verify_ssl = True
     configuration.api_key_prefix = {"authorization": "Bearer"}
     # urllib3 would retry reads on its own 3 times: KubernetesCluster's RetryPolicy decides instead.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
+from pathlib import Path
 
 import boto3
 
@@ -39,3 +40,13 @@ def test_the_client_sends_a_bearer_token_and_refreshes_it_when_old() -> None:
     now[0] = 601.0
     assert config.get_api_key_with_prefix("authorization") == "Bearer k8s-aws-v1.second"
     assert config.host == "https://example.eks" and config.verify_ssl
+
+
+def test_clients_for_one_cluster_share_one_ca_file_and_it_holds_the_ca() -> None:
+    first = api_client_for("https://example.eks", CA_PEM, lambda: "k8s-aws-v1.t")
+    second = api_client_for("https://example.eks", CA_PEM, lambda: "k8s-aws-v1.t")
+    path = Path(first.configuration.ssl_ca_cert)
+    assert second.configuration.ssl_ca_cert == str(path)  # one file per CA, not one per client
+    assert path.read_bytes() == base64.b64decode(CA_PEM)
+    other = api_client_for("https://other.eks", base64.b64encode(b"another CA").decode(), lambda: "k8s-aws-v1.t")
+    assert other.configuration.ssl_ca_cert != str(path)
