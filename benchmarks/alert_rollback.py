@@ -61,6 +61,7 @@ from control.cli.api_client import ApiClient  # noqa: E402
 from control.cli.config import config_from_endpoints  # noqa: E402
 from control.demo.training import console, run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
+from control.local.processes import exit_on_sigterm  # noqa: E402
 from control.local.runtime import LOCAL_ROLLOUT_DEFAULTS, EmbeddedRuntime  # noqa: E402
 from control.manifests.config import LABEL_VERSION  # noqa: E402
 from control.manifests.serving import deployment_name, preview_service_name  # noqa: E402
@@ -656,6 +657,7 @@ def report(config: dict[str, str], control: list[dict[str, Any]], e2e: list[dict
 
 
 def main() -> int:
+    exit_on_sigterm()  # a stopped run stops the platform it started
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="(a) end-to-end repetitions (K)")
     parser.add_argument("--samples", type=int, default=10, help="(b) control-plane samples (N)")

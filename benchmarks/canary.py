@@ -66,6 +66,7 @@ from control.domain.rollout import (  # noqa: E402
     reconcile,
     start_rollout,
 )
+from control.local.processes import exit_on_sigterm  # noqa: E402
 from control.local.registry_seed import seed  # noqa: E402
 from control.local.runtime import EmbeddedRuntime  # noqa: E402
 from control.manifests.serving import canary_service_name, deployment_name  # noqa: E402
@@ -288,6 +289,7 @@ def ms(values: list[float]) -> str:
 
 
 def main() -> int:
+    exit_on_sigterm()  # a stopped run stops the platform it started
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=20.0, help="requests/s to the deployment throughout")
     parser.add_argument("--json", type=Path, help="also write the figures here")

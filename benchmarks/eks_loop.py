@@ -33,7 +33,7 @@ from control.adapters.kubernetes_cluster import KubernetesCluster  # noqa: E402
 from control.composition import utc_now  # noqa: E402
 from control.domain.deployments import RolloutRequest, StepRequest  # noqa: E402
 from control.local.external_clusters import ClusterContext  # noqa: E402
-from control.local.processes import free_port  # noqa: E402
+from control.local.processes import exit_on_sigterm, free_port  # noqa: E402
 from control.local.serving import LocalServing  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
 from tests.fakes import InMemoryRegistry, in_memory_platform  # noqa: E402
@@ -97,6 +97,7 @@ def rollouts_on(serving: Any, s3: Any, folder: Path, requests: list[Any] | None)
 
 
 def main() -> int:
+    exit_on_sigterm()  # a stopped run stops the platform it started
     print("startup (seconds, EmbeddedRuntime.start with Prometheus and Alertmanager)")
     local_start, eks_start = startup(eks=False), startup(eks=True)
     print(f"  local clusters {local_start:6.2f}   EKS adapters {eks_start:6.2f}   ratio {eks_start / local_start:.2f}")

@@ -37,6 +37,7 @@ from control.cli.config import config_from_endpoints  # noqa: E402
 from control.demo.serving import Traffic, alert_rollback, deploy  # noqa: E402
 from control.demo.training import run_training_demo  # noqa: E402
 from control.local.loadgen import LoadGenerator, Sample  # noqa: E402
+from control.local.processes import exit_on_sigterm  # noqa: E402
 from control.local.runtime import EmbeddedRuntime  # noqa: E402
 from control.manifests.serving import preview_service_name  # noqa: E402
 
@@ -113,6 +114,7 @@ def _codes(samples: list[Sample]) -> dict[str, int]:
 
 
 def main() -> int:
+    exit_on_sigterm()  # a stopped run stops the platform it started
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=0.0, help="stop after the cycle that crosses this")

@@ -50,6 +50,7 @@ from benchmarks.alert_rollback import (  # noqa: E402
 from control.cli.api_client import ApiClient  # noqa: E402
 from control.cli.config import config_from_endpoints  # noqa: E402
 from control.local.loadgen import Sample  # noqa: E402
+from control.local.processes import exit_on_sigterm  # noqa: E402
 from control.local.runtime import EmbeddedRuntime  # noqa: E402
 
 SWITCH_BEFORE_S = 0.5
@@ -128,6 +129,7 @@ def latency_row(name: str, samples: list[Sample]) -> tuple[str, ...]:
 
 
 def main() -> int:
+    exit_on_sigterm()  # a stopped run stops the platform it started
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--switches", type=int, default=8, help="rollouts (every third also rolled back by API)")
     parser.add_argument("--rate", type=float, default=50.0, help="requests/s on the active endpoint")

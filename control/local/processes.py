@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -102,3 +103,10 @@ def write_json_atomic(path: Path, value: Any, *, mode: int = 0o644) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM unwind the main thread (SystemExit) so `finally` and `with` blocks stop what a
+    script started (the embedded platform's servers, Prometheus, model servers) instead of leaving
+    them running: for scripts that start the platform and have no signal handling of their own."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
