@@ -296,13 +296,17 @@ def run_full_demo(
 def _dashboard_previews(platform: EmbeddedRuntime, out_dir: Path, report: DemoReport) -> None:
     """The Grafana dashboards' panels, drawn from the embedded Prometheus (Grafana cannot run here)."""
     from dashboards.preview import render_previews
+    from dashboards.rules import LOCAL_WINDOW
 
     prometheus = platform.endpoints().get("prometheus_url")
     if not prometheus:
         return
     started = min((e.at for e in report.events), default=datetime.now(UTC))
     seconds = max(120.0, (datetime.now(UTC) - started).total_seconds() + 30)
-    drawn = render_previews(prometheus, out_dir / "dashboards", range_seconds=seconds, step=2, rate_interval="10s")
+    # Rates over the window the local alert rules use, so a panel shows what the alert saw.
+    drawn = render_previews(
+        prometheus, out_dir / "dashboards", range_seconds=seconds, step=2, rate_interval=LOCAL_WINDOW
+    )
     report.previews = {name: f"dashboards/{name}.png" for name in drawn}
 
 
