@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 UNIT := tests/unit tests/contract
 
-.PHONY: setup demo test unit lint
+.PHONY: setup demo test unit lint bench-peers
 
 setup:
 	bash scripts/setup.sh
@@ -28,3 +28,7 @@ lint: setup
 	$(PY) -m ruff format --check .
 	PYTHONPATH=functions .venv/bin/lint-imports
 	$(PY) -m mypy
+
+# What benchmarks/model_server.py compares against (wrk, Java, MMS, LitServe); not needed by demo or test.
+bench-peers:
+	bash scripts/setup.sh bench-peers

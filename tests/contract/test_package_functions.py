@@ -11,7 +11,9 @@ from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = (REPO / "scripts" / "package_functions.sh").read_text()
-LOCKS = [REPO / "requirements.txt", REPO / "requirements" / "checkov.txt", REPO / "requirements" / "helm.txt"]
+# The app's lock and one per tool virtualenv whose pins clash with it (requirements/*.in -> *.txt).
+TOOL_LOCKS = sorted((REPO / "requirements").glob("*.txt"))
+LOCKS = [REPO / "requirements.txt", *TOOL_LOCKS]
 ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==(\S+)", re.M)
 
 
@@ -65,8 +67,11 @@ def test_every_lock_pins_every_package_with_hashes_and_no_machine_paths():
 
 def test_the_lock_keeps_every_direct_pin_of_requirements_in():
     lock = lock_entries(REPO / "requirements.txt")
+    assert {p.stem for p in TOOL_LOCKS} == {p.stem for p in (REPO / "requirements").glob("*.in")}, (
+        "an .in without its lock"
+    )
     for source, target in [("requirements.in", "requirements.txt")] + [
-        (f"requirements/{tool}.in", f"requirements/{tool}.txt") for tool in ("checkov", "helm")
+        (f"requirements/{lock.stem}.in", f"requirements/{lock.name}") for lock in TOOL_LOCKS
     ]:
         locked = lock if target == "requirements.txt" else lock_entries(REPO / target)
         for line in (REPO / source).read_text().splitlines():
@@ -94,3 +99,13 @@ def test_every_lock_pin_is_the_version_the_tests_run_against():
         if installed != version:
             mismatched[name] = (version, installed)
     assert not mismatched, f"lock != installed (locked, installed); run scripts/setup.sh: {mismatched}"
+
+
+def test_set_up_installs_every_tool_lock():
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    for lock in TOOL_LOCKS:
+        assert re.search(
+            rf"^\s*locked_venv \.venv-{re.escape(lock.stem.removeprefix('bench-'))} requirements/{lock.name}$",
+            setup,
+            re.M,
+        ), f"scripts/setup.sh does not install {lock.name}"
