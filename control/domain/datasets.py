@@ -15,7 +15,9 @@ from control.errors import InvalidInput, PayloadTooLarge
 DATASETS_PREFIX = "datasets/"
 SINGLE_FILE = "data.csv"
 MANIFEST_FILE = "_manifest.json"
-MAX_DATASET_BYTES = 500 * 1024 * 1024
+# Staging streams it to EFS in 8 MiB pieces and each rank reads only its shard, so the bound is a
+# rank's memory with one worker (the job's default 8 GiB); workloads/training/data.py's MAX_BYTES.
+MAX_DATASET_BYTES = 2 * 1024 * 1024 * 1024
 MAX_KEY_LENGTH = 1024
 RUN_ID_MAX = 50  # the MPIJob name; its launcher Service must stay within a 63-character label
 

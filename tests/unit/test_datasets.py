@@ -1,6 +1,7 @@
 import pytest
 
 from control.domain.datasets import (
+    MAX_DATASET_BYTES,
     check_dataset_size,
     parse_dataset_key,
     parse_s3_event,
@@ -92,9 +93,10 @@ def test_removals_are_not_creations():
 def test_dataset_size_limits():
     with pytest.raises(InvalidInput, match="empty"):
         check_dataset_size(0)
-    with pytest.raises(PayloadTooLarge):
-        check_dataset_size(600 * 1024 * 1024)
+    with pytest.raises(PayloadTooLarge, match="the limit is 2147483648"):
+        check_dataset_size(2 * 1024**3 + 1)
     check_dataset_size(1)
+    check_dataset_size(2_000_000_000)  # a 2 GB dataset stages and trains
 
 
 def test_run_ids_are_deterministic_and_fit_kubernetes_names():
@@ -104,3 +106,9 @@ def test_run_ids_are_deterministic_and_fit_kubernetes_names():
     assert first != run_id_for("churn", "v3", {**content, "etag": "abd"})
     long_id = run_id_for("m" * 63, "v" * 63, content)
     assert len(long_id) <= 50 and long_id[-13] == "-" and not long_id.startswith("-")
+
+
+def test_the_control_plane_and_the_training_job_accept_the_same_largest_dataset():
+    from workloads.training import data
+
+    assert data.MAX_BYTES == MAX_DATASET_BYTES  # what the event handler accepts, the job reads

@@ -25,7 +25,7 @@ __all__ = ["DataError", "Dataset", "load_dataset", "split_indices"]
 LABEL_COLUMN = "label"
 MIN_ROWS = 10
 MAX_ROWS = 5_000_000
-MAX_BYTES = 500 * 1024 * 1024
+MAX_BYTES = 2 * 1024 * 1024 * 1024  # 2 GiB: the control plane's MAX_DATASET_BYTES
 MANIFEST_NAME = "_manifest.json"
 SINGLE_FILE_NAME = "data.csv"
 
@@ -58,13 +58,16 @@ class Dataset:
         return held - self.first_row
 
 
+def check_size(uri: str, total_bytes: int) -> None:
+    if total_bytes > MAX_BYTES:
+        raise DataError(f"{uri}: dataset is {total_bytes} bytes; at most {MAX_BYTES} bytes are allowed")
+
+
 def load_dataset(uri: str, storage: Storage | None = None) -> Dataset:
     """Reads `uri` (a .csv file, a _manifest.json, or a folder holding one of them) and validates it."""
     storage = storage or Storage()
     files = resolve_files(uri, storage)
-    total_bytes = sum(_size(storage, file) for file in files)
-    if total_bytes > MAX_BYTES:
-        raise DataError(f"{uri}: dataset is {total_bytes} bytes; at most {MAX_BYTES} (500 MB) are allowed")
+    check_size(uri, sum(_size(storage, file) for file in files))
     header: list[str] | None = None
     tables: list[np.ndarray] = []
     for file in files:

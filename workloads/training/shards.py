@@ -24,13 +24,13 @@ import numpy as np
 
 from workloads.training.data import (
     LABEL_COLUMN,
-    MAX_BYTES,
     MAX_ROWS,
     MIN_ROWS,
     Dataset,
     _brief,
     _check_header,
     _size,
+    check_size,
     parse_csv,
     resolve_files,
 )
@@ -128,8 +128,7 @@ def dataset_files(uri: str, storage: Storage) -> list[FileBody]:
     """The dataset's files, each with its header line; the checks every rank makes alike."""
     uris = resolve_files(uri, storage)
     sizes = [_size(storage, file) for file in uris]
-    if sum(sizes) > MAX_BYTES:
-        raise DataError(f"{uri}: dataset is {sum(sizes)} bytes; at most {MAX_BYTES} (500 MB) are allowed")
+    check_size(uri, sum(sizes))
     files = [FileBody(file, read_header(storage, file, size), size) for file, size in zip(uris, sizes, strict=True)]
     first_header: list[str] | None = None
     for file in files:

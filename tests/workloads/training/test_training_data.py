@@ -142,7 +142,7 @@ def test_the_size_limit_is_checked_before_reading(tmp_path, monkeypatch):
     from workloads.training import data
 
     monkeypatch.setattr(data, "MAX_BYTES", 100)
-    assert "at most 100 (500 MB)" in error_of(write(tmp_path, "a,b,label\n" + GOOD_ROWS))
+    assert "at most 100 bytes are allowed" in error_of(write(tmp_path, "a,b,label\n" + GOOD_ROWS))
 
 
 def test_split_is_deterministic_disjoint_and_never_empty():
