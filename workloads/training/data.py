@@ -28,6 +28,7 @@ MAX_ROWS = 5_000_000
 MAX_BYTES = 2 * 1024 * 1024 * 1024  # 2 GiB: the control plane's MAX_DATASET_BYTES
 MANIFEST_NAME = "_manifest.json"
 SINGLE_FILE_NAME = "data.csv"
+PARSE_CHUNK_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def load_dataset(uri: str, storage: Storage | None = None) -> Dataset:
             raise DataError(f"{file}: header {','.join(file_header)} differs from {files[0]}'s {','.join(header)}")
         tables.append(table)
     assert header is not None
-    table = np.concatenate(tables) if len(tables) > 1 else tables[0]
+    table = joined(tables, columns=len(header))
     return _to_dataset(table, header, files, uri)
 
 
@@ -124,25 +125,57 @@ def parse_csv(raw: bytes, *, name: str, line_offset: int = 0) -> tuple[list[str]
 
     `raw` is a header line and data lines; `line_offset` is how many of the file's lines come
     between the header and the first data line given (a shard of the file), for error messages."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    first_line, _, body = text.partition("\n")
+    header_end = raw.find(b"\n")
+    header_end = len(raw) if header_end < 0 else header_end
+    first_line = _decode(raw[:header_end], name, offset=0, encoding="utf-8-sig")
     if not first_line.strip():
         raise DataError(f"{name}: file is empty (expected a header line and data rows)")
     header = [column.strip() for column in next(csv.reader([first_line]))]
     _check_header(header, name)
-    if not body.strip():
+    table = parse_rows(raw, header, name=name, start=header_end + 1, line_offset=line_offset)
+    if not len(table):
         raise DataError(f"{name}: file is empty (a header and no data rows)")
-    try:
-        table = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
-    except ValueError:
-        table = None
-    if table is None or table.shape[1] != len(header) or not np.isfinite(table).all():
-        # The fast parser's own messages number rows inconsistently: find the first bad cell here.
-        raise DataError(_first_bad_cell(text, header, name, line_offset))
     return header, table
+
+
+def parse_rows(data: bytes, header: list[str], *, name: str, start: int = 0, line_offset: int = 0) -> np.ndarray:
+    """The data lines of `data` from byte `start` as a float64 table, PARSE_CHUNK_BYTES of lines at a
+    time: besides the bytes and the table, parsing holds one chunk (decoded, it is several times its
+    size), never the whole text. `line_offset`: the file's data lines before `data`, for messages."""
+    tables: list[np.ndarray] = []
+    lines_before = line_offset
+    while start < len(data):
+        newline = data.find(b"\n", min(start + PARSE_CHUNK_BYTES, len(data)) - 1)
+        end = len(data) if newline < 0 else newline + 1
+        text = _decode(data[start:end], name, offset=start, encoding="utf-8")
+        if text.strip():
+            try:
+                table = np.loadtxt(
+                    io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"'
+                )
+            except ValueError:
+                table = None
+            if table is None or table.shape[1] != len(header) or not np.isfinite(table).all():
+                # The fast parser's own messages number rows inconsistently: find the first bad cell here.
+                raise DataError(_first_bad_cell(text, header, name, lines_before))
+            tables.append(table)
+        lines_before += text.count("\n")
+        start = end
+    return joined(tables, columns=len(header))
+
+
+def joined(tables: list[np.ndarray], *, columns: int) -> np.ndarray:
+    """The tables one below the other; one table is returned as it is (no copy of a large table)."""
+    if len(tables) == 1:
+        return tables[0]
+    return np.concatenate(tables) if tables else np.empty((0, columns))
+
+
+def _decode(raw: bytes, name: str, *, offset: int, encoding: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not UTF-8 text ({exc.reason} at byte {offset + exc.start})") from exc
 
 
 def _check_header(header: list[str], name: str) -> None:
@@ -158,12 +191,12 @@ def _check_header(header: list[str], name: str) -> None:
 
 
 def _first_bad_cell(text: str, header: list[str], name: str, line_offset: int = 0) -> str:
+    """`text`: data lines, the first being the file's data line `line_offset` + 1 (line 1 is the header)."""
     reader = csv.reader(io.StringIO(text))
-    next(reader)
     for row in reader:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
-        line = reader.line_num + line_offset
+        line = reader.line_num + 1 + line_offset
         if len(row) != len(header):
             return f"{name}: line {line} has {len(row)} fields; the header has {len(header)}"
         for column, cell in zip(header, row, strict=True):

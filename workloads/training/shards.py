@@ -31,7 +31,8 @@ from workloads.training.data import (
     _check_header,
     _size,
     check_size,
-    parse_csv,
+    joined,
+    parse_rows,
     resolve_files,
 )
 from workloads.training.errors import DataError, ObjectNotFound, StorageError
@@ -151,15 +152,12 @@ def read_pieces(uri: str, storage: Storage, rank: int, size: int) -> tuple[list[
 
 def parse_pieces(files: Sequence[FileBody], pieces: Sequence[Piece], lines_before: dict[int, int]) -> np.ndarray:
     """The pieces as one float64 table; `lines_before[file]`: that file's data lines read by lower ranks."""
-    columns = len(_header_columns(files[0]))
-    tables = [np.empty((0, columns))]
-    for piece in pieces:
-        file = files[piece.file]
-        if not piece.data.strip():
-            continue
-        _, table = parse_csv(file.header + piece.data, name=file.uri, line_offset=lines_before.get(piece.file, 0))
-        tables.append(table)
-    return np.concatenate(tables)
+    header = _header_columns(files[0])
+    tables = [
+        parse_rows(piece.data, header, name=files[piece.file].uri, line_offset=lines_before.get(piece.file, 0))
+        for piece in pieces
+    ]
+    return joined(tables, columns=len(header))
 
 
 def load_shard(uri: str, hvd: Any, storage: Storage | None = None) -> Dataset:

@@ -152,3 +152,23 @@ def test_split_is_deterministic_disjoint_and_never_empty():
     assert len(val) == 20 and not set(train) & set(val) and len(train) + len(val) == 100
     small_train, small_val = split_indices(2, seed=0)
     assert len(small_train) == 1 and len(small_val) == 1
+
+
+def test_parsing_in_chunks_gives_the_same_table_and_the_same_line_numbers(monkeypatch):
+    """A large file is parsed PARSE_CHUNK_BYTES of lines at a time (memory: one chunk, not the whole
+    text); chunk boundaries change neither the table nor where an error is reported."""
+    from workloads.training import data
+
+    raw = synthetic_csv(rows=500, features=3, classes=2, seed=4).encode()
+    _, whole = data.parse_csv(raw, name="d.csv")
+    lines = raw.splitlines(keepends=True)
+    oops = b"".join(lines[:401]) + b"1,2,oops,0\n" + b"".join(lines[401:])  # line 402 of the file
+    monkeypatch.setattr(data, "PARSE_CHUNK_BYTES", 97)  # many chunks, boundaries mid-line
+    _, chunked = data.parse_csv(raw, name="d.csv")
+    assert np.array_equal(whole, chunked) and chunked.shape == (500, 4)
+    with pytest.raises(DataError, match=r"d.csv: line 402, column '.*': 'oops' is not a number"):
+        data.parse_csv(oops, name="d.csv")
+    with pytest.raises(DataError, match=r"d.csv: line 3 has 5 fields"):
+        data.parse_csv(raw.replace(b"\n", b"\nx,", 2).replace(b"\nx,", b"\n", 1), name="d.csv")
+    with pytest.raises(DataError, match=r"not UTF-8 text \(invalid start byte at byte 1000\)"):
+        data.parse_csv(raw[:1000] + b"\xff" + raw[1001:], name="d.csv")
