@@ -43,7 +43,7 @@ from workloads.inference.errors import (
 from workloads.inference.faults import Fault, FaultInjector
 from workloads.inference.handler import ModelHandler
 from workloads.inference.lifecycle import ModelSlot, Phase
-from workloads.inference.metrics import ServerMetrics
+from workloads.inference.metrics import FLUSH_INTERVAL_S, ServerMetrics
 from workloads.inference.repository import ModelRepository, open_store
 from workloads.inference.settings import ServerSettings
 from workloads.inference.workers import WorkerRole
@@ -172,14 +172,14 @@ class DataApp:
         self._batcher = batcher
         # Requests being handled, for the batcher; serve.py points it at uvicorn's request tasks,
         # which also counts those whose task has not started yet.
-        self.requests_in_progress: Callable[[], int] = lambda: self._in_flight
+        self.requests_in_progress: Callable[[], int] = lambda: self._metrics.in_flight
         self._exposition = exposition or metrics.registry
         self._peers_ready = peers_ready or (lambda: True)
         self._slot = slot
         self._plane = plane
         self._metrics = metrics
         self._faults = faults
-        self._in_flight = 0  # one event loop: a plain counter
+        self._flush_timer: asyncio.TimerHandle | None = None
         # Every invocation answer says which model version gave it, errors included.
         self._version_header = ((b"x-model-version", settings.model_version.encode()),)
         self._executor = (
@@ -229,18 +229,20 @@ class DataApp:
 
     async def _metrics_page(self, scope: Scope, send: Send) -> None:
         _check_method(scope, "GET")
+        self._metrics.flush()  # several workers: the page reads the files, not this registry
         await _respond(send, 200, generate_latest(self._exposition), CONTENT_TYPE_LATEST.encode())
 
     async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self._metrics
         started = time.perf_counter()
-        metrics.in_flight.inc()
-        self._in_flight += 1
+        metrics.in_flight += 1  # one event loop: a plain counter, into the gauge at each flush
+        if self._flush_timer is None:
+            self._schedule_flush()
         status = 500
         try:
             try:
                 limit = self._settings.max_concurrent_invocations
-                if limit and self._in_flight > limit:
+                if limit and metrics.in_flight > limit:
                     raise TooManyRequests(f"{limit} invocations are already in flight; retry after 1 s")
                 _check_method(scope, "POST")
                 body = await _read_body(receive, self._settings.max_body_bytes)
@@ -276,9 +278,19 @@ class DataApp:
             status = 200
             await _respond(send, 200, result.body, result.content_type.encode(), self._version_header)
         finally:
-            self._in_flight -= 1
-            metrics.in_flight.dec()
+            metrics.in_flight -= 1
             metrics.request_done(status, time.perf_counter() - started)
+            if self._flush_timer is None:
+                self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """The metrics reach prometheus_client (and, with several workers, their files) within
+        FLUSH_INTERVAL_S of a request's start or end, not on every request (metrics.py)."""
+        self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        self._metrics.flush()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -288,6 +300,10 @@ class DataApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._slot.start_draining()
+                if self._flush_timer is not None:
+                    self._flush_timer.cancel()
+                    self._flush_timer = None
+                self._metrics.flush()  # what the last requests observed, before the process goes
                 if self._executor is not None:
                     self._executor.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.inference_artifact import Artifact
 from tests.support.inference_http import ServerProcess, asgi_call, http_call
 from workloads.inference.app import create_app
+from workloads.inference.metrics import FLUSH_INTERVAL_S
 from workloads.inference.settings import ServerSettings
 from workloads.inference.workers import ReadinessBoard, WorkerRole, worker_share
 
@@ -64,6 +65,9 @@ def test_two_workers_serve_one_port_and_report_their_metrics_together(two_worker
     for _ in range(40):
         reply = http_call(two_workers.port, "POST", "/invocations", json.dumps(ROWS).encode(), JSON)
         assert reply.status == 200 and reply.headers["x-model-version"] == "3"
+    # The worker that answers /metrics flushes its own figures; the other's reach its files within
+    # FLUSH_INTERVAL_S of its last request (metrics.py): read the page after that.
+    time.sleep(FLUSH_INTERVAL_S * 4)
     page = http_call(two_workers.port, "GET", "/metrics").body.decode()
     samples = [sample for family in text_string_to_metric_families(page) for sample in family.samples]
 
