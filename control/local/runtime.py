@@ -150,6 +150,7 @@ class EmbeddedRuntime:
         else:
             self.training_cluster = LocalCluster(self.state_dir / "cluster", repo_root=REPO, env=job_env)
             self.serving_cluster = LocalServing(self.state_dir / "serving", repo_root=REPO, env=job_env)
+            self.serving_cluster.start_kubelet()
             self.platform = build_platform(
                 Settings.from_env(),
                 training=self.training_cluster,

@@ -344,7 +344,9 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
 
 
 def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, config: ManifestConfig) -> None:
-    """Create the version's Deployment, or scale it to at least `replicas` and restart what died."""
+    """Create the version's Deployment, or scale it up to `replicas` when it wants fewer. Pods that are
+    not ready are the cluster's to restart (a kubelet; LocalServing's own restarts here): writing the
+    same count again changes nothing."""
     name = deployment_name(spec.deployment, version)
     try:
         readiness = platform.serving.deployment_readiness(name)
@@ -365,8 +367,8 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
         for manifest in sorted(render_version(serving, config), key=lambda m: m["kind"] == "Deployment"):
             platform.serving.apply(manifest)
         return
-    if readiness.desired < replicas or readiness.ready < readiness.desired:
-        platform.serving.scale_deployment(name, max(replicas, readiness.desired))
+    if readiness.desired < replicas:
+        platform.serving.scale_deployment(name, replicas)
 
 
 def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:
