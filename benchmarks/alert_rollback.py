@@ -192,8 +192,26 @@ def answers(url: str) -> bool:
         return False
 
 
+# When each Lambda handler was entered (epoch seconds), by function: the reconcile task's time in
+# moto's Lambda invoke, apart from the step's own time before its switch.
+HANDLER_ENTERED: dict[str, list[float]] = {}
+
+
+def _time_handler_entries() -> None:
+    from control.local import lambda_bridge
+
+    invoke = lambda_bridge.invoke
+
+    def timed(handlers: Any, function_name: str, event: Any) -> Any:
+        HANDLER_ENTERED.setdefault(function_name.rsplit("-", 1)[-1], []).append(time.time())
+        return invoke(handlers, function_name, event)
+
+    lambda_bridge.invoke = timed  # the bridge looks it up at each call
+
+
 def start_platform(state_dir: Path) -> EmbeddedRuntime:
     quiet()
+    _time_handler_entries()
     return EmbeddedRuntime(state_dir).start()
 
 
@@ -419,6 +437,11 @@ def control_plane_sample(
         sample["alert_to_execution_start_ms"] = (execution["start"] - sent) * 1000
         if scheduled is not None:
             sample["execution_start_to_task_ms"] = (scheduled - execution["start"]) * 1000
+            sample["task_to_selector_ms"] = (switched - scheduled) * 1000
+            entered = next((t for t in HANDLER_ENTERED.get("reconcile_rollout", []) if t >= scheduled), None)
+            if entered is not None and entered <= switched:
+                sample["task_to_handler_ms"] = (entered - scheduled) * 1000
+                sample["handler_to_selector_ms"] = (switched - entered) * 1000
         if succeeded is not None and scheduled is not None:
             sample["reconcile_task_ms"] = (succeeded - scheduled) * 1000
     return sample
@@ -626,6 +649,9 @@ def report(config: dict[str, str], control: list[dict[str, Any]], e2e: list[dict
             ("alert POST → answered (webhook HTTP round trip)", "webhook_http_ms"),
             ("alert POST → execution started", "alert_to_execution_start_ms"),
             ("execution started → first Reconcile task", "execution_start_to_task_ms"),
+            ("first Reconcile task → active selector on v1 (its switch)", "task_to_selector_ms"),
+            ("  of which: task scheduled → handler entered (moto's Lambda invoke)", "task_to_handler_ms"),
+            ("  of which: handler entered → switch (the step before its switch)", "handler_to_selector_ms"),
             ("first Reconcile task (observe, decide, switch, record)", "reconcile_task_ms"),
             ("**alert POST → active selector on v1**", "alert_to_selector_ms"),
             ("alert POST → first answer from v1", "alert_to_v1_answer_ms"),

@@ -9,11 +9,12 @@ good), so only Kubernetes calls are counted. Between steps the server's controll
 are not counted).
 
 Two rollouts of one deployment: v1 (the first: Services, NetworkPolicy, Ingress created) and v2
-(blue-green with two versions). Each step prints its API calls by verb, the write requests, the
-objects a write actually changed (resourceVersion moved) and bytes each way, against the target:
-no step makes more write requests than objects it changes, and a step with nothing to change
-makes no write. Then what a real EKS control plane would see for 100 deployments stepped once a
-second.
+(blue-green with two versions), each version's pods not ready for its first WARMUP_STEPS steps (a
+model server loading its artifact: steps that wait and have nothing to change). Each step prints
+its API calls by verb, the write requests, the objects a write actually changed (resourceVersion
+moved) and bytes each way, against the target: no step makes more write requests than objects it
+changes, and a step with nothing to change makes no write. Then what a real EKS control plane
+would see for 100 deployments stepped once a second.
 
     .venv/bin/python benchmarks/kube_api_calls.py [--deployments-per-second 100]
 """
@@ -35,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from control.adapters.kubernetes_cluster import KubernetesCluster  # noqa: E402
 from control.domain.deployments import RolloutRequest, StepRequest  # noqa: E402
+from control.manifests.config import LABEL_VERSION  # noqa: E402
 from control.usecases import rollouts  # noqa: E402
 from tests.fakes import NOW, InMemoryRegistry, in_memory_platform  # noqa: E402
 from tests.support.kube_apiserver import Identities, KubeApiServer, eks_client, eks_session, running  # noqa: E402
@@ -49,6 +51,7 @@ FAST = {  # seconds: the rollout's timings shortened, the same steps
     "analysis_interval_seconds": 10,
     "poll_interval_seconds": 5,
 }
+WARMUP_STEPS = 2  # steps during which a new version's pods are running but not ready
 VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -81,6 +84,9 @@ def run_rollout(
 ) -> list[Step]:
     steps: list[Step] = []
     rollouts.start(platform, DEPLOYMENT, RolloutRequest(MODEL, version, FAST), "bench")
+    warming = [WARMUP_STEPS]
+    kubelet: Any = controllers.kubelet
+    kubelet.never_ready = lambda pod: warming[0] > 0 and pod["metadata"]["labels"][LABEL_VERSION] == str(version)
     for number in range(1, 200):
         before_requests, before_version = len(server.requests), server.api.store.resource_version
         started = time.perf_counter()
@@ -102,6 +108,7 @@ def run_rollout(
             )
         )
         controllers.settle()
+        warming[0] -= 1
         if result.done:
             break
         now[0] += timedelta(seconds=max(result.requeue_after, 1))

@@ -18,6 +18,7 @@ from chalicelib.deployments_api import deployments_api  # noqa: E402
 from chalicelib.events import events, on_alert_notification, on_dataset_uploaded  # noqa: E402
 from chalicelib.models_api import models_api  # noqa: E402
 from chalicelib.runtime import use_platform  # noqa: E402
+from chalicelib.schedules import schedules, sweep_rollouts  # noqa: E402
 from chalicelib.tasks import (  # noqa: E402
     check_training,
     evaluate_model,
@@ -48,6 +49,7 @@ __all__ = [
     "register_model",
     "stage_dataset",
     "start_rollout",
+    "sweep_rollouts",
     "validate_dataset",
 ]
 
@@ -58,6 +60,7 @@ app.register_blueprint(models_api)
 app.register_blueprint(deployments_api)
 app.register_blueprint(events)
 app.register_blueprint(tasks)
+app.register_blueprint(schedules)
 
 
 @app.route("/healthz", methods=["GET"])

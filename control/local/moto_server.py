@@ -96,6 +96,60 @@ def _track_instances_weakly() -> None:
     BaseModel.__new__ = __new__  # type: ignore[method-assign]
 
 
+def _reuse_lambda_clients() -> None:
+    """moto's ASL interpreter builds a new boto3 client for every Lambda task it runs (~20 ms of
+    CPU, most of the time between an execution's start and its first task: the rollback loop's
+    dispatch). The client is the same each time (one endpoint, fixed settings): build it once
+    per (region, endpoint) and reuse it; botocore clients are safe to share between threads."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils.boto_client_for
+    if getattr(original, "reused", False):
+        return
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's own builds ignore `state_credentials` (fixed fake keys), so one client serves all.
+        key = (region, service, os.environ.get("MOTO_PORT", ""))
+        with lock:
+            if key not in clients:
+                clients[key] = original(region, service)
+            return clients[key]
+
+    boto_client_for.reused = True  # type: ignore[attr-defined]
+    lambda_eval_utils.boto_client_for = boto_client_for
+
+
+def _parse_each_definition_once() -> None:
+    """moto's ASL interpreter parses the state machine's definition (ANTLR, in Python) at the start
+    of every execution: ~15 ms on a quiet core, most of the time between a rollback loop's start and
+    its first task. Parse each definition once and give every execution a deep copy of the parsed
+    program (~1.5 ms): its own tree, as a fresh parse gives it."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+    if getattr(original, "cached", False):
+        return
+    parsed: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def _get_evaluation_entrypoint(self: ExecutionWorker) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            program = parsed.get(definition)
+        if program is None:
+            program = original(self)
+            with lock:
+                if len(parsed) >= 64:
+                    parsed.clear()
+                parsed[definition] = program
+        return copy.deepcopy(program)
+
+    _get_evaluation_entrypoint.cached = True  # type: ignore[attr-defined]
+    ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint  # type: ignore[method-assign]
+
+
 @dataclass
 class EmbeddedAws:
     """A running moto server; `endpoint_url` is what boto3 and the AWS CLI are pointed at."""
@@ -136,6 +190,8 @@ def start_embedded_aws(region: str = "us-east-1", port: int | None = None) -> Em
     _serialize_dynamodb_calls()
     _clone_state_machines_without_executions()
     _track_instances_weakly()
+    _reuse_lambda_clients()
+    _parse_each_definition_once()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Failed executions are logged by moto as exceptions; their history already says why.
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)

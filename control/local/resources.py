@@ -22,7 +22,9 @@ TASK_FUNCTIONS = (
     "reconcile_rollout",
 )
 EVENT_FUNCTIONS = ("on_dataset_uploaded", "on_alert_notification")
-ALL_FUNCTIONS = ("api_handler", *EVENT_FUNCTIONS, *TASK_FUNCTIONS)
+# Invoked on a schedule: an EventBridge rule in AWS, control.local.scheduler here.
+SCHEDULED_FUNCTIONS = ("sweep_rollouts",)
+ALL_FUNCTIONS = ("api_handler", *EVENT_FUNCTIONS, *TASK_FUNCTIONS, *SCHEDULED_FUNCTIONS)
 
 STATE_MACHINES = {"training_pipeline": "training_pipeline.asl.json", "rollout": "rollout.asl.json"}
 

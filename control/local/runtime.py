@@ -26,7 +26,9 @@ from control.local.moto_server import EmbeddedAws, start_embedded_aws
 from control.local.node_capacity import training_node
 from control.local.observability import LocalObservability
 from control.local.processes import free_port
-from control.local.provision import REPO, Resources, alerts_topic_arn, provision
+from control.local.provision import ACCOUNT, REPO, Resources, alerts_topic_arn, provision
+from control.local.resources import SCHEDULED_FUNCTIONS, function_name
+from control.local.scheduler import LocalScheduler
 from control.local.serving import TARGETS_FILE as SERVING_TARGETS
 from control.local.serving import LocalServing
 from control.local.usage import LocalWorkerUsage
@@ -55,6 +57,9 @@ LOCAL_ROLLOUT_DEFAULTS = {
     "analysis_interval_seconds": 2,
     "poll_interval_seconds": 1,
 }
+# The scheduled functions' local rate (AWS: the rules' rate, functions/chalicelib/schedules.py): a
+# rollback intent whose loop never started is acted on within this.
+LOCAL_SCHEDULE_SECONDS = 5.0
 
 
 class EmbeddedRuntime:
@@ -68,9 +73,11 @@ class EmbeddedRuntime:
         api_port: int | None = None,
         observability: bool = True,
         clusters: ClusterFactory | None = None,
+        schedule_seconds: float | None = LOCAL_SCHEDULE_SECONDS,
     ) -> None:
         """`clusters`, if given, builds the training and serving ports the platform runs on in place
-        of the local ones (control/local/external_clusters.py)."""
+        of the local ones (control/local/external_clusters.py). `schedule_seconds`: how often the
+        local scheduler invokes the scheduled functions (None: not at all)."""
         self.state_dir = state_dir.resolve()
         self.stage = stage
         self.region = region
@@ -89,6 +96,9 @@ class EmbeddedRuntime:
         self.clusters: EmbeddedClusters | None = None
         self._api_server: Any = None
         self._api_thread: threading.Thread | None = None
+        self._schedule_seconds = schedule_seconds
+        self.scheduler: LocalScheduler | None = None
+        self._lambda: Any = None
 
     @property
     def api_url(self) -> str:
@@ -140,6 +150,7 @@ class EmbeddedRuntime:
         else:
             self.training_cluster = LocalCluster(self.state_dir / "cluster", repo_root=REPO, env=job_env)
             self.serving_cluster = LocalServing(self.state_dir / "serving", repo_root=REPO, env=job_env)
+            self.serving_cluster.start_kubelet()
             self.platform = build_platform(
                 Settings.from_env(),
                 training=self.training_cluster,
@@ -149,7 +160,29 @@ class EmbeddedRuntime:
             )
         chalice_app.use_platform(self.platform)
         self._start_api(chalice_app.app)
+        if self._schedule_seconds is not None:
+            self.scheduler = LocalScheduler(
+                SCHEDULED_FUNCTIONS,
+                self._invoke_function,
+                every_seconds=self._schedule_seconds,
+                region=self.region,
+                account=ACCOUNT,
+                prefix=f"mlcp-{self.stage}",
+            ).start()
         return self
+
+    def _invoke_function(self, name: str, event: dict[str, Any]) -> Any:
+        """One invocation through the embedded Lambda (the bridge runs the app's handler)."""
+        assert self.aws is not None
+        if self._lambda is None:
+            from control.adapters.aws import client
+
+            self._lambda = client("lambda", self.region, self.aws.endpoint_url)
+        response = self._lambda.invoke(FunctionName=function_name(self.stage, name), Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise RuntimeError(f"{name}: {payload}")
+        return payload
 
     def _start_api(self, app: Any) -> None:
         from control.local.api_gateway import create_api_server
@@ -215,6 +248,8 @@ class EmbeddedRuntime:
         path.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._api_server is not None:
             self._api_server.server.shutdown()
             self._api_server.server.server_close()

@@ -9,8 +9,12 @@ recorded and nothing runs them. All state is in `state_dir` (layout in
 serving_state.py), so any process, a fresh LocalServing included, sees the same thing; processes
 run detached, in their own sessions, and outlive the caller until stopped.
 
-Differences from a cluster, on purpose: nothing restarts a process that died until the next
-`apply` or `scale_deployment` (readiness shows it at once); a changed pod template replaces the
+A model-server process that dies is started again in its pod's place, as a kubelet restarts a
+crashed container: `restart_dead` (run every second by `start_kubelet`, which the embedded runtime
+starts) restarts it at once the first time, then after a back-off that doubles up to a cap
+(CrashLoopBackOff: 10 s to 5 min on a kubelet, shorter here), reset once the process had run for a
+while; an `apply` or a `scale_deployment` also restarts what died at once (readiness shows a dead
+process at once). Difference from a cluster, on purpose: a changed pod template replaces the
 processes at once rather than rolling (a blue-green rollout never changes a version's template).
 """
 
@@ -19,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +35,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +58,8 @@ from control.manifests.serving import weights_of_ingress
 from control.manifests.status import autoscaling_status
 from dashboards.scrape import pod_target
 
+log = logging.getLogger(__name__)
+
 TARGETS_FILE = "serving-targets.json"
 RECORDED_KINDS = ("PodDisruptionBudget", "HorizontalPodAutoscaler", "VerticalPodAutoscaler", "NetworkPolicy", "Ingress")
 # The platform sets these per process; the caller's own values must not leak into a server.
@@ -72,7 +81,12 @@ class LocalServing:
         grace_seconds: float = 30.0,
         ping_timeout: float = 0.5,
         router_start_timeout: float = 15.0,
+        restart_backoff: tuple[float, float] = (1.0, 30.0),
+        backoff_reset_seconds: float = 120.0,
     ) -> None:
+        """`restart_backoff`: (first, most) seconds between restarts of a pod whose process keeps
+        dying (a kubelet's 10 s and 5 min, shorter on one machine); `backoff_reset_seconds`: a process
+        that ran this long before dying is restarted at once again (a kubelet's 10 min)."""
         self.state = ServingState(Path(state_dir))
         self.repo_root = Path(repo_root)
         self.env = dict(env or {})
@@ -81,6 +95,10 @@ class LocalServing:
         self.grace_seconds = grace_seconds
         self.ping_timeout = ping_timeout
         self.router_start_timeout = router_start_timeout
+        self.restart_backoff = restart_backoff
+        self.backoff_reset_seconds = backoff_reset_seconds
+        self._kubelet: threading.Thread | None = None
+        self._kubelet_stop = threading.Event()
 
     # -- ServingCluster -----------------------------------------------------------------------
 
@@ -238,8 +256,10 @@ class LocalServing:
                 raise DependencyError(f"could not set the fault on {pod.pod}: {exc}") from exc
 
     def stop_all(self) -> None:
-        """Stop every process started here: model servers and routers. Desired replicas and
-        selectors stay recorded, so `apply` and `scale_deployment` start them again."""
+        """Stop every process started here: model servers and routers (and this object's kubelet
+        thread). Desired replicas and selectors stay recorded, so `apply` and `scale_deployment` start
+        them again."""
+        self.stop_kubelet()
         stopping: list[Pod] = []
         with self.state.locked():
             for name, state in self.state.all_deployments().items():
@@ -257,6 +277,65 @@ class LocalServing:
                     self.state.write(self.state.service_path(name), state)
             self._write_targets()
         _terminate(stopping, wait_seconds=self.grace_seconds)
+
+    # -- the kubelet's restarts ---------------------------------------------------------------
+
+    def restart_dead(self, now: float | None = None) -> int:
+        """Start again each dead model-server process of a Deployment's current template, in its
+        pod's place (same name and log, a new port), once its back-off has passed; returns how many
+        were started. The first death is restarted at once, the next after `restart_backoff[0]`, then
+        twice as long each time up to `restart_backoff[1]`."""
+        now = time.time() if now is None else now
+        started = 0
+        with self.state.locked():
+            for name, state in self.state.all_deployments().items():
+                pods, changed = [], False
+                for pod in recorded_pods(state):
+                    if pod.template_sha256 != state["template_sha256"] or pod.alive:
+                        pods.append(pod)
+                        continue
+                    if not pod.restart_after:  # seen dead for the first time: when may it restart?
+                        ran_long = pod.started_at and now - pod.started_at >= self.backoff_reset_seconds
+                        restarts = 0 if ran_long else pod.restarts
+                        pod = replace(pod, restarts=restarts, restart_after=now + self._backoff(restarts))
+                        changed = True
+                    if now >= pod.restart_after:
+                        pod = self._start_pod(name, state, replacing=pod)
+                        started += 1
+                        changed = True
+                    pods.append(pod)
+                if changed:
+                    state["pods"] = [pod.as_dict() for pod in pods]
+                    self.state.write(self.state.deployment_path(name), state)
+            if started:
+                self._write_targets()
+        return started
+
+    def _backoff(self, restarts: int) -> float:
+        first, most = self.restart_backoff
+        return 0.0 if restarts == 0 else min(first * 2 ** (restarts - 1), most)
+
+    def start_kubelet(self, every_seconds: float = 1.0) -> None:
+        """Run `restart_dead` every `every_seconds` in a thread of this process until `stop_all`."""
+        if self._kubelet is not None:
+            return
+        self._kubelet_stop.clear()
+
+        def run() -> None:
+            while not self._kubelet_stop.wait(every_seconds):
+                try:
+                    self.restart_dead()
+                except Exception:  # a failed pass is tried again at the next one, as a kubelet's sync loop
+                    log.exception("restarting dead model servers failed")
+
+        self._kubelet = threading.Thread(target=run, name="local-kubelet", daemon=True)
+        self._kubelet.start()
+
+    def stop_kubelet(self) -> None:
+        self._kubelet_stop.set()
+        if self._kubelet is not None:
+            self._kubelet.join(timeout=10)
+            self._kubelet = None
 
     # -- Deployments --------------------------------------------------------------------------
 
@@ -297,12 +376,13 @@ class LocalServing:
         self._write_targets()
         return stopping
 
-    def _start_pod(self, name: str, state: Mapping[str, Any]) -> Pod:
+    def _start_pod(self, name: str, state: Mapping[str, Any], replacing: Pod | None = None) -> Pod:
+        """A new model-server process: a new pod, or `replacing`'s dead process in its place."""
         port = server_port()
         admin_port = server_port()
         while admin_port == port:
             admin_port = server_port()
-        pod_name = f"{name}-{state['template_sha256'][:8]}-{uuid.uuid4().hex[:5]}"
+        pod_name = replacing.pod if replacing else f"{name}-{state['template_sha256'][:8]}-{uuid.uuid4().hex[:5]}"
         env = {key: value for key, value in os.environ.items() if not key.startswith(_SERVER_ENV_PREFIXES)}
         env.update(container_env(state["manifest"]))  # MLCP_WORKERS included: as many processes as on EKS
         env.update(self.env)
@@ -320,7 +400,10 @@ class LocalServing:
             log_path=log_path,
             python=self.python,
         )
-        return Pod(pod_name, pid, start, port, admin_port, state["template_sha256"], str(log_path))
+        restarts = replacing.restarts + 1 if replacing else 0
+        return Pod(
+            pod_name, pid, start, port, admin_port, state["template_sha256"], str(log_path), time.time(), restarts
+        )
 
     def _ping_all(self, pods: list[Pod]) -> list[bool]:
         if len(pods) <= 1:

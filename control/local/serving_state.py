@@ -52,6 +52,11 @@ class Pod:
     admin_port: int
     template_sha256: str
     log: str
+    # The kubelet's part (LocalServing.restart_dead): when this process started (epoch seconds), how
+    # many times the pod's process was restarted, and when it may be next (0: not seen dead yet).
+    started_at: float = 0.0
+    restarts: int = 0
+    restart_after: float = 0.0
 
     @property
     def alive(self) -> bool:
@@ -59,7 +64,7 @@ class Pod:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Pod:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

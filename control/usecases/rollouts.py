@@ -344,7 +344,9 @@ def _apply(platform: Platform, spec: RolloutSpec, decision: Decision) -> None:
 
 
 def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, config: ManifestConfig) -> None:
-    """Create the version's Deployment, or scale it to at least `replicas` and restart what died."""
+    """Create the version's Deployment, or scale it up to `replicas` when it wants fewer. Pods that are
+    not ready are the cluster's to restart (a kubelet; LocalServing's own restarts here): writing the
+    same count again changes nothing."""
     name = deployment_name(spec.deployment, version)
     try:
         readiness = platform.serving.deployment_readiness(name)
@@ -365,8 +367,8 @@ def _ensure(platform: Platform, spec: RolloutSpec, version: int, replicas: int, 
         for manifest in sorted(render_version(serving, config), key=lambda m: m["kind"] == "Deployment"):
             platform.serving.apply(manifest)
         return
-    if readiness.desired < replicas or readiness.ready < readiness.desired:
-        platform.serving.scale_deployment(name, max(replicas, readiness.desired))
+    if readiness.desired < replicas:
+        platform.serving.scale_deployment(name, replicas)
 
 
 def _switch(platform: Platform, spec: RolloutSpec, action: SwitchSelector, config: ManifestConfig) -> None:
@@ -568,17 +570,28 @@ def _record_intent(
             record = None
             continue
         _run_loop(platform, intent.deployment, loop)
-        _history(
-            platform,
-            record.spec,
-            "rollback-requested",
-            intent.reason,
-            intent.source.value,
-            details={"intent": intent.to_dict()},
-            at=received,
-        )
+        entry, key = rollback_requested_entry(record.spec, intent, at=received)
+        platform.registry.record(entry, dedupe_key=key)
         return status
     raise TransientError(f"{intent.deployment} kept changing; try the rollback again", retry_after=2)
+
+
+def rollback_requested_entry(
+    spec: RolloutSpec, intent: RollbackIntent, at: datetime | None = None
+) -> tuple[HistoryEntry, str]:
+    """The history entry of a recorded rollback intent, at the time it was received (`at`, else the
+    intent's time), and its dedupe key: the loop sweeper writes it when the process that recorded
+    the intent died before it did, and a second write is a no-op."""
+    entry = HistoryEntry(
+        model_name=spec.model,
+        at=iso(at or intent.requested_at),
+        actor=intent.source.value,
+        action="rollback-requested",
+        reason=intent.reason,
+        version=spec.version,
+        details={"deployment": spec.deployment, "intent": intent.to_dict()},
+    )
+    return entry, f"{spec.deployment}#rollback-requested#{intent.key}"
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,47 @@ def test_dead_and_draining_processes_lose_no_request_and_are_restarted(serving: 
 
 
 @pytest.mark.slow
+def test_a_dead_model_server_is_restarted_in_its_pod_with_crash_loop_back_off(
+    serving: LocalServing, tmp_path: Path
+) -> None:
+    """The kubelet's part, with nothing applied or scaled: the first death is restarted at once, the
+    next after the back-off, and the thread `start_kubelet` runs does it on its own."""
+    serving.restart_backoff = (2.0, 20.0)
+    serving.apply(render_deployment(serving_version(tmp_path, 1, replicas=1), CONFIG))
+    serving.apply(render_service("iris", 1, CONFIG))
+    wait_ready(serving, "iris-v1")
+    port = router_port(serving, "iris")
+
+    def kill(pod: object) -> None:
+        os.kill(pod.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        wait_for(lambda: not pod.alive, 5, 0.05, "the process to be gone")  # type: ignore[attr-defined]
+
+    (first,) = serving.pods("iris-v1")
+    kill(first)
+    now = time.time()
+    assert serving.restart_dead(now=now) == 1  # the first death: at once
+    (second,) = serving.pods("iris-v1")
+    assert (second.pod, second.restarts) == (first.pod, 1) and second.pid != first.pid
+    wait_ready(serving, "iris-v1")
+    assert invoke(port)[0] == 200  # the router finds the restarted process
+    assert serving.deployment_readiness("iris-v1").desired == 1
+
+    kill(second)
+    assert serving.restart_dead(now=now + 1) == 0  # seen dead: back off 2 s
+    assert serving.restart_dead(now=now + 2.9) == 0
+    assert serving.restart_dead(now=now + 3.0) == 1
+    (third,) = serving.pods("iris-v1")
+    assert third.restarts == 2
+    wait_ready(serving, "iris-v1")
+
+    serving.start_kubelet(every_seconds=0.2)
+    kill(third)  # restarted by the thread after 4 s
+    wait_for(lambda: serving.pods("iris-v1")[0].restarts == 3, 15, 0.1, "the kubelet to restart it")
+    wait_ready(serving, "iris-v1")
+    assert invoke(port)[0] == 200
+
+
+@pytest.mark.slow
 def test_a_pod_runs_the_model_server_workers_its_cpu_request_pays_for(serving: LocalServing, tmp_path: Path) -> None:
     """The manifest's env is the process's env: MLCP_WORKERS from the CPU request, as on EKS."""
     v1 = dataclasses.replace(serving_version(tmp_path, 1), cpu_request="2", cpu_limit="2")

@@ -322,6 +322,104 @@ def test_control_process_killed_inside_every_rollout_step_resumes_and_traffic_on
     ledger.add(fault, faults_injected=crashes, requests_sent=len(samples), lost=len(failed))
 
 
+class DyingPipelines:
+    """Step Functions as the control process sees it when it dies just before starting a loop."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> Any:
+        raise Crash(f"killed before starting {name}")
+
+
+def _firing(deployment: str, version: int, fingerprint: str) -> dict[str, Any]:
+    """Alertmanager's webhook payload (version 4) for the error-ratio alert on one version."""
+    labels = {
+        "alertname": "MlcpInferenceHighErrorRatio",
+        "deployment": deployment,
+        "severity": "critical",
+        "version": str(version),
+    }
+    alert = {
+        "status": "firing",
+        "labels": labels,
+        "annotations": {"summary": "5xx ratio above 5%"},
+        "startsAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus",
+        "fingerprint": fingerprint,
+    }
+    return {
+        "version": "4",
+        "groupKey": "{}:{}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "mlcp",
+        "groupLabels": {},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://am",
+        "alerts": [alert],
+    }
+
+
+@pytest.mark.slow
+def test_control_process_killed_between_an_alert_s_intent_and_its_loop_the_sweeper_restores_last_known_good(
+    on_cluster, blue, ledger
+):
+    """The intent is written, the process dies before the loop starts, Alertmanager's repeat is a
+    duplicate: only the scheduled sweep (the runtime's local scheduler invoking `sweep_rollouts`)
+    starts the loop the record names, and traffic goes back to last-known-good."""
+    import requests
+    from chalicelib.runtime import current_platform
+
+    from control.domain.alert_payload import parse_webhook
+    from control.usecases import rollouts
+
+    deployment, model, versions = blue["deployment"], blue["model"], blue["versions"]
+    good = _active(deployment)
+    bad = versions["green"] if good != versions["green"] else versions["blue"]
+    _new_rollout(deployment, model, bad, good)
+    step, _ = drive(deployment, [])
+    assert step.phase.value == "COMPLETED" and _active(deployment) == bad, step
+
+    payload = _firing(deployment, bad, uuid.uuid4().hex[:16])
+    dying = replace(_control(), pipelines=DyingPipelines(current_platform().pipelines))
+    with pytest.raises(Crash):
+        rollouts.handle_alerts(dying, [parse_webhook(payload)])
+    record = current_platform().deployments.get(deployment)
+    assert record.status.intent is not None and record.loop, record
+    runtime = on_cluster.runtime
+    repeat = requests.post(
+        f"{runtime.api_url}/alerts/alertmanager",
+        data=json.dumps(payload),
+        headers={"Authorization": f"Bearer {runtime.alert_token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert repeat.status_code == 200 and repeat.json()["rollbacks"] == [], repeat.text  # a duplicate
+    assert _active(deployment) == bad
+
+    deadline = time.monotonic() + 90
+    while _active(deployment) != good:
+        assert time.monotonic() < deadline, current_platform().deployments.get(deployment).status
+        time.sleep(0.2)
+    history = [h for h in current_platform().registry.history(model) if h.details.get("deployment") == deployment]
+    restarted = [h for h in history if h.action == "loop-restarted"]
+    assert [(h.actor, h.details["loop"]) for h in restarted] == [("loop-sweeper", record.loop)], restarted
+    requested = [
+        h
+        for h in history
+        if h.action == "rollback-requested" and h.details["intent"]["key"] == record.status.intent.key
+    ]
+    assert len(requested) == 1, requested  # the audit entry the dead process did not write, once
+    arn = current_platform().pipelines.execution_arn(runtime.platform.settings.rollout_state_machine_arn, record.loop)
+    assert current_platform().pipelines.describe(arn)["status"] in ("RUNNING", "SUCCEEDED")
+    ledger.add(f"runtime ({on_cluster.cluster}): killed before the rollback loop", faults_injected=1, lost=0)
+
+
 # -- a Horovod rank killed mid-training ------------------------------------------------------------
 
 

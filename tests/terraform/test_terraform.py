@@ -346,7 +346,7 @@ def test_plan_creates_the_expected_resources_per_module(plan: dict) -> None:  # 
         "eks": 8,
         "node_groups": 17,
         "eks_addons": 3,
-        "functions": 60,  # + the two public API routes (resource, method, integration each) and the callers policy
+        "functions": 65,  # + API routes (resource, method, integration), callers policy, schedule (rule, target, grant)
         "pipelines": 6,
         "irsa": 17,
         "(root)": 4,

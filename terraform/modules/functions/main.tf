@@ -17,6 +17,7 @@ locals {
     record_run_failure    = { handler = "app.record_run_failure", timeout = 60 }
     start_rollout         = { handler = "app.start_rollout", timeout = 60 }
     reconcile_rollout     = { handler = "app.reconcile_rollout", timeout = 120 }
+    sweep_rollouts        = { handler = "app.sweep_rollouts", timeout = 60 }
   }
 
   function_names = { for k, _ in local.handlers : k => "${var.name_prefix}-${k}" }

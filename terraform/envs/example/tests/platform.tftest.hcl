@@ -178,8 +178,8 @@ run "platform" {
     error_message = "The functions' settings must come from the resources that hold them."
   }
   assert {
-    condition     = output.function_names["on_dataset_uploaded"] == "mlcp-test-on_dataset_uploaded" && length(output.function_names) == 12
-    error_message = "Functions are named mlcp-<env>-<name>, twelve of them."
+    condition     = output.function_names["on_dataset_uploaded"] == "mlcp-test-on_dataset_uploaded" && length(output.function_names) == 13
+    error_message = "Functions are named mlcp-<env>-<name>, thirteen of them."
   }
 }
 

@@ -35,6 +35,10 @@ mock_resource "aws_sns_topic" {
   defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:mock-alerts" }
 }
 
+mock_resource "aws_cloudwatch_event_rule" {
+  defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/mock" }
+}
+
 mock_resource "aws_secretsmanager_secret" {
   defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mock-AbCdEf" }
 }
