@@ -4,15 +4,16 @@ The registry is created by the app factory, never at import time, so two servers
 in one process do not share series. Children are bound once per label set.
 
 Per request, nothing is written to prometheus_client: the hot path appends its observations to
-plain lists (and counts codes in a dict), and `flush` moves them into the series in one go —
-bucket counts by bisect as `observe` finds them, one `inc` per bucket that moved (prometheus_client's
+plain lists (and counts codes in a dict), and `flush` moves them into the series in one go, bucket
+counts found by bisect as `observe` finds them, one `inc` per bucket that moved (prometheus_client's
 child internals, pinned by the lock; a test checks the series equal `observe`'s value by value).
 With several workers each series is an mmap'ed file and an observation cost ~17 µs of writes per
-request (7 µs in one process); appending costs under 1 µs. `flush` runs before every collection of this registry (a collector
-registered first does it, so /metrics is exact in one process) and, in the data app, at most
-FLUSH_INTERVAL_S after a request starts or ends (so another worker's /metrics is at most that
-much behind). The in-flight gauge is set at each flush. List appends are atomic under the GIL,
-and `flush` removes only what it read, so predict threads (MLCP_INFERENCE_THREADS) lose nothing.
+request (7 µs in one process); appending costs under 1 µs. `flush` runs before every collection
+of this registry (a collector registered first does it, so /metrics is exact in one process)
+and, in the data app, at most FLUSH_INTERVAL_S after a request starts or ends (so another
+worker's /metrics is at most that much behind). The in-flight gauge is set at each flush. List
+appends are atomic under the GIL, and `flush` removes only what it read, so predict threads
+(MLCP_INFERENCE_THREADS) lose nothing.
 """
 
 from __future__ import annotations
