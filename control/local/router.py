@@ -182,12 +182,13 @@ class Router:
     def refresh(self, *, only_if_changed: bool = False, max_age: float = 0.0) -> None:
         """Re-read the selector and the Deployments, probe the selected processes, swap the route.
         Skipped when only_if_changed and the Service file is as last read, or when the last
-        refresh is younger than max_age (another request thread refreshed while this one waited)."""
+        refresh began less than max_age ago (another request thread refreshed while this one waited)."""
         with self._lock:
             stamp = self._current_stamp()
             if only_if_changed and stamp == self._stamp:
                 return
-            if max_age and time.monotonic() - self._refreshed_at < max_age:
+            began = time.monotonic()
+            if max_age and began - self._refreshed_at < max_age:
                 return
             split = self._read_split()
             old_split = self.split
@@ -196,7 +197,7 @@ class Router:
             services = {name for name, _ in split} | {self.service}
             previous = self.routes
             routes = {name: self._build_route(name) for name in sorted(services)}
-            self._refreshed_at = time.monotonic()
+            self._refreshed_at = began
             changed = split != old_split or any(previous.get(name) is not route for name, route in routes.items())
             self.routes = routes  # the routes first: a request that sees the new split finds its route
             self.split = split
@@ -310,16 +311,34 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def _proxy(self) -> None:
         router = self.server.router
+        arrived = time.monotonic()
         try:
             body = self._read_body()
         except ValueError as exc:
             self._answer(400, json.dumps({"error": "bad_request", "message": str(exc)}).encode())
             return
-        route = router.current()
-        everything_alive = {upstream.port for each in router.routes.values() for upstream in each.alive}
         headers = {key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP}
         headers["X-Forwarded-For"] = self.client_address[0]
         send_body = body if body or self.command in ("POST", "PUT", "PATCH") else None
+        route = router.current()
+        if self._forward(route, send_body, headers):
+            return
+        # No upstream took it: the route may be older than a process's restart (a new port) or its
+        # readiness. Look again unless a look began after this request arrived (requests waiting
+        # together share one), and try once more.
+        router.refresh(max_age=time.monotonic() - arrived)
+        route = router.current()
+        if self._forward(route, send_body, headers):
+            return
+        router.count("no_upstream")
+        message = f"no ready model server for selector {route.selector}"
+        self._answer(503, json.dumps({"error": "no_ready_upstream", "message": message}).encode())
+
+    def _forward(self, route: Route, send_body: bytes | None, headers: dict[str, str]) -> bool:
+        """Send the request to the route's ready upstreams in turn, moving on from one that did not
+        take it; False when none did (nothing was answered)."""
+        router = self.server.router
+        everything_alive = {upstream.port for each in router.routes.values() for upstream in each.alive}
         self.server.pool.keep_only(everything_alive)
         for upstream, connection in self.server.pool.attempts(route.order()):
             try:
@@ -333,14 +352,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 connection.close()
                 router.count("upstream_errors")
                 self._answer(504 if isinstance(exc, TimeoutError) else 502, _error("upstream_failed", exc))
-                return
+                return True
             try:
                 payload = response.read()
             except (OSError, http.client.HTTPException) as exc:  # the answer started: never retried
                 connection.close()
                 router.count("upstream_errors")
                 self._answer(502, _error("upstream_failed", exc))
-                return
+                return True
             if response.will_close:
                 connection.close()
             else:
@@ -348,10 +367,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             router.count("forwarded")
             router.count(f"served_by_v{upstream.version}")
             self._relay(response, payload, upstream)
-            return
-        router.count("no_upstream")
-        message = f"no ready model server for selector {route.selector}"
-        self._answer(503, json.dumps({"error": "no_ready_upstream", "message": message}).encode())
+            return True
+        return False
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy
 
