@@ -286,6 +286,8 @@ class LocalServing:
         were started. The first death is restarted at once, the next after `restart_backoff[0]`, then
         twice as long each time up to `restart_backoff[1]`."""
         now = time.time() if now is None else now
+        if not self._any_dead():  # the usual pass, every second: no lock taken, nothing written
+            return 0
         started = 0
         with self.state.locked():
             for name, state in self.state.all_deployments().items():
@@ -310,6 +312,15 @@ class LocalServing:
             if started:
                 self._write_targets()
         return started
+
+    def _any_dead(self) -> bool:
+        """Whether some Deployment's current-template process is dead (a read of the state files,
+        which are replaced whole, so no lock is needed to look)."""
+        return any(
+            pod.template_sha256 == state["template_sha256"] and not pod.alive
+            for state in self.state.all_deployments().values()
+            for pod in recorded_pods(state)
+        )
 
     def _backoff(self, restarts: int) -> float:
         first, most = self.restart_backoff
